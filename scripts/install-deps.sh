@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the build and test dependencies of tlcm-serve from Debian/Ubuntu packages.
+# Usage: scripts/install-deps.sh   (as root, or with sudo available)
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libtorch-dev libopenblas0-pthread
+  libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
+  libabsl-dev prometheus-cpp-dev
+  libgtest-dev libgmock-dev
+  nlohmann-json3-dev
+  libpng-dev libjpeg-dev libwebp-dev
+)
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}"

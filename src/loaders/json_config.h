@@ -1,0 +1,40 @@
+// JSON helpers for config.json / model_index.json / tokenizer files. Every error names the file.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+
+namespace tlcm {
+
+// Reads and parses a JSON file: NotFound when it is missing, InvalidArgument when malformed.
+absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path);
+
+// json[key] converted to T, or `fallback` when the key is absent or null (diffusers writes null
+// for "use the default"). Throws nlohmann::json::exception on a type mismatch: call it inside
+// ParseConfig, which turns the throw into a status.
+template <typename T>
+T ValueOr(const nlohmann::json& json, const char* key, T fallback) {
+  auto it = json.find(key);
+  if (it == json.end() || it->is_null()) return fallback;
+  return it->get<T>();
+}
+
+// Runs `parse(json)` and converts a thrown nlohmann::json::exception (missing key via at(),
+// wrong type) or std::invalid_argument (a rule of the parser) into InvalidArgument naming `path`.
+template <typename Parse>
+auto ParseConfig(const std::string& path, const nlohmann::json& json, Parse parse)
+    -> absl::StatusOr<decltype(parse(json))> {
+  try {
+    return parse(json);
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", e.what()));
+  } catch (const std::invalid_argument& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", e.what()));
+  }
+}
+
+}  // namespace tlcm

@@ -1,0 +1,18 @@
+// Every translation from checkpoint key names to this project's module names, in one place.
+#pragma once
+
+#include "loaders/module_loader.h"
+
+namespace tlcm {
+
+// Keys used as they are.
+KeyRemap IdentityKeys();
+// transformers CLIPTextModel(WithProjection): drops the `text_model.embeddings.position_ids`
+// buffer that older checkpoints carry.
+KeyRemap ClipTextKeys();
+// diffusers AutoencoderKL: legacy attention names (query, key, value, proj_attn) become
+// to_q, to_k, to_v, to_out.0; encoder-side weights (encoder.*, quant_conv.*) are dropped since
+// text-to-image only decodes.
+KeyRemap VaeDecoderKeys();
+
+}  // namespace tlcm

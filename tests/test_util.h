@@ -1,0 +1,44 @@
+// Helpers shared by the test suites: test data paths and tensor comparison.
+#pragma once
+
+#include <string>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "loaders/safetensors.h"
+
+namespace tlcm::testing {
+
+// Absolute path of `relative` under tests/data/.
+inline std::string DataPath(const std::string& relative) {
+  return std::string(TLCM_TEST_DATA_DIR) + "/" + relative;
+}
+
+// Loads a golden safetensors file into a name -> tensor map (fails the test on error).
+inline std::map<std::string, torch::Tensor> LoadGolden(const std::string& relative) {
+  std::map<std::string, torch::Tensor> out;
+  auto file = SafetensorsFile::Open(DataPath(relative));
+  EXPECT_TRUE(file.ok()) << file.status();
+  if (!file.ok()) return out;
+  for (const auto& [key, entry] : (*file)->entries()) out[key] = (*file)->Get(key).value().clone();
+  return out;
+}
+
+// Asserts max |a - b| <= atol + rtol * max|b| and reports the worst element.
+inline ::testing::AssertionResult AllClose(const torch::Tensor& actual, const torch::Tensor& expected,
+                                           double atol, double rtol = 0.0) {
+  if (actual.sizes() != expected.sizes()) {
+    return ::testing::AssertionFailure() << "shape " << actual.sizes() << " != " << expected.sizes();
+  }
+  auto a = actual.detach().to(torch::kCPU, torch::kFloat64);
+  auto b = expected.detach().to(torch::kCPU, torch::kFloat64);
+  const double diff = (a - b).abs().max().item<double>();
+  const double scale = b.abs().max().item<double>();
+  const double limit = atol + rtol * scale;
+  if (diff <= limit) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "max |diff| " << diff << " > " << limit
+                                       << " (max |expected| " << scale << ")";
+}
+
+}  // namespace tlcm::testing
