@@ -1,0 +1,97 @@
+// The contract between the serving engine and an image pipeline. Torch-free: the engine knows
+// "a pipeline with a batch key", nothing about UNets. src/pipelines/ adapts the SDXL and FLUX
+// pipelines to it; tests use fake pipelines.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/hash/hash.h"
+#include "absl/status/statusor.h"
+#include "image/rgb_image.h"
+
+namespace tlcm::engine {
+
+// Everything that changes tensor shapes or the schedule. Requests batch together only when
+// their keys are equal; prompts, seeds and guidance may differ inside a batch.
+struct BatchKey {
+  std::string model;    // configured model name
+  int steps = 0;        // denoising steps
+  int width = 0;        // pixels
+  int height = 0;       // pixels
+  std::string sampler;  // scheduler name, e.g. "lcm", "tlcm", "flow_match_tlcm"
+
+  friend bool operator==(const BatchKey& a, const BatchKey& b) {
+    return a.model == b.model && a.steps == b.steps && a.width == b.width &&
+           a.height == b.height && a.sampler == b.sampler;
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, const BatchKey& k) {
+    return H::combine(std::move(h), k.model, k.steps, k.width, k.height, k.sampler);
+  }
+};
+
+// One image of a batch.
+struct ImageJob {
+  std::string prompt;
+  std::string prompt_2;         // second text encoder's prompt; empty means `prompt`
+  uint64_t seed = 0;            // this image's own seed (a request's seed + image index)
+  float guidance_scale = 0.0f;  // FLUX embedded guidance; ignored by SDXL TLCM
+};
+
+using ::tlcm::RgbImage;
+
+// Wall-clock milliseconds spent per stage of one batch run.
+struct StageTimings {
+  double text_encode_ms = 0;
+  double denoise_ms = 0;
+  double decode_ms = 0;
+};
+
+// Callbacks a pipeline makes while running one batch. All are called on the thread that called
+// Run(), in step order. `job` indexes BatchRun::jobs.
+struct BatchCallbacks {
+  // Polled at every step boundary (before the first step and after each one). A job for which
+  // it returns true leaves the batch there: no more compute, no image.
+  std::function<bool(size_t job)> should_drop;
+  // After step `step` (1-based) of `total` for every job still in the batch.
+  std::function<void(int step, int total)> on_step;
+  // Whether previews are wanted for `job`; checked before the preview is computed.
+  std::function<bool(size_t job)> wants_preview;
+  // A cheap approximation of `job`'s current image (no VAE), after step `step`.
+  std::function<void(size_t job, int step, RgbImage preview)> on_preview;
+  // `job`'s final image, as soon as it is decoded.
+  std::function<void(size_t job, RgbImage image)> on_image;
+};
+
+// Static facts about a model, for admission and ListModels.
+struct ModelInfo {
+  std::string name;
+  std::string family;                // "sdxl" or "flux"
+  std::vector<std::string> samplers; // first = default
+  int default_steps = 4;
+  int min_steps = 2;
+  int max_steps = 8;
+  int default_width = 1024;
+  int default_height = 1024;
+  int size_multiple = 8;             // width and height must be multiples of it
+  int64_t max_pixels = 2048 * 2048;  // width * height limit
+  float default_guidance_scale = 0;
+};
+
+// A model resident on one device. Run() is called by exactly one worker thread at a time.
+class Pipeline {
+ public:
+  virtual ~Pipeline() = default;
+  virtual const ModelInfo& info() const = 0;
+  // Generates one image per job, all with `key`'s shape and schedule. Blocks until done.
+  // Errors: RESOURCE_EXHAUSTED when the device runs out of memory, INTERNAL naming the
+  // component otherwise. Jobs dropped through `callbacks.should_drop` get no image and do not
+  // make Run fail.
+  virtual absl::StatusOr<StageTimings> Run(const BatchKey& key, const std::vector<ImageJob>& jobs,
+                                           const BatchCallbacks& callbacks) = 0;
+};
+
+}  // namespace tlcm::engine

@@ -1,0 +1,54 @@
+#include "image/png_codec.h"
+
+#include <png.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace tlcm {
+
+absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
+  if (image.width <= 0 || image.height <= 0 ||
+      image.pixels.size() != static_cast<size_t>(image.width) * image.height * 3) {
+    return absl::InvalidArgumentError(absl::StrCat("EncodePng: ", image.pixels.size(),
+                                                   " bytes do not make a ", image.width, "x",
+                                                   image.height, " RGB image"));
+  }
+  png_image png;
+  std::memset(&png, 0, sizeof(png));
+  png.version = PNG_IMAGE_VERSION;
+  png.width = static_cast<png_uint_32>(image.width);
+  png.height = static_cast<png_uint_32>(image.height);
+  png.format = PNG_FORMAT_RGB;
+  png_alloc_size_t size = 0;
+  if (!png_image_write_to_memory(&png, nullptr, &size, 0, image.pixels.data(), 0, nullptr)) {
+    return absl::InternalError(absl::StrCat("EncodePng: ", png.message));
+  }
+  std::string out(size, '\0');
+  if (!png_image_write_to_memory(&png, out.data(), &size, 0, image.pixels.data(), 0, nullptr)) {
+    return absl::InternalError(absl::StrCat("EncodePng: ", png.message));
+  }
+  out.resize(size);
+  return out;
+}
+
+absl::StatusOr<RgbImage> DecodePng(const std::string& bytes, const std::string& what) {
+  png_image png;
+  std::memset(&png, 0, sizeof(png));
+  png.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": not a PNG: ", png.message));
+  }
+  png.format = PNG_FORMAT_RGB;
+  RgbImage image;
+  image.width = static_cast<int>(png.width);
+  image.height = static_cast<int>(png.height);
+  image.pixels.resize(PNG_IMAGE_SIZE(png));
+  if (!png_image_finish_read(&png, nullptr, image.pixels.data(), 0, nullptr)) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": corrupt PNG: ", png.message));
+  }
+  return image;
+}
+
+}  // namespace tlcm
