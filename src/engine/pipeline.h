@@ -43,11 +43,14 @@ struct ImageJob {
 
 using ::tlcm::RgbImage;
 
-// Wall-clock milliseconds spent per stage of one batch run.
+// What one batch run cost: wall-clock milliseconds per stage, and the prompt-embedding cache
+// lookups it made (the cache lives in the pipeline, next to the tensors).
 struct StageTimings {
   double text_encode_ms = 0;
   double denoise_ms = 0;
   double decode_ms = 0;
+  int prompt_cache_hits = 0;
+  int prompt_cache_misses = 0;
 };
 
 // Callbacks a pipeline makes while running one batch. All are called on the thread that called
