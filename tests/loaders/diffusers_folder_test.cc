@@ -26,6 +26,7 @@ TEST(DiffusersFolderTest, DetectsTheFamilyOfEachReferencePipeline) {
 
 TEST(DiffusersFolderTest, RejectsUnknownPipelinesAndMissingComponents) {
   const fs::path dir = fs::path(::testing::TempDir()) / "dfolder";
+  fs::remove_all(dir);
   fs::create_directories(dir);
   EXPECT_EQ(OpenDiffusersFolder(dir.string()).status().code(), absl::StatusCode::kNotFound);
 
