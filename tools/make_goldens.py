@@ -425,7 +425,7 @@ FLUX_GAINS = [
     Gain(r"^proj_out\.weight", gain=1.0),
 ]
 FLUX_VAE_GAINS = [
-    Gain(r"decoder\.conv_out\.weight", gain=0.8),
+    Gain(r"decoder\.conv_out\.weight", gain=0.6),
     Gain(r"attentions\.0\.to_[qk]\.weight", gain=1.5),
 ]
 
