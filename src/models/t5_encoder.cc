@@ -1,7 +1,6 @@
 #include "models/t5_encoder.h"
 
 #include <cmath>
-#include <limits>
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
@@ -39,15 +38,6 @@ bool ParseGatedGelu(const nlohmann::json& json) {
         absl::StrCat("is_gated_act contradicts feed_forward_proj \"", proj, "\""));
   }
   return gated;
-}
-
-// transformers clamps float16 hidden states after each sub-layer so that an overflow stays
-// finite: to +-max, or +-(max - 1000) once any element is already inf.
-torch::Tensor ClampHalf(const torch::Tensor& x) {
-  if (x.scalar_type() != torch::kHalf) return x;
-  const double max = 65504.0;  // largest finite float16
-  const double limit = x.isinf().any().item<bool>() ? max - 1000.0 : max;
-  return x.clamp(-limit, limit);
 }
 
 }  // namespace
@@ -93,6 +83,18 @@ torch::Tensor T5RelativePositionBucket(const torch::Tensor& relative_position, i
                          (half - max_exact);
   torch::Tensor large = (max_exact + scaled.to(torch::kLong)).clamp_max(half - 1);
   return bucket + torch::where(distance.lt(max_exact), distance, large);
+}
+
+torch::Tensor T5ClampFloat16(const torch::Tensor& x) {
+  if (x.scalar_type() != torch::kHalf) return x;
+  // The limit is chosen on the device (no host sync). Written with where() rather than clamp()
+  // so that it also runs on CPU builds without half-precision clamp kernels (LibTorch 1.13).
+  constexpr double kMax = 65504.0;  // largest finite float16
+  auto opts = torch::TensorOptions().dtype(torch::kFloat).device(x.device());
+  torch::Tensor limit = torch::where(x.isinf().any(), torch::scalar_tensor(kMax - 1000.0, opts),
+                                     torch::scalar_tensor(kMax, opts))
+                            .to(torch::kHalf);
+  return torch::where(x > limit, limit, torch::where(x < -limit, -limit, x));
 }
 
 T5LayerNormImpl::T5LayerNormImpl(int64_t dim, double eps) : eps_(eps) {
@@ -204,8 +206,8 @@ T5BlockImpl::T5BlockImpl(const T5Config& config, bool has_relative_attention_bia
 }
 
 torch::Tensor T5BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& position_bias) {
-  torch::Tensor h = ClampHalf(self_attention_(x, position_bias));  // [B, L, D]
-  return ClampHalf(feed_forward_(h));
+  torch::Tensor h = T5ClampFloat16(self_attention_(x, position_bias));  // [B, L, D]
+  return T5ClampFloat16(feed_forward_(h));
 }
 
 T5StackImpl::T5StackImpl(const T5Config& config) {

@@ -47,6 +47,10 @@ struct T5Config {
 torch::Tensor T5RelativePositionBucket(const torch::Tensor& relative_position, int64_t num_buckets,
                                        int64_t max_distance);
 
+// transformers' float16 guard, applied after every T5 sub-layer: clamps x to +-65504, or to
+// +-(65504 - 1000) (64512 after rounding to half) when x holds an inf. Other dtypes pass through.
+torch::Tensor T5ClampFloat16(const torch::Tensor& x);
+
 // T5's RMS norm: x * rsqrt(mean(x^2) + eps) with the mean in float32; the result is cast to the
 // weight's dtype when that is half precision, then multiplied by the weight. Key: `weight`.
 class T5LayerNormImpl : public torch::nn::Module {

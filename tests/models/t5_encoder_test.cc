@@ -1,5 +1,6 @@
 #include "models/t5_encoder.h"
 
+#include <limits>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -186,6 +187,18 @@ TEST(T5LayerNormTest, FollowsTransformersCastOrder) {
   torch::Tensor got = norm(xb);
   EXPECT_EQ(got.scalar_type(), torch::kBFloat16);
   EXPECT_TRUE(torch::equal(got, expected_bf16));
+}
+
+// Values from transformers' clamp in T5Block on the same inputs.
+TEST(T5ClampFloat16Test, MatchesTransformers) {
+  const float inf = std::numeric_limits<float>::infinity();
+  torch::Tensor with_inf = torch::tensor({inf, -inf, 1.0f, 65504.0f}).to(torch::kHalf);
+  EXPECT_TRUE(torch::equal(T5ClampFloat16(with_inf),
+                           torch::tensor({64512.0f, -64512.0f, 1.0f, 64512.0f}).to(torch::kHalf)));
+  torch::Tensor finite = torch::tensor({3.0f, 65504.0f, -65504.0f}).to(torch::kHalf);
+  EXPECT_TRUE(torch::equal(T5ClampFloat16(finite), finite));
+  torch::Tensor fp32 = torch::tensor({inf, 1e30f});
+  EXPECT_TRUE(torch::equal(T5ClampFloat16(fp32), fp32));
 }
 
 nlohmann::json SmallConfig(const std::string& feed_forward_proj) {
