@@ -21,11 +21,11 @@ using testing::StateDict;
 using testing::WriteJson;
 
 // Builds and loads the CLIP text model of a golden case's component folder.
-ClipTextModel LoadComponent(const std::string& dir) {
+ClipTextModel LoadComponent(const std::string& dir, const std::string& variant = "") {
   auto config = ClipTextConfig::FromFile(dir + "/config.json");
   EXPECT_TRUE(config.ok()) << config.status();
   ClipTextModel model(*config);
-  auto store = WeightStore::OpenComponent(dir);
+  auto store = WeightStore::OpenComponent(dir, variant);
   EXPECT_TRUE(store.ok()) << store.status();
   absl::Status loaded = LoadModuleWeights(*model, *store, ClipTextKeys());
   EXPECT_TRUE(loaded.ok()) << loaded;
@@ -82,6 +82,26 @@ INSTANTIATE_TEST_SUITE_P(
       }
       return name;
     });
+
+// The float16 weight file (variant "fp16") loads into the float32 model and matches
+// transformers run in float32 on the same upcast weights. Tolerance as in the goldens above.
+TEST(ClipTextModelTest, LoadsFloat16VariantWeights) {
+  const std::string dir = DataPath("sdxl-rich/model/text_encoder_2");
+  auto store = WeightStore::OpenComponent(dir, "fp16");
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_NE(store->source().find("model.fp16.safetensors"), std::string::npos) << store->source();
+  ClipTextModel model = LoadComponent(dir, "fp16");
+  auto golden = LoadGolden("sdxl-rich/golden/text_encoder_2_fp16.safetensors");
+  torch::NoGradGuard no_grad;
+  ClipTextOutput out = model(golden.at("input_ids").round().to(torch::kLong));
+  EXPECT_EQ(out.last_hidden_state.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(AllClose(out.penultimate_hidden_state, golden.at("hidden_states_penultimate"), 1e-6, 1e-4));
+  EXPECT_TRUE(AllClose(out.last_hidden_state, golden.at("last_hidden_state"), 1e-6, 1e-4));
+  EXPECT_TRUE(AllClose(out.pooled, golden.at("pooled"), 1e-6, 1e-4));
+  EXPECT_TRUE(AllClose(out.text_embeds, golden.at("text_embeds"), 1e-6, 1e-4));
+  std::cout << "[ sdxl-rich/text_encoder_2 fp16 variant ] text_embeds max|diff| = "
+            << MaxAbsDiff(out.text_embeds, golden.at("text_embeds")) << "\n";
+}
 
 // bf16 runs and stays finite and near the fp32 result: max |diff| <= 5e-2 * max |fp32| for
 // every output (bf16 keeps 8 significant bits).
