@@ -59,8 +59,9 @@ absl::StatusOr<T5Config> T5Config::FromFile(const std::string& path) {
     c.layer_norm_epsilon = ValueOr<double>(j, "layer_norm_epsilon", c.layer_norm_epsilon);
     c.gated_gelu = ParseGatedGelu(j);
     if (c.relative_attention_num_buckets < 4 || c.relative_attention_num_buckets % 2 != 0) {
-      throw std::invalid_argument(absl::StrCat("relative_attention_num_buckets must be even and >= 4, got ",
-                                               c.relative_attention_num_buckets));
+      throw std::invalid_argument(
+          absl::StrCat("relative_attention_num_buckets must be even and >= 4, got ",
+                       c.relative_attention_num_buckets));
     }
     return c;
   });
@@ -130,7 +131,9 @@ T5AttentionImpl::T5AttentionImpl(const T5Config& config, bool has_relative_atten
 
 torch::Tensor T5AttentionImpl::ComputeBias(int64_t length) {
   TORCH_CHECK(relative_attention_bias_, "T5 attention without relative_attention_bias");
-  auto opts = torch::TensorOptions().dtype(torch::kLong).device(relative_attention_bias_->weight.device());
+  auto opts = torch::TensorOptions()
+                  .dtype(torch::kLong)
+                  .device(relative_attention_bias_->weight.device());
   torch::Tensor query = torch::arange(length, opts).unsqueeze(1);  // [L, 1]
   torch::Tensor key = torch::arange(length, opts).unsqueeze(0);    // [1, L]
   torch::Tensor bucket = T5RelativePositionBucket(key - query, num_buckets_, max_distance_);
@@ -152,7 +155,8 @@ T5LayerSelfAttentionImpl::T5LayerSelfAttentionImpl(const T5Config& config,
                                                    bool has_relative_attention_bias) {
   self_attention_ =
       register_module("SelfAttention", T5Attention(config, has_relative_attention_bias));
-  layer_norm_ = register_module("layer_norm", T5LayerNorm(config.d_model, config.layer_norm_epsilon));
+  layer_norm_ =
+      register_module("layer_norm", T5LayerNorm(config.d_model, config.layer_norm_epsilon));
 }
 
 torch::Tensor T5LayerSelfAttentionImpl::forward(const torch::Tensor& x,
@@ -190,7 +194,8 @@ torch::Tensor T5DenseImpl::forward(const torch::Tensor& x) {
 
 T5LayerFFImpl::T5LayerFFImpl(const T5Config& config) {
   dense_relu_dense_ = register_module("DenseReluDense", T5Dense(config));
-  layer_norm_ = register_module("layer_norm", T5LayerNorm(config.d_model, config.layer_norm_epsilon));
+  layer_norm_ =
+      register_module("layer_norm", T5LayerNorm(config.d_model, config.layer_norm_epsilon));
 }
 
 torch::Tensor T5LayerFFImpl::forward(const torch::Tensor& x) {
@@ -222,7 +227,8 @@ T5StackImpl::T5StackImpl(const T5Config& config) {
 
 torch::Tensor T5StackImpl::forward(const torch::Tensor& x) {
   // Block 0's bias, [1, heads, L, L], serves every block.
-  torch::Tensor position_bias = blocks_.front()->self_attention()->attention()->ComputeBias(x.size(1));
+  torch::Tensor position_bias =
+      blocks_.front()->self_attention()->attention()->ComputeBias(x.size(1));
   torch::Tensor h = x;  // [B, L, D]
   for (auto& block : blocks_) h = block(h, position_bias);
   return final_layer_norm_(h);

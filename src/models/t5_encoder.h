@@ -34,8 +34,9 @@ struct T5Config {
 
   // Parses a transformers config.json; absent keys take transformers' defaults (the values
   // above, feed_forward_proj "relu"). InvalidArgument naming `path` and the key for any other
-  // feed_forward_proj, for `dense_act_fn` / `is_gated_act` entries that contradict it (transformers
-  // would let them override it), for non-positive sizes and for an odd bucket count.
+  // feed_forward_proj, for `dense_act_fn` / `is_gated_act` entries that contradict it
+  // (transformers would let them override it), for non-positive sizes and for a bucket count
+  // that is odd or below 4.
   static absl::StatusOr<T5Config> FromFile(const std::string& path);
 };
 

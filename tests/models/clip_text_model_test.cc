@@ -72,9 +72,12 @@ TEST_P(ClipGoldenTest, MatchesTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(
     Goldens, ClipGoldenTest,
-    ::testing::Values(GoldenCase{"sdxl-tiny", "text_encoder"}, GoldenCase{"sdxl-tiny", "text_encoder_2"},
-                      GoldenCase{"sdxl-rich", "text_encoder"}, GoldenCase{"sdxl-rich", "text_encoder_2"},
-                      GoldenCase{"flux-tiny", "text_encoder"}, GoldenCase{"flux-rich", "text_encoder"}),
+    ::testing::Values(GoldenCase{"sdxl-tiny", "text_encoder"},
+                      GoldenCase{"sdxl-tiny", "text_encoder_2"},
+                      GoldenCase{"sdxl-rich", "text_encoder"},
+                      GoldenCase{"sdxl-rich", "text_encoder_2"},
+                      GoldenCase{"flux-tiny", "text_encoder"},
+                      GoldenCase{"flux-rich", "text_encoder"}),
     [](const ::testing::TestParamInfo<GoldenCase>& info) {
       std::string name = info.param.name + "_" + info.param.component;
       for (char& ch : name) {
@@ -95,7 +98,8 @@ TEST(ClipTextModelTest, LoadsFloat16VariantWeights) {
   torch::NoGradGuard no_grad;
   ClipTextOutput out = model(golden.at("input_ids").round().to(torch::kLong));
   EXPECT_EQ(out.last_hidden_state.scalar_type(), torch::kFloat);
-  EXPECT_TRUE(AllClose(out.penultimate_hidden_state, golden.at("hidden_states_penultimate"), 1e-6, 1e-4));
+  EXPECT_TRUE(
+      AllClose(out.penultimate_hidden_state, golden.at("hidden_states_penultimate"), 1e-6, 1e-4));
   EXPECT_TRUE(AllClose(out.last_hidden_state, golden.at("last_hidden_state"), 1e-6, 1e-4));
   EXPECT_TRUE(AllClose(out.pooled, golden.at("pooled"), 1e-6, 1e-4));
   EXPECT_TRUE(AllClose(out.text_embeds, golden.at("text_embeds"), 1e-6, 1e-4));
@@ -288,8 +292,9 @@ TEST(ClipTextModelTest, PenultimateOfOneLayerIsTheEmbedding) {
   ClipTextModel model(config);
   torch::Tensor ids = torch::tensor({3, 1, 4, 1, 5}, torch::kLong).view({1, 5});
   auto params = model->named_parameters();
-  torch::Tensor expected = params["text_model.embeddings.token_embedding.weight"].index_select(0, ids[0]) +
-                           params["text_model.embeddings.position_embedding.weight"];
+  torch::Tensor expected =
+      params["text_model.embeddings.token_embedding.weight"].index_select(0, ids[0]) +
+      params["text_model.embeddings.position_embedding.weight"];
   EXPECT_TRUE(AllClose(model(ids).penultimate_hidden_state[0], expected, 1e-7));
 }
 
