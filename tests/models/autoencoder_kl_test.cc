@@ -10,12 +10,14 @@
 #include <torch/torch.h>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "loaders/key_remap.h"
 #include "loaders/module_loader.h"
 #include "loaders/weight_store.h"
 #include "models/half_precision_targets.h"
 #include "test_util.h"
+#include "util/status_macros.h"
 
 namespace tlcm {
 namespace {
@@ -34,18 +36,17 @@ std::string TempPath(const std::string& name) {
       .string();
 }
 
-AutoencoderKLDecoder BuildDecoder(const std::string& model_case) {
-  auto config = AutoencoderKLConfig::FromFile(DataPath(model_case + "/model/vae/config.json"));
-  EXPECT_TRUE(config.ok()) << config.status();
-  return AutoencoderKLDecoder(*config);
+absl::StatusOr<AutoencoderKLDecoder> BuildDecoder(const std::string& model_case) {
+  TLCM_ASSIGN_OR_RETURN(auto config, AutoencoderKLConfig::FromFile(
+                                         DataPath(model_case + "/model/vae/config.json")));
+  return AutoencoderKLDecoder(config);
 }
 
-AutoencoderKLDecoder LoadDecoder(const std::string& model_case) {
-  AutoencoderKLDecoder vae = BuildDecoder(model_case);
-  auto weights = WeightStore::OpenComponent(DataPath(model_case + "/model/vae"));
-  EXPECT_TRUE(weights.ok()) << weights.status();
-  const absl::Status loaded = LoadModuleWeights(*vae, *weights, VaeDecoderKeys());
-  EXPECT_TRUE(loaded.ok()) << loaded;
+// Builds the decoder of tests/data/<model_case>/model/vae and loads its weights.
+absl::StatusOr<AutoencoderKLDecoder> LoadDecoder(const std::string& model_case) {
+  TLCM_ASSIGN_OR_RETURN(AutoencoderKLDecoder vae, BuildDecoder(model_case));
+  TLCM_ASSIGN_OR_RETURN(auto weights, WeightStore::OpenComponent(DataPath(model_case + "/model/vae")));
+  TLCM_RETURN_IF_ERROR(LoadModuleWeights(*vae, weights, VaeDecoderKeys()));
   vae->eval();
   return vae;
 }
@@ -53,12 +54,15 @@ AutoencoderKLDecoder LoadDecoder(const std::string& model_case) {
 class VaeGoldenTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(VaeGoldenTest, MatchesDiffusers) {
-  AutoencoderKLDecoder vae = LoadDecoder(GetParam());
+  auto built = LoadDecoder(GetParam());
+  ASSERT_TRUE(built.ok()) << built.status();
+  AutoencoderKLDecoder vae = *built;
   auto golden = LoadGolden(GetParam() + "/golden/vae.safetensors");
   torch::NoGradGuard no_grad;
   const torch::Tensor image = vae(golden.at("latents"));
   const double diff = (image - golden.at("image")).abs().max().item<double>();
-  RecordProperty("max_abs_diff", std::to_string(diff));
+  RecordProperty("max_abs_diff", absl::StrFormat("%.3g", diff));
+  RecordProperty("max_abs_expected", absl::StrFormat("%.3g", golden.at("image").abs().max().item<double>()));
   EXPECT_TRUE(AllClose(image, golden.at("image"), kGoldenAtol, kGoldenRtol));
 }
 
@@ -126,7 +130,9 @@ TEST(VaeLoadTest, DropsEncoderAndMapsLegacyAttentionNames) {
   ASSERT_TRUE(WriteSafetensors(path, legacy).ok());
   auto legacy_weights = WeightStore::OpenFile(path);
   ASSERT_TRUE(legacy_weights.ok()) << legacy_weights.status();
-  AutoencoderKLDecoder vae = BuildDecoder("sdxl-tiny");
+  auto built = BuildDecoder("sdxl-tiny");
+  ASSERT_TRUE(built.ok()) << built.status();
+  AutoencoderKLDecoder vae = *built;
   ASSERT_TRUE(LoadModuleWeights(*vae, *legacy_weights, VaeDecoderKeys()).ok());
   auto golden = LoadGolden("sdxl-tiny/golden/vae.safetensors");
   torch::NoGradGuard no_grad;
@@ -144,7 +150,9 @@ TEST(VaeLoadTest, MissingDecoderWeightIsNamed) {
   ASSERT_TRUE(WriteSafetensors(path, tensors).ok());
   auto partial = WeightStore::OpenFile(path);
   ASSERT_TRUE(partial.ok()) << partial.status();
-  AutoencoderKLDecoder vae = BuildDecoder("flux-tiny");
+  auto built = BuildDecoder("flux-tiny");
+  ASSERT_TRUE(built.ok()) << built.status();
+  AutoencoderKLDecoder vae = *built;
   const absl::Status status = LoadModuleWeights(*vae, *partial, VaeDecoderKeys());
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(status.message(), "1 missing: decoder.conv_out.bias")) << status;
@@ -156,7 +164,9 @@ class VaeHalfPrecisionTest
 
 TEST_P(VaeHalfPrecisionTest, StaysCloseToFloat32) {
   const auto target = GetParam();
-  AutoencoderKLDecoder vae = LoadDecoder("sdxl-rich");
+  auto built = LoadDecoder("sdxl-rich");
+  ASSERT_TRUE(built.ok()) << built.status();
+  AutoencoderKLDecoder vae = *built;
   auto golden = LoadGolden("sdxl-rich/golden/vae.safetensors");
   torch::NoGradGuard no_grad;
   vae->to(target.device, target.dtype);
