@@ -32,7 +32,8 @@ AutoencoderKLConfig Parse(const Json& json) {
   }
   for (const auto& type : up_types) {
     if (type != "UpDecoderBlock2D") {
-      throw std::invalid_argument(absl::StrCat("\"up_block_types\": \"", type, "\" is not supported"));
+      throw std::invalid_argument(
+          absl::StrCat("\"up_block_types\": \"", type, "\" is not supported"));
     }
   }
   c.layers_per_block = ValueOr<int64_t>(json, "layers_per_block", 1);

@@ -60,7 +60,9 @@ torch::Tensor UNetDownBlockImpl::forward(const torch::Tensor& x, const torch::Te
   torch::Tensor h = x;  // [B, C, H, W]
   for (size_t j = 0; j < resnets_->size(); ++j) {
     h = resnets_[j]->as<ResnetBlock2DImpl>()->forward(h, temb);
-    if (!attentions_->is_empty()) h = attentions_[j]->as<Transformer2DModelImpl>()->forward(h, context);
+    if (!attentions_->is_empty()) {
+      h = attentions_[j]->as<Transformer2DModelImpl>()->forward(h, context);
+    }
     skips.push_back(h);
   }
   if (downsampler_) {
@@ -102,7 +104,8 @@ UNetUpBlockImpl::UNetUpBlockImpl(const UNetUpBlockOptions& o) {
     // (in_channels).
     const int64_t hidden = j == 0 ? o.prev_output_channels : o.out_channels;
     const int64_t skip = j == o.num_layers - 1 ? o.in_channels : o.out_channels;
-    resnets_->push_back(MakeResnet(hidden + skip, o.out_channels, o.temb_channels, o.groups, o.eps));
+    resnets_->push_back(
+        MakeResnet(hidden + skip, o.out_channels, o.temb_channels, o.groups, o.eps));
     if (!o.transformer_layers.empty()) {
       attentions_->push_back(
           MakeTransformer(o.out_channels, o.groups, o.transformer_layers[j], o.attention));
@@ -122,7 +125,9 @@ torch::Tensor UNetUpBlockImpl::forward(const torch::Tensor& x, std::vector<torch
     h = torch::cat({h, skips.back()}, 1);  // [B, hidden + skip, H, W]
     skips.pop_back();
     h = resnets_[j]->as<ResnetBlock2DImpl>()->forward(h, temb);
-    if (!attentions_->is_empty()) h = attentions_[j]->as<Transformer2DModelImpl>()->forward(h, context);
+    if (!attentions_->is_empty()) {
+      h = attentions_[j]->as<Transformer2DModelImpl>()->forward(h, context);
+    }
   }
   if (upsampler_) h = upsampler_(h, upsample_size);
   return h;
@@ -163,7 +168,8 @@ UpDecoderBlock2DImpl::UpDecoderBlock2DImpl(int64_t in_channels, int64_t out_chan
                                            bool add_upsample) {
   resnets_ = register_module("resnets", torch::nn::ModuleList());
   for (int64_t j = 0; j < num_layers; ++j) {
-    resnets_->push_back(MakeResnet(j == 0 ? in_channels : out_channels, out_channels, 0, groups, eps));
+    const int64_t in = j == 0 ? in_channels : out_channels;
+    resnets_->push_back(MakeResnet(in, out_channels, 0, groups, eps));
   }
   if (add_upsample) {
     upsampler_ = RegisterSampler(*this, "upsamplers", Upsample2D(out_channels, out_channels));

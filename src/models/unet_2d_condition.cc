@@ -78,8 +78,12 @@ UNet2DConditionConfig Parse(const Json& json) {
   RequireValue(json, "mid_block_only_cross_attention", false);
   RequireValue(json, "cross_attention_norm", nullptr);
   RequireValue(json, "addition_embed_type", std::string("text_time"));
+  if (json.contains("mid_block_type") && json["mid_block_type"].is_null()) {
+    throw std::invalid_argument("\"mid_block_type\": null is not supported");
+  }
   if (Find(json, "addition_embed_type") == nullptr) {
-    throw std::invalid_argument("\"addition_embed_type\": null is not supported (only \"text_time\")");
+    throw std::invalid_argument(
+        "\"addition_embed_type\": null is not supported (only \"text_time\")");
   }
   if (const Json* only = Find(json, "only_cross_attention")) {
     const bool any = only->is_array() ? std::any_of(only->begin(), only->end(),
@@ -112,7 +116,8 @@ UNet2DConditionConfig Parse(const Json& json) {
   }
   for (const auto& type : c.up_block_types) {
     if (type != "UpBlock2D" && type != "CrossAttnUpBlock2D") {
-      throw std::invalid_argument(absl::StrCat("\"up_block_types\": \"", type, "\" is not supported"));
+      throw std::invalid_argument(
+          absl::StrCat("\"up_block_types\": \"", type, "\" is not supported"));
     }
   }
   c.layers_per_block = PerBlock(json, "layers_per_block", n, 2);
@@ -219,7 +224,9 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNet2DConditionConfig& 
     o.groups = c.norm_num_groups;
     o.eps = c.norm_eps;
     o.num_layers = c.layers_per_block[i];
-    if (IsCrossAttention(c.down_block_types[i])) o.transformer_layers = c.down_transformer_layers[i];
+    if (IsCrossAttention(c.down_block_types[i])) {
+      o.transformer_layers = c.down_transformer_layers[i];
+    }
     o.attention = {c.num_attention_heads[i], c.cross_attention_dim[i], c.use_linear_projection};
     o.add_downsample = i + 1 < n;
     down_blocks_.push_back(UNetDownBlock(o));

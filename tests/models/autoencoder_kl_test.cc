@@ -45,7 +45,8 @@ absl::StatusOr<AutoencoderKLDecoder> BuildDecoder(const std::string& model_case)
 // Builds the decoder of tests/data/<model_case>/model/vae and loads its weights.
 absl::StatusOr<AutoencoderKLDecoder> LoadDecoder(const std::string& model_case) {
   TLCM_ASSIGN_OR_RETURN(AutoencoderKLDecoder vae, BuildDecoder(model_case));
-  TLCM_ASSIGN_OR_RETURN(auto weights, WeightStore::OpenComponent(DataPath(model_case + "/model/vae")));
+  TLCM_ASSIGN_OR_RETURN(auto weights,
+                        WeightStore::OpenComponent(DataPath(model_case + "/model/vae")));
   TLCM_RETURN_IF_ERROR(LoadModuleWeights(*vae, weights, VaeDecoderKeys()));
   vae->eval();
   return vae;
@@ -62,7 +63,8 @@ TEST_P(VaeGoldenTest, MatchesDiffusers) {
   const torch::Tensor image = vae(golden.at("latents"));
   const double diff = (image - golden.at("image")).abs().max().item<double>();
   RecordProperty("max_abs_diff", absl::StrFormat("%.3g", diff));
-  RecordProperty("max_abs_expected", absl::StrFormat("%.3g", golden.at("image").abs().max().item<double>()));
+  RecordProperty("max_abs_expected",
+                 absl::StrFormat("%.3g", golden.at("image").abs().max().item<double>()));
   EXPECT_TRUE(AllClose(image, golden.at("image"), kGoldenAtol, kGoldenRtol));
 }
 

@@ -24,7 +24,9 @@ inline std::string TargetName(const HalfPrecisionTarget& target) {
 }
 
 // For GoogleTest's messages.
-inline void PrintTo(const HalfPrecisionTarget& target, std::ostream* os) { *os << TargetName(target); }
+inline void PrintTo(const HalfPrecisionTarget& target, std::ostream* os) {
+  *os << TargetName(target);
+}
 
 // Half-precision tolerances relative to max |float32 output|, about twice the error diffusers
 // itself shows on the test models (whose weights are scaled up to make every path matter):

@@ -8,18 +8,17 @@ AttentionImpl::AttentionImpl(const AttentionOptions& options) : options_(options
   const int64_t inner = options.heads * options.dim_head;
   const int64_t context_dim = options.cross_attention_dim.value_or(options.query_dim);
   if (options.norm_num_groups) {
-    group_norm_ = register_module(
-        "group_norm",
-        torch::nn::GroupNorm(torch::nn::GroupNormOptions(*options.norm_num_groups, options.query_dim)
-                                 .eps(options.norm_eps)
-                                 .affine(true)));
+    auto norm = torch::nn::GroupNormOptions(*options.norm_num_groups, options.query_dim)
+                    .eps(options.norm_eps)
+                    .affine(true);
+    group_norm_ = register_module("group_norm", torch::nn::GroupNorm(norm));
   }
-  to_q_ = register_module(
-      "to_q", torch::nn::Linear(torch::nn::LinearOptions(options.query_dim, inner).bias(options.bias)));
-  to_k_ = register_module(
-      "to_k", torch::nn::Linear(torch::nn::LinearOptions(context_dim, inner).bias(options.bias)));
-  to_v_ = register_module(
-      "to_v", torch::nn::Linear(torch::nn::LinearOptions(context_dim, inner).bias(options.bias)));
+  auto projection = [&](int64_t in) {
+    return torch::nn::Linear(torch::nn::LinearOptions(in, inner).bias(options.bias));
+  };
+  to_q_ = register_module("to_q", projection(options.query_dim));
+  to_k_ = register_module("to_k", projection(context_dim));
+  to_v_ = register_module("to_v", projection(context_dim));
   // diffusers' to_out is [Linear, Dropout]; only the Linear ("0") carries weights.
   to_out_0_ = torch::nn::Linear(
       torch::nn::LinearOptions(inner, options.query_dim).bias(options.out_bias));

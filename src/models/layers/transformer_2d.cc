@@ -55,8 +55,9 @@ torch::Tensor BasicTransformerBlockImpl::forward(const torch::Tensor& x,
 Transformer2DModelImpl::Transformer2DModelImpl(const Transformer2DOptions& o) {
   const int64_t inner = o.heads * o.head_dim;
   norm_ = register_module(
-      "norm", torch::nn::GroupNorm(
-                  torch::nn::GroupNormOptions(o.norm_num_groups, o.in_channels).eps(1e-6).affine(true)));
+      "norm", torch::nn::GroupNorm(torch::nn::GroupNormOptions(o.norm_num_groups, o.in_channels)
+                                       .eps(1e-6)
+                                       .affine(true)));
   if (o.use_linear_projection) {
     proj_in_linear_ = register_module("proj_in", torch::nn::Linear(o.in_channels, inner));
   } else {

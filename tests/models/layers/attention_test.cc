@@ -32,7 +32,8 @@ TEST(AttentionTest, SpatialInputAttendsOverPositionsWithResidual) {
   const torch::Tensor tokens = normed.flatten(2).transpose(1, 2);
   const torch::Tensor q = linear("to_q", tokens), k = linear("to_k", tokens),
                       v = linear("to_v", tokens);
-  const torch::Tensor probs = torch::softmax(torch::matmul(q, k.transpose(1, 2)) / std::sqrt(8.0), -1);
+  const torch::Tensor probs =
+      torch::softmax(torch::matmul(q, k.transpose(1, 2)) / std::sqrt(8.0), -1);
   const torch::Tensor expected =
       linear("to_out.0", torch::matmul(probs, v)).transpose(1, 2).reshape(x.sizes()) + x;
   EXPECT_TRUE(torch::allclose(out, expected, 1e-5, 1e-5));
