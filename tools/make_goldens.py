@@ -25,12 +25,12 @@ Cases (tests/data/<case>/)
              verbatim (legacy keys such as skip_prk_steps included); LoRA stored float16.
   flux-tiny  transformer in_channels 4 (VAE latent 1 channel x 2x2 packing), 1 double + 1 single block,
              2 heads x 16, axes_dims_rope (4,4,8), guidance_embeds FALSE; CLIP 16 (the very same
-             text_encoder files as sdxl-tiny); T5 d_model 32, relu
-             (non-gated), 4 layers, 8 buckets; VAE one level (4,), no quant convs, shift 0.0609,
-             scaling 1.5035 (vae_scale_factor 2); FLUX.1-dev scheduler config; LoRA stored float32.
+             text_encoder files as sdxl-tiny); T5 d_model 32, relu (non-gated), 4 layers, 8 buckets;
+             VAE one level (4,), no quant convs, shift 0.0609,
+             scaling 1.5035 (vae_scale_factor 2); FLUX.1-dev scheduler config; LoRA stored float16.
   flux-rich  transformer in_channels 16 (VAE latent 4), 2 double + 2 single blocks, 4 heads x 8,
-             axes_dims_rope (2,2,4), guidance_embeds TRUE; CLIP 24 with eos_token_id 2013 (the non-legacy
-             pooling branch); T5 gated-gelu, d_kv 6 x 4 heads (inner 24 != d_model 32), 16 buckets,
+             axes_dims_rope (2,2,4), guidance_embeds TRUE; CLIP 16 (2 heads) with eos_token_id 2013 (the
+             non-legacy pooling branch); T5 gated-gelu, d_kv 6 x 4 heads (inner 24 != d_model 32), 16 buckets,
              max_distance 20; VAE (8,16), latent 4, no quant convs, shift 0.1159, scaling 0.3611
              (vae_scale_factor 4); scheduler config with base_image_seq_len 32, max_image_seq_len 512,
              base_shift 0.4, max_shift 1.2; LoRA stored bfloat16.
@@ -117,7 +117,9 @@ num_images_per_prompt, else a list of prompts), images (paths relative to golden
         (packed shape [1,S,4C] per image) from the same per-image generators; guidance = guidance_scale
         (used only with guidance_embeds). The pipeline passes timestep = (sigma*1000 as float32) / 1000.
 Expected agreement: fp32 C++ images within a few uint8 levels of these PNGs (usually exact); component
-outputs within ~1e-4 of the output scale.
+outputs within ~1e-4 of the output scale. --check-reference with torch 2.7.1 reproduces every
+tests/data/reference PNG exactly except one channel of one pixel of sdxl/case-1 (float value 69.49997,
+rounded the other way by the torch 1.13 that made it).
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ import re
 import shlex
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -377,7 +379,7 @@ class Case:
     prompts: tuple = ()
     lora_dtype: torch.dtype = torch.float32
     lora_b_std: float = 0.3
-    scheduler_config: dict = field(default_factory=dict)
+    scheduler_config: Optional[dict] = None  # written verbatim as scheduler_config.json when given
     shard_unet: Optional[str] = None  # max_shard_size for the denoiser
     te2_fp16_variant: bool = False
     max_sequence_length: int = 24  # FLUX: T5 length of the component / prompt goldens
@@ -425,7 +427,7 @@ FLUX_GAINS = [
     Gain(r"^proj_out\.weight", gain=1.0),
 ]
 FLUX_VAE_GAINS = [
-    Gain(r"decoder\.conv_out\.weight", gain=0.8),
+    Gain(r"decoder\.conv_out\.weight", gain=0.6),
     Gain(r"attentions\.0\.to_[qk]\.weight", gain=1.5),
 ]
 
@@ -522,20 +524,20 @@ def flux_tiny() -> Case:
             max_sequence_length=24, lora_scale=0.0),
     ]
     return Case("flux-tiny", "flux", 3003, te1, t5, transformer, vae, FLUX_GAINS, FLUX_VAE_GAINS, CLIP_GAINS,
-                T5_GAINS, runs, unet_latent_hw=(6, 4), prompts=(PROMPT_A, PROMPT_LONG),
+                T5_GAINS, runs, unet_latent_hw=(6, 4), prompts=(PROMPT_A, PROMPT_LONG), lora_dtype=torch.float16,
                 scheduler_config=FLUX_SCHEDULER_CONFIG, max_sequence_length=24, te1_seed=1002)
 
 
 def flux_rich() -> Case:
-    te1 = dict(vocab_size=2014, hidden_size=24, intermediate_size=40, num_attention_heads=3, num_hidden_layers=3,
-               hidden_act="quick_gelu", max_position_embeddings=77, projection_dim=24, bos_token_id=2012,
+    te1 = dict(vocab_size=2014, hidden_size=16, intermediate_size=40, num_attention_heads=2, num_hidden_layers=3,
+               hidden_act="quick_gelu", max_position_embeddings=77, projection_dim=16, bos_token_id=2012,
                eos_token_id=2013, pad_token_id=2013, layer_norm_eps=1e-5)
     t5 = dict(vocab_size=512, d_model=32, d_ff=40, d_kv=6, num_heads=4, num_layers=3, num_decoder_layers=1,
               feed_forward_proj="gated-gelu", relative_attention_num_buckets=16, relative_attention_max_distance=20,
               layer_norm_epsilon=1e-6, dropout_rate=0.0, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
               is_encoder_decoder=False, use_cache=False, tie_word_embeddings=False)
     transformer = dict(patch_size=1, in_channels=16, num_layers=2, num_single_layers=2, attention_head_dim=8,
-                       num_attention_heads=4, joint_attention_dim=32, pooled_projection_dim=24,
+                       num_attention_heads=4, joint_attention_dim=32, pooled_projection_dim=16,
                        guidance_embeds=True, axes_dims_rope=(2, 2, 4))
     vae = dict(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16),
                down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
