@@ -1,6 +1,7 @@
 // JSON helpers for config.json / model_index.json / tokenizer files. Every error names the file.
 #pragma once
 
+#include <stdexcept>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +22,18 @@ T ValueOr(const nlohmann::json& json, const char* key, T fallback) {
   auto it = json.find(key);
   if (it == json.end() || it->is_null()) return fallback;
   return it->get<T>();
+}
+
+// For options this project implements only one way: passes when json[key] is absent, null or
+// equal to `supported`; otherwise throws std::invalid_argument naming the key and both values
+// (call it inside ParseConfig).
+template <typename T>
+void RequireValue(const nlohmann::json& json, const char* key, const T& supported) {
+  auto it = json.find(key);
+  if (it == json.end() || it->is_null() || *it == nlohmann::json(supported)) return;
+  throw std::invalid_argument(absl::StrCat("\"", key, "\": ", it->dump(),
+                                           " is not supported (only ",
+                                           nlohmann::json(supported).dump(), ")"));
 }
 
 // Runs `parse(json)` and converts a thrown nlohmann::json::exception (missing key via at(),
