@@ -36,25 +36,26 @@ class EngineObserver {
 
   // Gauges: requests of `model` waiting in its queue / admitted and not yet terminal (queued
   // plus running). Reported on every change.
-  virtual void OnQueueDepth(const std::string& model, int queued_requests) {}
-  virtual void OnInFlight(const std::string& model, int in_flight_requests) {}
+  virtual void OnQueueDepth(const std::string& /*model*/, int /*queued_requests*/) {}
+  virtual void OnInFlight(const std::string& /*model*/, int /*in_flight_requests*/) {}
 
   // Every Submit's admission outcome. `model` is "" when the model is unknown (NOT_FOUND), so
   // that clients cannot create label values.
-  virtual void OnAdmission(const std::string& model, const absl::Status& status) {}
+  virtual void OnAdmission(const std::string& /*model*/, const absl::Status& /*status*/) {}
 
   // Every accepted request's terminal status and metrics (as the sink's OnDone sees them).
-  virtual void OnRequestDone(const std::string& model, const absl::Status& status,
-                             const RequestMetrics& metrics) {}
+  virtual void OnRequestDone(const std::string& /*model*/, const absl::Status& /*status*/,
+                             const RequestMetrics& /*metrics*/) {}
 
   // Every batch run, including the warm-up runs (`warmup` true).
-  virtual void OnBatchDone(const BatchReport& report, bool warmup) {}
+  virtual void OnBatchDone(const BatchReport& /*report*/, bool /*warmup*/) {}
 
   // Images delivered (encoded and handed to a sink).
-  virtual void OnImageDelivered(const std::string& model, double encode_ms) {}
+  virtual void OnImageDelivered(const std::string& /*model*/, double /*encode_ms*/) {}
 
   // A worker finished loading and warming up its pipelines (status OK) or failed to.
-  virtual void OnWorkerReady(const std::string& device, int worker, const absl::Status& status) {}
+  virtual void OnWorkerReady(const std::string& /*device*/, int /*worker*/,
+                             const absl::Status& /*status*/) {}
 };
 
 }  // namespace tlcm::engine

@@ -83,11 +83,11 @@ class GenerationEventSink {
  public:
   virtual ~GenerationEventSink() = default;
   // `position`: requests of the same model queued ahead of this one (0 = next).
-  virtual void OnQueued(int position) {}
-  virtual void OnStarted(const StartedEvent& event) {}
-  virtual void OnStep(const StepEvent& event) {}
-  virtual void OnPreview(PreviewEvent preview) {}
-  virtual void OnImage(GeneratedImage image) {}
+  virtual void OnQueued(int /*position*/) {}
+  virtual void OnStarted(const StartedEvent& /*event*/) {}
+  virtual void OnStep(const StepEvent& /*event*/) {}
+  virtual void OnPreview(PreviewEvent /*preview*/) {}
+  virtual void OnImage(GeneratedImage /*image*/) {}
   // The terminal status: OK (all images delivered), CANCELLED (RequestHandle::Cancel),
   // DEADLINE_EXCEEDED, UNAVAILABLE (drained before it could finish), RESOURCE_EXHAUSTED
   // (device out of memory in its batch), INTERNAL (a pipeline or encoder failure; the message
