@@ -637,7 +637,10 @@ void EngineCore::RunBatch(Worker& worker, Batch batch) {
       auto it = active_.find(r.id);
       if (it != active_.end()) {
         if (!encoded.ok()) {
-          FinishLocked(r.id, Annotate(encoded.status(), absl::StrCat(context, ": encoding ", what)),
+          // The request was valid; a picture the encoder refuses is the server's fault.
+          FinishLocked(r.id,
+                       absl::InternalError(absl::StrCat(context, ": encoding ", what, ": ",
+                                                        encoded.status().message())),
                        &flush);
         } else {
           it->second.metrics.image_encode_ms += encode_ms;
