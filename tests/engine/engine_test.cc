@@ -763,51 +763,63 @@ TEST(EngineStressTest, EveryAcceptedRequestGetsExactlyOneTerminalStatus) {
   std::unique_ptr<Engine> engine = *std::move(created);
   ASSERT_TRUE(engine->WaitUntilReady().ok());
 
+  // Six threads submit (cancelling some of their requests at random moments, some with short
+  // real deadlines); then two threads keep submitting while the engine drains with a 1 ms
+  // grace, so that admission races with drain and some accepted work ends UNAVAILABLE.
   constexpr int kThreads = 8;
+  constexpr int kEarlyThreads = 6;
   constexpr int kRequestsPerThread = 40;
   struct Submitted {
     std::shared_ptr<RecordingSink> sink;
     bool accepted = false;
+    absl::StatusCode admission = absl::StatusCode::kOk;
   };
   std::vector<std::vector<Submitted>> submitted(kThreads);
-  std::atomic<int> started_threads{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      std::mt19937 random(t);
-      ++started_threads;
-      for (int i = 0; i < kRequestsPerThread; ++i) {
-        GenerationRequest request;
-        request.model = random() % 2 ? "a" : "b";
-        request.prompt = absl::StrCat("prompt ", t, " ", i);
-        request.steps = 2 + static_cast<int>(random() % 2);
-        request.num_images = 1 + static_cast<int>(random() % 4);
-        request.previews = random() % 4 == 0;
-        request.seed = random();
-        if (random() % 3 == 0) {
-          request.deadline = absl::Now() + absl::Microseconds(random() % 2000);
-        }
-        auto sink = std::make_shared<RecordingSink>();
-        auto handle = engine->Submit(request, sink);
-        submitted[t].push_back({sink, handle.ok()});
-        if (handle.ok() && random() % 3 == 0) {
-          if (random() % 2) std::this_thread::yield();
-          handle->Cancel();
-        }
+  std::atomic<bool> refused_after_drain{false};
+  const auto submitter = [&](int t, bool until_refused) {
+    std::mt19937 random(t);
+    for (int i = 0; until_refused || i < kRequestsPerThread; ++i) {
+      GenerationRequest request;
+      request.model = random() % 2 ? "a" : "b";
+      request.prompt = absl::StrCat("prompt ", t, " ", i);
+      request.steps = 2 + static_cast<int>(random() % 2);
+      request.num_images = 1 + static_cast<int>(random() % 4);
+      request.previews = random() % 4 == 0;
+      request.seed = random();
+      if (random() % 3 == 0) {
+        request.deadline = absl::Now() + absl::Microseconds(random() % 2000);
       }
-    });
-  }
-  // Drain while the submitters may still be running: late submissions are refused.
-  ASSERT_TRUE(Eventually([&] { return started_threads == kThreads; }));
-  absl::SleepFor(absl::Milliseconds(5));
-  engine->Drain(absl::Seconds(10));
+      auto sink = std::make_shared<RecordingSink>();
+      auto handle = engine->Submit(request, sink);
+      submitted[t].push_back({sink, handle.ok(), handle.status().code()});
+      if (!handle.ok() && handle.status().code() == absl::StatusCode::kUnavailable) {
+        refused_after_drain = true;
+        return;
+      }
+      if (handle.ok() && random() % 3 == 0) {
+        if (random() % 2) std::this_thread::yield();
+        handle->Cancel();
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kEarlyThreads; ++t) threads.emplace_back(submitter, t, false);
   for (auto& thread : threads) thread.join();
+  threads.clear();
+  for (int t = kEarlyThreads; t < kThreads; ++t) threads.emplace_back(submitter, t, true);
+  engine->Drain(absl::Milliseconds(1));
+  for (auto& thread : threads) thread.join();
+  EXPECT_TRUE(refused_after_drain);
 
   int accepted = 0;
   for (const auto& per_thread : submitted) {
     for (const Submitted& s : per_thread) {
       EXPECT_EQ(s.sink->violations(), 0);
       if (!s.accepted) {
+        // Refused: a deadline that passed before admission, or the drain.
+        EXPECT_TRUE(s.admission == absl::StatusCode::kDeadlineExceeded ||
+                    s.admission == absl::StatusCode::kUnavailable)
+            << absl::StatusCodeToString(s.admission);
         EXPECT_TRUE(s.sink->events().empty());
         continue;
       }
@@ -823,7 +835,7 @@ TEST(EngineStressTest, EveryAcceptedRequestGetsExactlyOneTerminalStatus) {
       }
     }
   }
-  EXPECT_GT(accepted, 0);
+  EXPECT_GT(accepted, kEarlyThreads * kRequestsPerThread / 2);
   EXPECT_EQ(observer.in_flight("a"), 0);
   EXPECT_EQ(observer.in_flight("b"), 0);
   EXPECT_EQ(observer.queue_depth("a"), 0);
