@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
       return;
     }
     const fs::path path = dir / absl::StrCat(tlcm::SafeFileStem(flags->prompt), "_", i, ".",
-                                             tlcm::ImageFormatExtension(*format));
+                                             flags->format);
     std::ofstream out(path, std::ios::binary);
     out.write(bytes->data(), static_cast<std::streamsize>(bytes->size()));
     if (!out) write_status.Update(absl::InternalError(absl::StrCat("cannot write ", path.string())));

@@ -199,7 +199,8 @@ absl::StatusOr<RunResult> FluxPipeline::Run(const std::vector<ImageRequest>& req
   if (active.empty()) return result;
 
   // 5. Unpack, undo the VAE's scaling and shift, decode.
-  torch::Tensor z = Unpack(latents, h, w) / vae_config_.scaling_factor + vae_config_.shift_factor;
+  torch::Tensor z = Unpack(latents, h, w) / vae_config_.scaling_factor +
+                    vae_config_.shift_factor.value_or(0.0);
   std::vector<RgbImage> images = ToRgbImages(vae_->forward(z.to(options_.dtype)));
   for (size_t r = 0; r < images.size(); ++r) result.images[active.images()[r]] = std::move(images[r]);
   result.decode_ms = timer.Lap();

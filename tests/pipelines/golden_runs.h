@@ -95,4 +95,24 @@ inline ::testing::AssertionResult ImagesClose(const RgbImage& actual, const RgbI
                                        << "), max |diff| " << worst << " (limit " << max_levels << ")";
 }
 
+// Runs every golden run of `case_name` through `with_lora` (runs made with the LoRA) or
+// `without_lora` and compares each image with diffusers' PNG.
+template <typename Pipeline>
+void ExpectGoldenRuns(const std::string& case_name, Pipeline& with_lora, Pipeline& without_lora,
+                      double mean_levels, int max_levels) {
+  for (const GoldenRun& run : LoadGoldenRuns(case_name)) {
+    SCOPED_TRACE(run.name);
+    Pipeline& p = run.lora_scale > 0 ? with_lora : without_lora;
+    auto result = p.Run(RequestsOf(run), {run.steps, run.width, run.height, run.scheduler});
+    ASSERT_TRUE(result.ok()) << result.status();
+    ASSERT_EQ(result->images.size(), run.images.size());
+    for (size_t i = 0; i < run.images.size(); ++i) {
+      const RgbImage expected = ReadPng(DataPath(case_name + "/golden/" + run.images[i]));
+      ASSERT_TRUE(result->images[i].has_value());
+      EXPECT_TRUE(ImagesClose(*result->images[i], expected, mean_levels, max_levels))
+          << run.images[i];
+    }
+  }
+}
+
 }  // namespace tlcm::testing

@@ -28,23 +28,10 @@ std::unique_ptr<StableDiffusionXLPipeline> LoadCase(const std::string& case_name
 class SdxlGoldenRunsTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SdxlGoldenRunsTest, ImagesMatchDiffusers) {
-  const std::string case_name = GetParam();
-  auto with_lora = LoadCase(case_name, true);
-  auto without_lora = LoadCase(case_name, false);
+  auto with_lora = LoadCase(GetParam(), true);
+  auto without_lora = LoadCase(GetParam(), false);
   ASSERT_TRUE(with_lora && without_lora);
-  for (const testing::GoldenRun& run : testing::LoadGoldenRuns(case_name)) {
-    SCOPED_TRACE(run.name);
-    StableDiffusionXLPipeline& p = run.lora_scale > 0 ? *with_lora : *without_lora;
-    auto result = p.Run(testing::RequestsOf(run), {run.steps, run.width, run.height, run.scheduler});
-    ASSERT_TRUE(result.ok()) << result.status();
-    ASSERT_EQ(result->images.size(), run.images.size());
-    for (size_t i = 0; i < run.images.size(); ++i) {
-      const RgbImage expected = testing::ReadPng(DataPath(case_name + "/golden/" + run.images[i]));
-      ASSERT_TRUE(result->images[i].has_value());
-      EXPECT_TRUE(testing::ImagesClose(*result->images[i], expected, kMeanLevels, kMaxLevels))
-          << run.images[i];
-    }
-  }
+  testing::ExpectGoldenRuns(GetParam(), *with_lora, *without_lora, kMeanLevels, kMaxLevels);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, SdxlGoldenRunsTest, ::testing::Values("sdxl-tiny", "sdxl-rich"));
@@ -113,7 +100,8 @@ TEST(SdxlPipelineTest, PromptCacheCountsHitsAndKeepsResults) {
   auto second = p->Run({{"a castle", "", 1, 0}}, settings);
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->prompt_cache_hits, 1);
-  EXPECT_TRUE(testing::ImagesClose(*second->images[0], *first->images[0], 0, 0));
+  // Batch of two vs one image: batched float sums may move a channel by one level.
+  EXPECT_TRUE(testing::ImagesClose(*second->images[0], *first->images[0], 0.05, 1));
 }
 
 TEST(SdxlPipelineTest, RejectsSettingsTheModelCannotTake) {

@@ -12,7 +12,7 @@ torch::Tensor ScaledDotProductAttention(const torch::Tensor& q, const torch::Ten
                                         const std::optional<torch::Tensor>& bias,
                                         std::optional<double> scale) {
   const double s = scale.value_or(1.0 / std::sqrt(static_cast<double>(q.size(-1))));
-#if TORCH_VERSION_MAJOR >= 2 && TORCH_VERSION_MINOR >= 1
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
   // The fused kernel (flash / memory-efficient on CUDA) takes the scale since 2.1.
   std::optional<torch::Tensor> mask;
   if (bias) mask = bias->to(q.scalar_type());
