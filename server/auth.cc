@@ -1,4 +1,4 @@
-#include "auth.h"
+#include "server/auth.h"
 
 #include <cerrno>
 #include <cstring>
