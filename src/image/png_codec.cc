@@ -5,16 +5,12 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "util/status_macros.h"
 
 namespace tlcm {
 
 absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
-  if (image.width <= 0 || image.height <= 0 ||
-      image.pixels.size() != static_cast<size_t>(image.width) * image.height * 3) {
-    return absl::InvalidArgumentError(absl::StrCat("EncodePng: ", image.pixels.size(),
-                                                   " bytes do not make a ", image.width, "x",
-                                                   image.height, " RGB image"));
-  }
+  TLCM_RETURN_IF_ERROR(CheckRgbImage(image, "EncodePng"));
   png_image png;
   std::memset(&png, 0, sizeof(png));
   png.version = PNG_IMAGE_VERSION;

@@ -1,0 +1,981 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <exception>
+#include <new>
+#include <optional>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "engine/batch_queue.h"
+#include "engine/event_stream.h"
+
+namespace tlcm::engine {
+namespace internal {
+namespace {
+
+double Millis(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
+
+// `status` with `context` in front of its message.
+absl::Status Annotate(const absl::Status& status, absl::string_view context) {
+  return absl::Status(status.code(), absl::StrCat(context, ": ", status.message()));
+}
+
+// The one place where a worker turns exceptions from pipeline code (the factory, Run and
+// everything Run calls back) into statuses: out of memory -> RESOURCE_EXHAUSTED, anything else
+// -> INTERNAL. Only the first line of the exception text is kept (LibTorch appends backtraces).
+template <typename T, typename F>
+absl::StatusOr<T> GuardedCall(F&& call) {
+  try {
+    return call();
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("out of host memory (std::bad_alloc)");
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));
+    if (what.find("out of memory") != std::string::npos) {
+      return absl::ResourceExhaustedError(what);
+    }
+    return absl::InternalError(absl::StrCat("exception: ", what));
+  } catch (...) {
+    return absl::InternalError("exception of unknown type");
+  }
+}
+
+// Random seeds stay below 2^53 so that clients holding numbers as doubles (JSON) keep them exact.
+constexpr uint64_t kRandomSeedLimit = uint64_t{1} << 53;
+
+}  // namespace
+
+// A request as admitted. Immutable; shared by the active table and the batches running it.
+struct Request {
+  uint64_t id = 0;
+  GenerationRequest request;
+  ResolvedRequest resolved;
+  uint64_t seed = 0;
+  absl::Time admitted;
+  std::shared_ptr<EventStream> events;
+};
+
+class EngineCore : public std::enable_shared_from_this<EngineCore> {
+ public:
+  EngineCore(EngineOptions options, PipelineFactory factory);
+
+  void Start();
+  absl::StatusOr<RequestHandle> Submit(GenerationRequest request,
+                                       std::shared_ptr<GenerationEventSink> sink);
+  void Cancel(uint64_t id);
+  void Drain(absl::Duration grace);
+  void Stop();
+  bool ready();
+  absl::Status WaitUntilReady();
+  std::vector<ModelStatus> ListModels();
+  absl::Duration default_drain_grace() const {
+    return absl::Microseconds(options_.drain_grace_micros);
+  }
+
+ private:
+  using FlushList = std::vector<std::shared_ptr<EventStream>>;
+
+  // A configured model; immutable after construction.
+  struct Model {
+    ModelOptions options;
+    std::vector<int> workers;  // indices into workers_
+  };
+  struct ModelState {
+    std::optional<ModelInfo> info;  // from the first worker that loaded it
+    int loaded_workers = 0;
+    int in_flight = 0;
+  };
+  // An admitted request that has no terminal status yet.
+  struct Active {
+    std::shared_ptr<const Request> request;
+    int chunks_left = 0;  // chunks queued or running
+    bool started = false;
+    RequestMetrics metrics;
+  };
+  enum class WorkerState { kLoading, kIdle, kBusy, kFailed };
+  struct WorkerSlot {
+    WorkerState state = WorkerState::kLoading;
+    std::optional<Batch> assigned;  // handed over by the scheduler, not yet picked up
+  };
+  // One device. Immutable after construction except `pipelines` (touched only by its thread)
+  // and `thread`.
+  struct Worker {
+    int index = 0;
+    std::string device;
+    std::vector<int> models;                        // indices into models_
+    absl::flat_hash_set<std::string> model_names;
+    absl::flat_hash_map<std::string, std::unique_ptr<Pipeline>> pipelines;
+    absl::CondVar cv;  // with mu_: a batch was assigned, or stopping
+    std::thread thread;
+  };
+  // One image job of a running batch.
+  struct LiveChunk {
+    QueuedChunk chunk;
+    std::shared_ptr<const Request> request;
+    int delivered = 0;  // images handed to the sink (worker-local)
+  };
+
+  enum class DrainState { kServing, kDraining, kDrained };
+
+  // Threads.
+  void SchedulerMain();
+  void WorkerMain(Worker& worker);
+  absl::Status LoadAndWarmUp(Worker& worker);
+  absl::Status WarmUp(Worker& worker, Pipeline& pipeline, const ModelInfo& info,
+                      const ModelOptions& options);
+  void RunBatch(Worker& worker, Batch batch);
+
+  // Under mu_.
+  void FinishLocked(uint64_t id, absl::Status status, FlushList* flush)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ExpireDeadlinesLocked(absl::Time now, FlushList* flush) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DispatchLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Time NextWakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReportQueueDepthLocked(const std::string& model) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReportInFlightLocked(const std::string& model) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PostLocked(uint64_t id, EventStream::Event event, FlushList* flush)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool IsActiveLocked(uint64_t id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return active_.contains(id);
+  }
+  absl::Status NotReadyStatusLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Delivers events; call with no lock held.
+  static void Flush(const FlushList& flush);
+  // Called by an EventStream after its OnDone returned.
+  void OnStreamClosed();
+  void AdmissionResult(const std::string& model, const absl::Status& status);
+
+  const EngineOptions options_;
+  const PipelineFactory factory_;
+  Clock* const clock_;
+  EngineObserver* const observer_;
+  std::vector<Model> models_;
+  absl::flat_hash_map<std::string, int> model_index_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::thread scheduler_;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar scheduler_cv_;  // the scheduler has work: a request, an idle worker, drain, stop
+  absl::CondVar state_cv_;      // loading progressed, a request ended, a stream closed
+  BatchQueue queue_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, Active> active_ ABSL_GUARDED_BY(mu_);
+  std::set<std::pair<absl::Time, uint64_t>> deadlines_ ABSL_GUARDED_BY(mu_);  // of active_
+  std::vector<WorkerSlot> slots_ ABSL_GUARDED_BY(mu_);                        // per worker
+  std::vector<ModelState> model_states_ ABSL_GUARDED_BY(mu_);                 // per model
+  int ready_workers_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status load_status_ ABSL_GUARDED_BY(mu_);  // the first loading error
+  DrainState drain_state_ ABSL_GUARDED_BY(mu_) = DrainState::kServing;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int open_streams_ ABSL_GUARDED_BY(mu_) = 0;  // admitted requests whose OnDone has not returned
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::BitGen bitgen_ ABSL_GUARDED_BY(mu_);
+};
+
+EngineCore::EngineCore(EngineOptions options, PipelineFactory factory)
+    : options_(std::move(options)),
+      factory_(std::move(factory)),
+      clock_(options_.clock != nullptr ? options_.clock : RealClock()),
+      observer_(options_.observer) {
+  for (size_t d = 0; d < options_.devices.size(); ++d) {
+    auto worker = std::make_unique<Worker>();
+    worker->index = static_cast<int>(d);
+    worker->device = options_.devices[d];
+    workers_.push_back(std::move(worker));
+  }
+  absl::MutexLock lock(&mu_);
+  for (size_t m = 0; m < options_.models.size(); ++m) {
+    const ModelOptions& model_options = options_.models[m];
+    Model model;
+    model.options = model_options;
+    for (auto& worker : workers_) {
+      const auto& devices = model_options.devices;
+      if (devices.empty() ||
+          std::find(devices.begin(), devices.end(), worker->device) != devices.end()) {
+        model.workers.push_back(worker->index);
+        worker->models.push_back(static_cast<int>(m));
+        worker->model_names.insert(model_options.spec.name);
+      }
+    }
+    model_index_[model_options.spec.name] = static_cast<int>(m);
+    models_.push_back(std::move(model));
+    const BatchingOptions& batching = model_options.batching;
+    queue_.AddModel(model_options.spec.name, batching.max_batch_size,
+                    absl::Microseconds(batching.max_queue_delay_micros), batching.max_queue_size);
+  }
+  slots_.resize(workers_.size());
+  model_states_.resize(models_.size());
+}
+
+void EngineCore::Start() {
+  for (auto& worker : workers_) {
+    Worker* w = worker.get();
+    w->thread = std::thread([this, w] { WorkerMain(*w); });
+  }
+  scheduler_ = std::thread([this] { SchedulerMain(); });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admission
+
+absl::Status EngineCore::NotReadyStatusLocked() const {
+  if (drain_state_ != DrainState::kServing) {
+    return absl::UnavailableError("the engine is shutting down and accepts no new requests");
+  }
+  if (!load_status_.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("the engine failed to load its models: ", load_status_.message()));
+  }
+  return absl::UnavailableError("the engine is still loading and warming up its models");
+}
+
+void EngineCore::AdmissionResult(const std::string& model, const absl::Status& status) {
+  if (observer_ != nullptr) observer_->OnAdmission(model, status);
+}
+
+absl::StatusOr<RequestHandle> EngineCore::Submit(GenerationRequest request,
+                                                 std::shared_ptr<GenerationEventSink> sink) {
+  FlushList flush;
+  RequestHandle handle;
+  {
+    absl::MutexLock lock(&mu_);
+    auto model_it = model_index_.find(request.model);
+    const std::string known_model = model_it == model_index_.end() ? "" : request.model;
+    if (drain_state_ != DrainState::kServing ||
+        ready_workers_ < static_cast<int>(workers_.size()) || !load_status_.ok()) {
+      absl::Status status = NotReadyStatusLocked();
+      AdmissionResult(known_model, status);
+      return status;
+    }
+    if (model_it == model_index_.end()) {
+      std::vector<std::string> names;
+      for (const Model& m : models_) names.push_back(m.options.spec.name);
+      absl::Status status = absl::NotFoundError(
+          absl::StrCat("model: \"", request.model, "\" is not served here (models: ",
+                       absl::StrJoin(names, ", "), ")"));
+      AdmissionResult(known_model, status);
+      return status;
+    }
+    const int model_id = model_it->second;
+    const Model& model = models_[model_id];
+    absl::StatusOr<ResolvedRequest> resolved =
+        ValidateRequest(request, *model_states_[model_id].info, model.options.limits);
+    if (!resolved.ok()) {
+      AdmissionResult(known_model, resolved.status());
+      return resolved.status();
+    }
+    if (sink == nullptr) {
+      absl::Status status = absl::InvalidArgumentError("sink: must not be null");
+      AdmissionResult(known_model, status);
+      return status;
+    }
+    const absl::Time now = clock_->Now();
+    if (request.deadline <= now) {
+      absl::Status status = absl::DeadlineExceededError("the deadline passed before admission");
+      AdmissionResult(known_model, status);
+      return status;
+    }
+    const uint64_t id = next_id_;
+    absl::StatusOr<BatchQueue::Admission> admission =
+        queue_.Enqueue(resolved->key, id, request.num_images, now);
+    if (!admission.ok()) {
+      AdmissionResult(known_model, admission.status());
+      return admission.status();
+    }
+    ++next_id_;
+
+    auto admitted = std::make_shared<Request>();
+    admitted->id = id;
+    admitted->seed = request.seed.has_value() ? *request.seed
+                                              : absl::Uniform<uint64_t>(bitgen_, 0,
+                                                                        kRandomSeedLimit);
+    admitted->resolved = *std::move(resolved);
+    admitted->admitted = now;
+    admitted->request = std::move(request);
+    std::weak_ptr<EngineCore> weak_core = weak_from_this();
+    admitted->events = std::make_shared<EventStream>(std::move(sink), [weak_core] {
+      if (auto core = weak_core.lock()) core->OnStreamClosed();
+    });
+
+    Active& active = active_[id];
+    active.request = admitted;
+    active.chunks_left = admission->num_chunks;
+    if (admitted->request.deadline != absl::InfiniteFuture()) {
+      deadlines_.emplace(admitted->request.deadline, id);
+    }
+    ++open_streams_;
+    ++model_states_[model_id].in_flight;
+    const std::string& name = admitted->request.model;
+    ReportQueueDepthLocked(name);
+    ReportInFlightLocked(name);
+    AdmissionResult(name, absl::OkStatus());
+    const int position = admission->position;
+    PostLocked(id, [position](GenerationEventSink& s) { s.OnQueued(position); }, &flush);
+    scheduler_cv_.Signal();
+    handle = RequestHandle(weak_from_this(), id, admitted->seed);
+  }
+  Flush(flush);
+  return handle;
+}
+
+void EngineCore::Cancel(uint64_t id) {
+  FlushList flush;
+  {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(id, absl::CancelledError("cancelled by the client"), &flush);
+  }
+  Flush(flush);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bookkeeping under mu_
+
+void EngineCore::ReportQueueDepthLocked(const std::string& model) {
+  if (observer_ != nullptr) observer_->OnQueueDepth(model, queue_.queued_requests(model));
+}
+
+void EngineCore::ReportInFlightLocked(const std::string& model) {
+  if (observer_ != nullptr) {
+    observer_->OnInFlight(model, model_states_[model_index_.at(model)].in_flight);
+  }
+}
+
+void EngineCore::PostLocked(uint64_t id, EventStream::Event event, FlushList* flush) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  const auto& events = it->second.request->events;
+  events->Post(std::move(event));
+  flush->push_back(events);
+}
+
+void EngineCore::FinishLocked(uint64_t id, absl::Status status, FlushList* flush) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;  // already terminal
+  Active& active = it->second;
+  const Request& request = *active.request;
+  const std::string& model = request.request.model;
+  if (queue_.Remove(id) > 0) ReportQueueDepthLocked(model);
+  if (request.request.deadline != absl::InfiniteFuture()) {
+    deadlines_.erase({request.request.deadline, id});
+  }
+  RequestMetrics metrics = std::move(active.metrics);
+  metrics.total_ms = Millis(clock_->Now() - request.admitted);
+  if (observer_ != nullptr) observer_->OnRequestDone(model, status, metrics);
+  request.events->PostDone(std::move(status), std::move(metrics));
+  flush->push_back(request.events);
+  --model_states_[model_index_.at(model)].in_flight;
+  ReportInFlightLocked(model);
+  active_.erase(it);
+  state_cv_.SignalAll();
+}
+
+void EngineCore::ExpireDeadlinesLocked(absl::Time now, FlushList* flush) {
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    const uint64_t id = deadlines_.begin()->second;
+    const bool started = active_.at(id).started;
+    FinishLocked(id,
+                 absl::DeadlineExceededError(started ? "the deadline passed while running"
+                                                     : "the deadline passed while queued"),
+                 flush);
+  }
+}
+
+void EngineCore::DispatchLocked(absl::Time now) {
+  const bool flush_all = drain_state_ != DrainState::kServing;
+  for (auto& worker : workers_) {
+    WorkerSlot& slot = slots_[worker->index];
+    if (slot.state != WorkerState::kIdle) continue;
+    Batch batch;
+    const auto eligible = [&](const std::string& m) { return worker->model_names.contains(m); };
+    if (!queue_.TakeReadyBatch(now, flush_all, eligible, &batch)) continue;
+    const std::string model = batch.key.model;
+    slot.assigned = std::move(batch);
+    slot.state = WorkerState::kBusy;
+    worker->cv.Signal();
+    ReportQueueDepthLocked(model);
+  }
+}
+
+absl::Time EngineCore::NextWakeLocked() {
+  absl::Time wake = deadlines_.empty() ? absl::InfiniteFuture() : deadlines_.begin()->first;
+  const bool flush_all = drain_state_ != DrainState::kServing;
+  for (auto& worker : workers_) {
+    if (slots_[worker->index].state != WorkerState::kIdle) continue;
+    const auto eligible = [&](const std::string& m) { return worker->model_names.contains(m); };
+    wake = std::min(wake, queue_.NextReadyTime(flush_all, eligible));
+  }
+  return wake;
+}
+
+void EngineCore::Flush(const FlushList& flush) {
+  for (const auto& events : flush) events->Flush();
+}
+
+void EngineCore::OnStreamClosed() {
+  absl::MutexLock lock(&mu_);
+  --open_streams_;
+  state_cv_.SignalAll();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scheduler thread: deadlines of queued and running requests, and handing ready batches to
+// idle workers. The only place that waits on the clock besides Drain.
+
+void EngineCore::SchedulerMain() {
+  mu_.Lock();
+  while (!stopping_) {
+    const absl::Time now = clock_->Now();
+    FlushList flush;
+    ExpireDeadlinesLocked(now, &flush);
+    DispatchLocked(now);
+    if (!flush.empty()) {
+      mu_.Unlock();
+      Flush(flush);
+      mu_.Lock();
+      continue;
+    }
+    clock_->WaitUntil(&scheduler_cv_, &mu_, NextWakeLocked());
+  }
+  mu_.Unlock();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workers
+
+void EngineCore::WorkerMain(Worker& worker) {
+  const absl::Status loaded = LoadAndWarmUp(worker);
+  {
+    absl::MutexLock lock(&mu_);
+    if (loaded.ok()) {
+      slots_[worker.index].state = WorkerState::kIdle;
+      ++ready_workers_;
+    } else {
+      slots_[worker.index].state = WorkerState::kFailed;
+      if (load_status_.ok()) load_status_ = loaded;
+    }
+    if (observer_ != nullptr) observer_->OnWorkerReady(worker.device, worker.index, loaded);
+    state_cv_.SignalAll();
+    scheduler_cv_.Signal();
+  }
+  if (!loaded.ok()) return;
+  while (true) {
+    Batch batch;
+    {
+      absl::MutexLock lock(&mu_);
+      WorkerSlot& slot = slots_[worker.index];
+      while (!stopping_ && !slot.assigned.has_value()) worker.cv.Wait(&mu_);
+      if (stopping_) return;  // every request is terminal by now (Stop follows Drain)
+      batch = *std::move(slot.assigned);
+      slot.assigned.reset();
+    }
+    RunBatch(worker, std::move(batch));
+    absl::MutexLock lock(&mu_);
+    slots_[worker.index].state = WorkerState::kIdle;
+    scheduler_cv_.Signal();
+  }
+}
+
+absl::Status EngineCore::LoadAndWarmUp(Worker& worker) {
+  for (int model_id : worker.models) {
+    const ModelOptions& options = models_[model_id].options;
+    const std::string context =
+        absl::StrCat("loading model \"", options.spec.name, "\" on ", worker.device);
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return absl::UnavailableError(absl::StrCat(context, ": engine stopped"));
+    }
+    absl::StatusOr<std::unique_ptr<Pipeline>> created =
+        GuardedCall<std::unique_ptr<Pipeline>>(
+            [&] { return factory_(options.spec, worker.device); });
+    if (!created.ok()) return Annotate(created.status(), context);
+    if (*created == nullptr) {
+      return absl::InternalError(absl::StrCat(context, ": the factory returned no pipeline"));
+    }
+    ModelInfo info = (*created)->info();
+    info.name = options.spec.name;
+    if (info.size_multiple < 1 || info.min_steps < 1 || info.min_steps > info.max_steps ||
+        info.default_steps < info.min_steps || info.default_steps > info.max_steps ||
+        info.default_width < 1 || info.default_height < 1 || info.max_pixels < 1) {
+      return absl::InternalError(absl::StrCat(
+          context, ": the pipeline reports inconsistent limits (size_multiple ",
+          info.size_multiple, ", steps ", info.min_steps, "..", info.max_steps, " default ",
+          info.default_steps, ", default size ", info.default_width, "x", info.default_height,
+          ", max_pixels ", info.max_pixels, ")"));
+    }
+    if (options.warmup) {
+      absl::Status warm = WarmUp(worker, **created, info, options);
+      if (!warm.ok()) {
+        return Annotate(warm, absl::StrCat("warming up model \"", options.spec.name, "\" on ",
+                                           worker.device));
+      }
+    }
+    worker.pipelines[options.spec.name] = *std::move(created);
+    absl::MutexLock lock(&mu_);
+    ModelState& state = model_states_[model_id];
+    if (!state.info.has_value()) state.info = info;
+    ++state.loaded_workers;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EngineCore::WarmUp(Worker& worker, Pipeline& pipeline, const ModelInfo& info,
+                                const ModelOptions& options) {
+  BatchKey key;
+  key.model = info.name;
+  key.steps = options.warmup_steps > 0 ? options.warmup_steps : info.min_steps;
+  key.width = options.warmup_width > 0 ? options.warmup_width : info.default_width;
+  key.height = options.warmup_height > 0 ? options.warmup_height : info.default_height;
+  key.sampler = info.samplers.empty() ? "" : info.samplers.front();
+  ImageJob job;
+  job.prompt = "warm-up";
+  job.seed = 0;
+  job.guidance_scale = info.default_guidance_scale;
+  BatchCallbacks callbacks;
+  callbacks.should_drop = [this](size_t) {
+    absl::MutexLock lock(&mu_);
+    return stopping_;
+  };
+  callbacks.on_step = [](int, int) {};
+  callbacks.wants_preview = [](size_t) { return false; };
+  callbacks.on_preview = [](size_t, int, RgbImage) {};
+  callbacks.on_image = [](size_t, RgbImage) {};
+  absl::StatusOr<StageTimings> timings =
+      GuardedCall<StageTimings>([&] { return pipeline.Run(key, {job}, callbacks); });
+  if (observer_ != nullptr) {
+    BatchReport report;
+    report.model = info.name;
+    report.device = worker.device;
+    report.worker = worker.index;
+    report.batch_size = 1;
+    report.steps = key.steps;
+    report.width = key.width;
+    report.height = key.height;
+    report.status = timings.status();
+    if (timings.ok()) {
+      report.text_encode_ms = timings->text_encode_ms;
+      report.denoise_ms = timings->denoise_ms;
+      report.decode_ms = timings->decode_ms;
+      report.step_ms = timings->denoise_ms / key.steps;
+      report.prompt_cache_hits = timings->prompt_cache_hits;
+      report.prompt_cache_misses = timings->prompt_cache_misses;
+    }
+    absl::MutexLock lock(&mu_);
+    observer_->OnBatchDone(report, /*warmup=*/true);
+  }
+  return timings.status();
+}
+
+void EngineCore::RunBatch(Worker& worker, Batch batch) {
+  const BatchKey& key = batch.key;
+  const std::string context = absl::StrCat("model \"", key.model, "\" on ", worker.device);
+  std::vector<LiveChunk> live;
+  std::vector<std::pair<size_t, int>> job_owner;  // job -> (live chunk, image index)
+  std::vector<ImageJob> jobs;
+  FlushList flush;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_->Now();
+    for (const QueuedChunk& chunk : batch.chunks) {
+      auto it = active_.find(chunk.request_id);
+      if (it == active_.end()) continue;  // ended between dispatch and here
+      live.push_back(LiveChunk{chunk, it->second.request, 0});
+    }
+    int batch_size = 0;
+    for (const LiveChunk& c : live) batch_size += c.chunk.num_images;
+    for (size_t l = 0; l < live.size(); ++l) {
+      const LiveChunk& c = live[l];
+      const Request& r = *c.request;
+      Active& active = active_.at(r.id);
+      if (!active.started) {
+        active.started = true;
+        active.metrics.queue_ms = Millis(now - r.admitted);
+        active.metrics.device = worker.device;
+      }
+      ++active.metrics.num_batches;
+      active.metrics.batch_size = std::max(active.metrics.batch_size, batch_size);
+      StartedEvent started{worker.device, worker.index, batch_size, c.chunk.first_image,
+                           c.chunk.num_images};
+      PostLocked(r.id, [started](GenerationEventSink& s) { s.OnStarted(started); }, &flush);
+      for (int i = c.chunk.first_image; i < c.chunk.first_image + c.chunk.num_images; ++i) {
+        ImageJob job;
+        job.prompt = r.request.prompt;
+        job.prompt_2 = r.request.prompt_2;
+        job.seed = r.seed + static_cast<uint64_t>(i);
+        job.guidance_scale = r.resolved.guidance_scale;
+        jobs.push_back(std::move(job));
+        job_owner.emplace_back(l, i);
+      }
+    }
+  }
+  Flush(flush);
+  if (live.empty()) return;
+
+  // Encodes `image` for the request owning `job` and posts what `make_event` builds from the
+  // bytes; an encoding failure ends the request with INTERNAL. Returns the encoding time in
+  // milliseconds when the event was posted (not when the request had already ended).
+  const auto deliver = [&](size_t job, const RgbImage& image, absl::string_view what,
+                           const std::function<EventStream::Event(std::string)>& make_event)
+      -> std::optional<double> {
+    const Request& r = *live[job_owner[job].first].request;
+    const absl::Time start = clock_->Now();
+    absl::StatusOr<std::string> encoded =
+        EncodeImage(image, r.request.format, r.resolved.quality);
+    const double encode_ms = Millis(clock_->Now() - start);
+    FlushList flush;
+    std::optional<double> delivered;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = active_.find(r.id);
+      if (it != active_.end()) {
+        if (!encoded.ok()) {
+          FinishLocked(r.id, Annotate(encoded.status(), absl::StrCat(context, ": encoding ", what)),
+                       &flush);
+        } else {
+          it->second.metrics.image_encode_ms += encode_ms;
+          PostLocked(r.id, make_event(*std::move(encoded)), &flush);
+          delivered = encode_ms;
+        }
+      }
+    }
+    Flush(flush);
+    return delivered;
+  };
+
+  BatchCallbacks callbacks;
+  callbacks.should_drop = [&](size_t job) {
+    const Request& r = *live[job_owner[job].first].request;
+    FlushList flush;
+    bool drop = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!IsActiveLocked(r.id)) {
+        drop = true;
+      } else if (clock_->Now() >= r.request.deadline) {
+        FinishLocked(r.id, absl::DeadlineExceededError("the deadline passed while running"),
+                     &flush);
+        drop = true;
+      }
+    }
+    Flush(flush);
+    return drop;
+  };
+  callbacks.on_step = [&](int step, int total) {
+    FlushList flush;
+    {
+      absl::MutexLock lock(&mu_);
+      for (const LiveChunk& c : live) {
+        StepEvent event{step, total, c.chunk.first_image, c.chunk.num_images};
+        PostLocked(c.request->id, [event](GenerationEventSink& s) { s.OnStep(event); }, &flush);
+      }
+    }
+    Flush(flush);
+  };
+  callbacks.wants_preview = [&](size_t job) {
+    const Request& r = *live[job_owner[job].first].request;
+    if (!r.request.previews) return false;
+    absl::MutexLock lock(&mu_);
+    return IsActiveLocked(r.id);
+  };
+  callbacks.on_preview = [&](size_t job, int step, RgbImage preview) {
+    const Request& r = *live[job_owner[job].first].request;
+    const int index = job_owner[job].second;
+    const int width = preview.width, height = preview.height;
+    const ImageFormat format = r.request.format;
+    deliver(job, preview, absl::StrCat("the preview of image ", index),
+            [&](std::string bytes) -> EventStream::Event {
+              PreviewEvent event{index, step, std::move(bytes), width, height, format};
+              return [event = std::move(event)](GenerationEventSink& s) mutable {
+                s.OnPreview(std::move(event));
+              };
+            });
+  };
+  callbacks.on_image = [&](size_t job, RgbImage image) {
+    LiveChunk& chunk = live[job_owner[job].first];
+    const Request& r = *chunk.request;
+    const int index = job_owner[job].second;
+    const int width = image.width, height = image.height;
+    const ImageFormat format = r.request.format;
+    const uint64_t seed = r.seed + static_cast<uint64_t>(index);
+    const std::optional<double> encode_ms = deliver(
+        job, image, absl::StrCat("image ", index), [&](std::string bytes) -> EventStream::Event {
+          GeneratedImage event{index, seed, std::move(bytes), width, height, format};
+          return [event = std::move(event)](GenerationEventSink& s) mutable {
+            s.OnImage(std::move(event));
+          };
+        });
+    if (encode_ms.has_value()) {
+      ++chunk.delivered;
+      if (observer_ != nullptr) observer_->OnImageDelivered(key.model, *encode_ms);
+    }
+  };
+
+  const absl::StatusOr<StageTimings> timings =
+      GuardedCall<StageTimings>([&] { return worker.pipelines.at(key.model)->Run(key, jobs, callbacks); });
+
+  {
+    absl::MutexLock lock(&mu_);
+    if (observer_ != nullptr) {
+      BatchReport report;
+      report.model = key.model;
+      report.device = worker.device;
+      report.worker = worker.index;
+      report.batch_size = static_cast<int>(jobs.size());
+      report.steps = key.steps;
+      report.width = key.width;
+      report.height = key.height;
+      report.status = timings.status();
+      if (timings.ok()) {
+        report.text_encode_ms = timings->text_encode_ms;
+        report.denoise_ms = timings->denoise_ms;
+        report.decode_ms = timings->decode_ms;
+        report.step_ms = timings->denoise_ms / key.steps;
+        report.prompt_cache_hits = timings->prompt_cache_hits;
+        report.prompt_cache_misses = timings->prompt_cache_misses;
+      }
+      observer_->OnBatchDone(report, /*warmup=*/false);
+    }
+    for (const LiveChunk& c : live) {
+      auto it = active_.find(c.request->id);
+      if (it == active_.end()) continue;  // ended while running (cancel, deadline, drain)
+      Active& active = it->second;
+      if (!timings.ok()) {
+        FinishLocked(c.request->id, Annotate(timings.status(), context), &flush);
+        continue;
+      }
+      active.metrics.text_encode_ms += timings->text_encode_ms;
+      active.metrics.denoise_ms += timings->denoise_ms;
+      active.metrics.decode_ms += timings->decode_ms;
+      active.metrics.num_images += c.delivered;
+      if (c.delivered != c.chunk.num_images) {
+        FinishLocked(c.request->id,
+                     absl::InternalError(absl::StrCat(
+                         context, ": the pipeline returned ", c.delivered, " of ",
+                         c.chunk.num_images, " images without an error")),
+                     &flush);
+        continue;
+      }
+      if (--active.chunks_left == 0) FinishLocked(c.request->id, absl::OkStatus(), &flush);
+    }
+  }
+  Flush(flush);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Readiness, listing, drain, stop
+
+bool EngineCore::ready() {
+  absl::MutexLock lock(&mu_);
+  return drain_state_ == DrainState::kServing && load_status_.ok() &&
+         ready_workers_ == static_cast<int>(workers_.size());
+}
+
+absl::Status EngineCore::WaitUntilReady() {
+  absl::MutexLock lock(&mu_);
+  while (load_status_.ok() && !stopping_ && ready_workers_ < static_cast<int>(workers_.size())) {
+    state_cv_.Wait(&mu_);
+  }
+  if (!load_status_.ok()) return load_status_;
+  if (ready_workers_ < static_cast<int>(workers_.size())) {
+    return absl::UnavailableError("the engine stopped before it was ready");
+  }
+  return absl::OkStatus();
+}
+
+std::vector<ModelStatus> EngineCore::ListModels() {
+  absl::MutexLock lock(&mu_);
+  std::vector<ModelStatus> out;
+  for (size_t m = 0; m < models_.size(); ++m) {
+    const Model& model = models_[m];
+    const ModelState& state = model_states_[m];
+    ModelStatus status;
+    if (state.info.has_value()) {
+      status.info = *state.info;
+    } else {
+      status.info.name = model.options.spec.name;
+    }
+    for (int w : model.workers) status.devices.push_back(workers_[w]->device);
+    status.ready = drain_state_ == DrainState::kServing &&
+                   state.loaded_workers == static_cast<int>(model.workers.size());
+    status.batching = model.options.batching;
+    status.limits = model.options.limits;
+    out.push_back(std::move(status));
+  }
+  return out;
+}
+
+void EngineCore::Drain(absl::Duration grace) {
+  mu_.Lock();
+  if (drain_state_ != DrainState::kServing) {
+    while (drain_state_ != DrainState::kDrained) state_cv_.Wait(&mu_);
+    mu_.Unlock();
+    return;
+  }
+  drain_state_ = DrainState::kDraining;
+  scheduler_cv_.Signal();  // queued batches stop waiting for their delay
+  const absl::Time give_up = clock_->Now() + grace;
+  while (!active_.empty() && clock_->Now() < give_up) {
+    clock_->WaitUntil(&state_cv_, &mu_, give_up);
+  }
+  FlushList flush;
+  std::vector<uint64_t> left;
+  for (const auto& [id, active] : active_) left.push_back(id);
+  std::sort(left.begin(), left.end());
+  for (uint64_t id : left) {
+    FinishLocked(id,
+                 absl::UnavailableError(absl::StrCat(
+                     "the server is shutting down; the request did not finish within the ",
+                     absl::FormatDuration(grace), " drain grace period")),
+                 &flush);
+  }
+  mu_.Unlock();
+  Flush(flush);
+  mu_.Lock();
+  while (open_streams_ > 0) state_cv_.Wait(&mu_);
+  drain_state_ = DrainState::kDrained;
+  state_cv_.SignalAll();
+  mu_.Unlock();
+}
+
+void EngineCore::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    scheduler_cv_.SignalAll();
+    state_cv_.SignalAll();
+    for (auto& worker : workers_) worker->cv.SignalAll();
+  }
+  if (scheduler_.joinable()) scheduler_.join();
+  for (auto& worker : workers_) {
+    if (worker->thread.joinable()) worker->thread.join();
+  }
+}
+
+}  // namespace internal
+
+// ---------------------------------------------------------------------------------------------
+// Public facade
+
+void RequestHandle::Cancel() const {
+  if (auto core = core_.lock()) core->Cancel(id_);
+}
+
+namespace {
+
+absl::Status ValidateOptions(const EngineOptions& options, const PipelineFactory& factory) {
+  if (!factory) return absl::InvalidArgumentError("factory: must be set");
+  if (options.devices.empty()) return absl::InvalidArgumentError("devices: none configured");
+  for (size_t d = 0; d < options.devices.size(); ++d) {
+    if (options.devices[d].empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("devices[", d, "]: empty device name"));
+    }
+  }
+  if (options.models.empty()) return absl::InvalidArgumentError("models: none configured");
+  if (options.drain_grace_micros < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("drain_grace_micros: ", options.drain_grace_micros, " is negative"));
+  }
+  absl::flat_hash_set<std::string> names;
+  absl::flat_hash_set<std::string> used_devices;
+  for (size_t m = 0; m < options.models.size(); ++m) {
+    const ModelOptions& model = options.models[m];
+    const std::string where = absl::StrCat("models[", m, "] (\"", model.spec.name, "\")");
+    if (model.spec.name.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("models[", m, "].spec.name: empty"));
+    }
+    if (!names.insert(model.spec.name).second) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ".spec.name: duplicate model name"));
+    }
+    for (const std::string& device : model.devices) {
+      if (std::find(options.devices.begin(), options.devices.end(), device) ==
+          options.devices.end()) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ".devices: \"", device,
+                                                       "\" is not one of the engine's devices (",
+                                                       absl::StrJoin(options.devices, ", "),
+                                                       ")"));
+      }
+    }
+    if (model.devices.empty()) {
+      used_devices.insert(options.devices.begin(), options.devices.end());
+    } else {
+      used_devices.insert(model.devices.begin(), model.devices.end());
+    }
+    const BatchingOptions& b = model.batching;
+    if (b.max_batch_size < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ".batching.max_batch_size: ", b.max_batch_size, " is below 1"));
+    }
+    if (b.max_queue_delay_micros < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ".batching.max_queue_delay_micros: ", b.max_queue_delay_micros, " is negative"));
+    }
+    if (b.max_queue_size < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ".batching.max_queue_size: ", b.max_queue_size, " is below 1"));
+    }
+    const RequestLimits& l = model.limits;
+    if (l.max_images_per_request < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ".limits.max_images_per_request: ", l.max_images_per_request, " is below 1"));
+    }
+    if (l.max_prompt_bytes < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ".limits.max_prompt_bytes: ", l.max_prompt_bytes, " is below 1"));
+    }
+    if (!(l.min_guidance_scale <= l.max_guidance_scale)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ".limits: min_guidance_scale ", l.min_guidance_scale,
+          " exceeds max_guidance_scale ", l.max_guidance_scale));
+    }
+    if (model.warmup_steps < 0 || model.warmup_width < 0 || model.warmup_height < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": warmup_steps / warmup_width / warmup_height must be >= 0"));
+    }
+  }
+  for (const std::string& device : options.devices) {
+    if (!used_devices.contains(device)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("devices: \"", device, "\" holds no model (list it in a model's devices "
+                                              "or drop it)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineOptions options,
+                                                       PipelineFactory factory) {
+  if (absl::Status status = ValidateOptions(options, factory); !status.ok()) return status;
+  auto core = std::make_shared<internal::EngineCore>(std::move(options), std::move(factory));
+  core->Start();
+  return std::unique_ptr<Engine>(new Engine(std::move(core)));
+}
+
+Engine::Engine(std::shared_ptr<internal::EngineCore> core) : core_(std::move(core)) {}
+
+Engine::~Engine() {
+  core_->Drain(core_->default_drain_grace());
+  core_->Stop();
+}
+
+absl::StatusOr<RequestHandle> Engine::Submit(GenerationRequest request,
+                                             std::shared_ptr<GenerationEventSink> sink) {
+  return core_->Submit(std::move(request), std::move(sink));
+}
+
+void Engine::Drain(absl::Duration grace) { core_->Drain(grace); }
+void Engine::Drain() { core_->Drain(core_->default_drain_grace()); }
+bool Engine::ready() const { return core_->ready(); }
+absl::Status Engine::WaitUntilReady() const { return core_->WaitUntilReady(); }
+std::vector<ModelStatus> Engine::ListModels() const { return core_->ListModels(); }
+
+}  // namespace tlcm::engine

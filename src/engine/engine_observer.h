@@ -1,0 +1,61 @@
+// The engine's metrics hook. The metrics layer (server/, Prometheus) implements it; the engine
+// itself knows nothing about Prometheus. Torch-free.
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "engine/generation_events.h"
+
+namespace tlcm::engine {
+
+// One finished Pipeline::Run.
+struct BatchReport {
+  std::string model;
+  std::string device;
+  int worker = 0;
+  int batch_size = 0;         // images in the batch
+  int steps = 0;
+  int width = 0;              // pixels
+  int height = 0;
+  absl::Status status;        // the Run's outcome (OK even when some jobs were dropped)
+  double text_encode_ms = 0;  // stage times as the pipeline measured them (0 on failure)
+  double denoise_ms = 0;
+  double decode_ms = 0;
+  double step_ms = 0;         // denoise_ms / steps: the mean time of one denoising step
+  int prompt_cache_hits = 0;
+  int prompt_cache_misses = 0;
+};
+
+// Threading: methods are called from any engine thread, concurrently, sometimes while the engine
+// holds internal locks (so that gauge values arrive in order). Implementations must be
+// thread-safe, quick, and must not call back into the Engine. Every method has an empty default.
+class EngineObserver {
+ public:
+  virtual ~EngineObserver() = default;
+
+  // Gauges: requests of `model` waiting in its queue / admitted and not yet terminal (queued
+  // plus running). Reported on every change.
+  virtual void OnQueueDepth(const std::string& /*model*/, int /*queued_requests*/) {}
+  virtual void OnInFlight(const std::string& /*model*/, int /*in_flight_requests*/) {}
+
+  // Every Submit's admission outcome. `model` is "" when the model is unknown (NOT_FOUND), so
+  // that clients cannot create label values.
+  virtual void OnAdmission(const std::string& /*model*/, const absl::Status& /*status*/) {}
+
+  // Every accepted request's terminal status and metrics (as the sink's OnDone sees them).
+  virtual void OnRequestDone(const std::string& /*model*/, const absl::Status& /*status*/,
+                             const RequestMetrics& /*metrics*/) {}
+
+  // Every batch run, including the warm-up runs (`warmup` true).
+  virtual void OnBatchDone(const BatchReport& /*report*/, bool /*warmup*/) {}
+
+  // Images delivered (encoded and handed to a sink).
+  virtual void OnImageDelivered(const std::string& /*model*/, double /*encode_ms*/) {}
+
+  // A worker finished loading and warming up its pipelines (status OK) or failed to.
+  virtual void OnWorkerReady(const std::string& /*device*/, int /*worker*/,
+                             const absl::Status& /*status*/) {}
+};
+
+}  // namespace tlcm::engine

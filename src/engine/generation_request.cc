@@ -1,0 +1,124 @@
+#include "engine/generation_request.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace tlcm::engine {
+namespace {
+
+absl::Status Invalid(absl::string_view field, absl::string_view rule) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", rule));
+}
+
+absl::Status CheckPromptBytes(absl::string_view field, const std::string& text,
+                              const RequestLimits& limits) {
+  if (text.size() > static_cast<size_t>(limits.max_prompt_bytes)) {
+    return Invalid(field, absl::StrCat(text.size(), " bytes exceed the limit of ",
+                                       limits.max_prompt_bytes, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckSide(absl::string_view field, int value, int multiple) {
+  if (value <= 0 || value % multiple != 0) {
+    return Invalid(field, absl::StrCat(value, " is not a positive multiple of ", multiple,
+                                       " pixels (0 = the model's default)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ResolvedRequest> ValidateRequest(const GenerationRequest& request,
+                                                const ModelInfo& info,
+                                                const RequestLimits& limits) {
+  ResolvedRequest out;
+  out.key.model = request.model;
+
+  // prompt / prompt_2
+  if (std::all_of(request.prompt.begin(), request.prompt.end(),
+                  [](char c) { return absl::ascii_isspace(static_cast<unsigned char>(c)); })) {
+    return Invalid("prompt", "must contain a non-whitespace character");
+  }
+  if (absl::Status s = CheckPromptBytes("prompt", request.prompt, limits); !s.ok()) return s;
+  if (absl::Status s = CheckPromptBytes("prompt_2", request.prompt_2, limits); !s.ok()) return s;
+
+  // steps
+  out.key.steps = request.steps == 0 ? info.default_steps : request.steps;
+  if (out.key.steps < info.min_steps || out.key.steps > info.max_steps) {
+    return Invalid("steps", absl::StrCat(out.key.steps, " is outside the model's range [",
+                                         info.min_steps, ", ", info.max_steps,
+                                         "] (0 = default ", info.default_steps, ")"));
+  }
+
+  // width / height
+  out.key.width = request.width == 0 ? info.default_width : request.width;
+  out.key.height = request.height == 0 ? info.default_height : request.height;
+  if (absl::Status s = CheckSide("width", out.key.width, info.size_multiple); !s.ok()) return s;
+  if (absl::Status s = CheckSide("height", out.key.height, info.size_multiple); !s.ok()) return s;
+  const int64_t pixels = static_cast<int64_t>(out.key.width) * out.key.height;
+  if (pixels > info.max_pixels) {
+    return Invalid("width x height", absl::StrCat(out.key.width, "x", out.key.height, " = ",
+                                                  pixels, " pixels exceed the model's limit of ",
+                                                  info.max_pixels));
+  }
+
+  // num_images
+  if (request.num_images < 1 || request.num_images > limits.max_images_per_request) {
+    return Invalid("num_images", absl::StrCat(request.num_images, " is outside [1, ",
+                                              limits.max_images_per_request, "]"));
+  }
+
+  // guidance_scale
+  out.guidance_scale = request.guidance_scale.value_or(info.default_guidance_scale);
+  if (!std::isfinite(out.guidance_scale) || out.guidance_scale < limits.min_guidance_scale ||
+      out.guidance_scale > limits.max_guidance_scale) {
+    return Invalid("guidance_scale",
+                   absl::StrCat(out.guidance_scale, " is outside [", limits.min_guidance_scale,
+                                ", ", limits.max_guidance_scale, "]"));
+  }
+
+  // sampler
+  if (request.sampler.empty()) {
+    if (!info.samplers.empty()) out.key.sampler = info.samplers.front();
+  } else if (std::find(info.samplers.begin(), info.samplers.end(), request.sampler) ==
+             info.samplers.end()) {
+    return Invalid("sampler", absl::StrCat("\"", request.sampler, "\" is not one of the model's "
+                                           "samplers (", absl::StrJoin(info.samplers, ", "),
+                                           ")"));
+  } else {
+    out.key.sampler = request.sampler;
+  }
+
+  // format / quality
+  switch (request.format) {
+    case ImageFormat::kPng:
+    case ImageFormat::kJpeg:
+    case ImageFormat::kWebp:
+      break;
+    default:
+      return Invalid("format", absl::StrCat(static_cast<int>(request.format),
+                                            " is not one of png, jpeg, webp"));
+  }
+  if (request.quality != 0 &&
+      (request.quality < kMinImageQuality || request.quality > kMaxImageQuality)) {
+    return Invalid("quality", absl::StrCat(request.quality, " is outside [", kMinImageQuality,
+                                           ", ", kMaxImageQuality, "] (0 = default ",
+                                           kDefaultImageQuality, ")"));
+  }
+  out.quality = request.quality == 0 ? kDefaultImageQuality : request.quality;
+
+  // client_request_id
+  if (request.client_request_id.size() > kMaxClientRequestIdBytes) {
+    return Invalid("client_request_id",
+                   absl::StrCat(request.client_request_id.size(), " bytes exceed the limit of ",
+                                kMaxClientRequestIdBytes, " bytes"));
+  }
+  return out;
+}
+
+}  // namespace tlcm::engine
