@@ -148,7 +148,8 @@ void Server::Drain() { Drain(absl::Seconds(config_.drain_grace_seconds())); }
 void Server::Wait() { drained_.WaitForNotification(); }
 
 Server::~Server() {
-  Drain(absl::ZeroDuration());
+  // A Start that failed half-way has no gRPC server; the engine's destructor drains it alone.
+  if (grpc_server_ != nullptr) Drain(absl::ZeroDuration());
   if (readiness_thread_.joinable()) readiness_thread_.join();
 }
 
