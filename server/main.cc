@@ -7,12 +7,8 @@
 // (health NOT_SERVING, no new requests, accepted ones finish within the drain grace) and exit 0;
 // a second signal exits at once with 1. Exit code 1 also when the configuration is invalid or a
 // model fails to load.
-#include <atomic>
-#include <cstdlib>
-#include <iostream>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -24,7 +20,7 @@
 #include "pipelines/pipeline_factory.h"
 #include "server/demo_config.h"
 #include "server/request_log.h"
-#include "server/server.h"
+#include "server/run_server.h"
 #include "server/server_config.h"
 #include "server/shutdown_signal.h"
 
@@ -85,7 +81,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "tlcm-server [--config FILE] [flags]: serves TLCM text-to-image models over gRPC.");
   absl::ParseCommandLine(argc, argv);
-  // Before any thread starts, so every thread inherits the handlers' process-wide disposition.
+  // First, so that a signal during start-up or loading drains instead of killing the process.
   if (absl::Status s = tlcm::server::InstallShutdownSignalHandlers(); !s.ok()) return Fail(s);
 
   std::string config_path = absl::GetFlag(FLAGS_config);
@@ -103,31 +99,13 @@ int main(int argc, char** argv) {
   const std::vector<std::string> available = tlcm::AvailableDevices();
   auto resolved = tlcm::server::ResolveServerConfig(*std::move(config), available);
   if (!resolved.ok()) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(config_path, ": ", resolved.status().message())));
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat(config_path, ": ", resolved.status().message())));
   }
   tlcm::SetComputeThreads(resolved->compute_threads());
 
-  auto server = tlcm::server::Server::Start(
+  return tlcm::server::RunServerUntilSignal(
       *resolved, [](const tlcm::ModelSpec& spec, const std::string& device) {
         return tlcm::CreatePipeline(spec, device);
       });
-  if (!server.ok()) return Fail(server.status());
-
-  std::atomic<bool> load_failed{false};
-  std::thread readiness([&] {
-    if (!(*server)->WaitUntilReady().ok()) {
-      load_failed = true;
-      tlcm::server::RequestShutdown();
-    }
-  });
-  const int signal = tlcm::server::WaitForShutdownSignal();
-  if (load_failed) {
-    (*server)->Drain(absl::ZeroDuration());
-  } else {
-    tlcm::server::LogEvent("signal", absl::StrCat("received signal ", signal, "; draining"));
-    (*server)->Drain();
-  }
-  readiness.join();
-  server->reset();
-  return load_failed ? 1 : 0;
 }
