@@ -49,6 +49,29 @@ absl::StatusOr<T> GuardedCall(F&& call) {
   }
 }
 
+// What the observer hears about one Run of `batch_size` images on `device`.
+BatchReport MakeBatchReport(const std::string& device, int worker, const BatchKey& key,
+                            int batch_size, const absl::StatusOr<StageTimings>& timings) {
+  BatchReport report;
+  report.model = key.model;
+  report.device = device;
+  report.worker = worker;
+  report.batch_size = batch_size;
+  report.steps = key.steps;
+  report.width = key.width;
+  report.height = key.height;
+  report.status = timings.status();
+  if (timings.ok()) {
+    report.text_encode_ms = timings->text_encode_ms;
+    report.denoise_ms = timings->denoise_ms;
+    report.decode_ms = timings->decode_ms;
+    report.step_ms = key.steps > 0 ? timings->denoise_ms / key.steps : 0;
+    report.prompt_cache_hits = timings->prompt_cache_hits;
+    report.prompt_cache_misses = timings->prompt_cache_misses;
+  }
+  return report;
+}
+
 // Random seeds stay below 2^53 so that clients holding numbers as doubles (JSON) keep them exact.
 constexpr uint64_t kRandomSeedLimit = uint64_t{1} << 53;
 
@@ -551,25 +574,9 @@ absl::Status EngineCore::WarmUp(Worker& worker, Pipeline& pipeline, const ModelI
   absl::StatusOr<StageTimings> timings =
       GuardedCall<StageTimings>([&] { return pipeline.Run(key, {job}, callbacks); });
   if (observer_ != nullptr) {
-    BatchReport report;
-    report.model = info.name;
-    report.device = worker.device;
-    report.worker = worker.index;
-    report.batch_size = 1;
-    report.steps = key.steps;
-    report.width = key.width;
-    report.height = key.height;
-    report.status = timings.status();
-    if (timings.ok()) {
-      report.text_encode_ms = timings->text_encode_ms;
-      report.denoise_ms = timings->denoise_ms;
-      report.decode_ms = timings->decode_ms;
-      report.step_ms = timings->denoise_ms / key.steps;
-      report.prompt_cache_hits = timings->prompt_cache_hits;
-      report.prompt_cache_misses = timings->prompt_cache_misses;
-    }
     absl::MutexLock lock(&mu_);
-    observer_->OnBatchDone(report, /*warmup=*/true);
+    observer_->OnBatchDone(MakeBatchReport(worker.device, worker.index, key, 1, timings),
+                           /*warmup=*/true);
   }
   return timings.status();
 }
@@ -637,7 +644,10 @@ void EngineCore::RunBatch(Worker& worker, Batch batch) {
       auto it = active_.find(r.id);
       if (it != active_.end()) {
         if (!encoded.ok()) {
-          FinishLocked(r.id, Annotate(encoded.status(), absl::StrCat(context, ": encoding ", what)),
+          // The request was valid; a picture the encoder refuses is the server's fault.
+          FinishLocked(r.id,
+                       absl::InternalError(absl::StrCat(context, ": encoding ", what, ": ",
+                                                        encoded.status().message())),
                        &flush);
         } else {
           it->second.metrics.image_encode_ms += encode_ms;
@@ -718,30 +728,16 @@ void EngineCore::RunBatch(Worker& worker, Batch batch) {
     }
   };
 
+  Pipeline& pipeline = *worker.pipelines.at(key.model);
   const absl::StatusOr<StageTimings> timings =
-      GuardedCall<StageTimings>([&] { return worker.pipelines.at(key.model)->Run(key, jobs, callbacks); });
+      GuardedCall<StageTimings>([&] { return pipeline.Run(key, jobs, callbacks); });
 
   {
     absl::MutexLock lock(&mu_);
     if (observer_ != nullptr) {
-      BatchReport report;
-      report.model = key.model;
-      report.device = worker.device;
-      report.worker = worker.index;
-      report.batch_size = static_cast<int>(jobs.size());
-      report.steps = key.steps;
-      report.width = key.width;
-      report.height = key.height;
-      report.status = timings.status();
-      if (timings.ok()) {
-        report.text_encode_ms = timings->text_encode_ms;
-        report.denoise_ms = timings->denoise_ms;
-        report.decode_ms = timings->decode_ms;
-        report.step_ms = timings->denoise_ms / key.steps;
-        report.prompt_cache_hits = timings->prompt_cache_hits;
-        report.prompt_cache_misses = timings->prompt_cache_misses;
-      }
-      observer_->OnBatchDone(report, /*warmup=*/false);
+      observer_->OnBatchDone(MakeBatchReport(worker.device, worker.index, key,
+                                             static_cast<int>(jobs.size()), timings),
+                             /*warmup=*/false);
     }
     for (const LiveChunk& c : live) {
       auto it = active_.find(c.request->id);

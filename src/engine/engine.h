@@ -149,7 +149,8 @@ class Engine {
   // on (queued batches no longer wait for their delay) until `grace` has passed on the engine's
   // Clock; then every request still unfinished ends with UNAVAILABLE (running ones leave their
   // batch at the next step boundary). Returns when every accepted request's OnDone has returned.
-  // Later calls return at once. Blocks the caller: do not call from an event sink.
+  // Later (or concurrent) calls wait for the first to complete. ready() is false from the start.
+  // Blocks the caller: do not call from an event sink.
   void Drain(absl::Duration grace);
   void Drain();  // with EngineOptions::drain_grace_micros
 
