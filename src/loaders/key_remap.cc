@@ -16,6 +16,13 @@ KeyRemap ClipTextKeys() {
   };
 }
 
+KeyRemap T5EncoderKeys() {
+  return [](const std::string& key) -> std::optional<std::string> {
+    if (key == "encoder.embed_tokens.weight") return std::nullopt;
+    return key;
+  };
+}
+
 KeyRemap VaeDecoderKeys() {
   return [](const std::string& key) -> std::optional<std::string> {
     if (absl::StartsWith(key, "encoder.") || absl::StartsWith(key, "quant_conv.")) {

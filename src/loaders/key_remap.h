@@ -10,6 +10,10 @@ KeyRemap IdentityKeys();
 // transformers CLIPTextModel(WithProjection): drops the `text_model.embeddings.position_ids`
 // buffer that older checkpoints carry.
 KeyRemap ClipTextKeys();
+// transformers T5EncoderModel: drops `encoder.embed_tokens.weight`, which some checkpoints carry
+// as a tied copy of `shared.weight` (the model holds the embedding once, as `shared`). The copy is
+// dropped without comparing it: transformers ties the two at load, so `shared` is what it uses.
+KeyRemap T5EncoderKeys();
 // diffusers AutoencoderKL: legacy attention names (query, key, value, proj_attn) become
 // to_q, to_k, to_v, to_out.0; encoder-side weights (encoder.*, quant_conv.*) are dropped since
 // text-to-image only decodes.

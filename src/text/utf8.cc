@@ -65,4 +65,12 @@ std::string EncodeUtf8(const std::u32string& cps) {
   return out;
 }
 
+size_t Utf8SequenceLength(char lead) {
+  const auto b = static_cast<unsigned char>(lead);
+  if (b < 0xC0) return 1;
+  if (b < 0xE0) return 2;
+  if (b < 0xF0) return 3;
+  return 4;
+}
+
 }  // namespace tlcm

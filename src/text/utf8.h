@@ -1,6 +1,7 @@
 // UTF-8 <-> code point conversion for the tokenizers.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,5 +18,9 @@ void AppendUtf8(char32_t cp, std::string& out);
 
 // Encodes code points as UTF-8.
 std::string EncodeUtf8(const std::u32string& cps);
+
+// Bytes of the UTF-8 sequence that the lead byte `lead` starts (1 for ASCII and for stray
+// continuation bytes). Meant for text already known to be valid UTF-8.
+size_t Utf8SequenceLength(char lead);
 
 }  // namespace tlcm

@@ -1,0 +1,90 @@
+// pipeline_bench: times whole pipeline runs (text encoding + denoising + decoding) of one model.
+// Takes tlcm-generate's flags plus --repeats N (default 5) and --warmup N (default 1); prints
+// one JSON line with the median and per-stage medians in milliseconds. bench/compare_diffusers.sh
+// runs it next to diffusers on the same model, threads and machine and prints the ratio.
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "cli/generate_flags.h"
+#include "pipelines/pipeline_factory.h"
+
+namespace {
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args;
+  int repeats = 5, warmup = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if ((a == "--repeats" || a == "--warmup") && i + 1 < argc) {
+      if (!absl::SimpleAtoi(argv[++i], a == "--repeats" ? &repeats : &warmup)) {
+        std::cerr << a << " needs an integer\n";
+        return 2;
+      }
+    } else {
+      args.push_back(a);
+    }
+  }
+  auto flags = tlcm::ParseGenerateFlags(args);
+  if (!flags.ok()) {
+    std::cerr << flags.status().message() << "\n";
+    return 2;
+  }
+  tlcm::SetComputeThreads(flags->threads);
+  tlcm::ModelSpec spec;
+  spec.name = "bench";
+  spec.base_model_path = flags->base_model_path;
+  spec.lora_path = flags->lora_path;
+  spec.dtype = flags->dtype;
+  spec.max_sequence_length = flags->max_sequence_length;
+  spec.prompt_cache_entries = 0;  // every run encodes its prompt, as diffusers does
+  auto pipeline = tlcm::CreatePipeline(spec, flags->device);
+  if (!pipeline.ok()) {
+    std::cerr << pipeline.status().message() << "\n";
+    return 1;
+  }
+  const auto& info = (*pipeline)->info();
+  std::vector<tlcm::engine::ImageJob> jobs;
+  for (int i = 0; i < flags->batch_size; ++i) {
+    jobs.push_back({flags->prompt, "", flags->seed.value_or(0) + i,
+                    flags->guidance_scale.value_or(info.default_guidance_scale)});
+  }
+  tlcm::engine::BatchKey key{"bench", flags->steps, flags->width, flags->height,
+                             flags->scheduler.empty() ? info.samplers.front() : flags->scheduler};
+  std::vector<double> total, encode, denoise, decode;
+  for (int r = 0; r < warmup + repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    auto timings = (*pipeline)->Run(key, jobs, {});
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (!timings.ok()) {
+      std::cerr << timings.status().message() << "\n";
+      return 1;
+    }
+    if (r < warmup) continue;
+    total.push_back(ms);
+    encode.push_back(timings->text_encode_ms);
+    denoise.push_back(timings->denoise_ms);
+    decode.push_back(timings->decode_ms);
+  }
+  std::cout << absl::StrCat("{\"impl\": \"tlcm-serve\", \"family\": \"", info.family,
+                            "\", \"steps\": ", flags->steps, ", \"width\": ", flags->width,
+                            ", \"height\": ", flags->height, ", \"batch\": ", flags->batch_size,
+                            ", \"threads\": ", at::get_num_threads(), ", \"median_ms\": ",
+                            Median(total), ", \"encode_ms\": ", Median(encode),
+                            ", \"denoise_ms\": ", Median(denoise), ", \"decode_ms\": ",
+                            Median(decode), "}")
+            << std::endl;
+  return 0;
+}

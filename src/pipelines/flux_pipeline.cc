@@ -1,0 +1,209 @@
+#include "pipelines/flux_pipeline.h"
+
+#include "absl/strings/str_cat.h"
+#include "loaders/diffusers_folder.h"
+#include "loaders/key_remap.h"
+#include "pipelines/active_set.h"
+#include "pipelines/component_loader.h"
+#include "pipelines/image_noise.h"
+#include "pipelines/image_output.h"
+#include "pipelines/latent_preview.h"
+#include "pipelines/run_timer.h"
+
+namespace tlcm {
+namespace {
+
+// [B, C, h, w] -> [B, (h/2)(w/2), 4C]: 2x2 patches of the latent grid become tokens.
+torch::Tensor Pack(const torch::Tensor& x) {
+  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  return x.view({b, c, h / 2, 2, w / 2, 2}).permute({0, 2, 4, 1, 3, 5}).reshape({b, (h / 2) * (w / 2), c * 4});
+}
+
+// The inverse of Pack for an h x w latent grid.
+torch::Tensor Unpack(const torch::Tensor& x, int64_t h, int64_t w) {
+  const int64_t b = x.size(0), c = x.size(2) / 4;
+  return x.view({b, h / 2, w / 2, c, 2, 2}).permute({0, 3, 1, 4, 2, 5}).reshape({b, c, h, w});
+}
+
+// img_ids[r * (w/2) + c] = (0, r, c), float32.
+torch::Tensor ImageIds(int64_t h2, int64_t w2) {
+  const torch::Tensor rows = torch::arange(h2, torch::kFloat32).view({h2, 1}).expand({h2, w2});
+  const torch::Tensor cols = torch::arange(w2, torch::kFloat32).view({1, w2}).expand({h2, w2});
+  return torch::stack({torch::zeros({h2, w2}), rows, cols}, -1).reshape({h2 * w2, 3});
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<FluxPipeline>> FluxPipeline::Load(const std::string& model_path,
+                                                                 const PipelineOptions& options) {
+  TLCM_ASSIGN_OR_RETURN(DiffusersFolder folder, OpenDiffusersFolder(model_path));
+  if (folder.family != PipelineFamily::kFlux) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(model_path, ": model_index.json names an SDXL pipeline, not FLUX"));
+  }
+  if (options.max_sequence_length < 1 || options.max_sequence_length > 512) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_sequence_length must be in [1, 512], got ", options.max_sequence_length));
+  }
+  std::unique_ptr<FluxPipeline> p(new FluxPipeline());
+  p->options_ = options;
+  TLCM_ASSIGN_OR_RETURN(p->tokenizer_, ClipTokenizer::FromFolder(folder.ComponentDir("tokenizer")));
+  TLCM_ASSIGN_OR_RETURN(p->tokenizer_2_, T5Tokenizer::FromFolder(folder.ComponentDir("tokenizer_2")));
+  TLCM_ASSIGN_OR_RETURN(p->text_encoder_, (LoadComponent<ClipTextModel, ClipTextConfig>(
+                                              folder.ComponentDir("text_encoder"),
+                                              options.variant, ClipTextKeys())));
+  TLCM_ASSIGN_OR_RETURN(p->text_encoder_2_, (LoadComponent<T5EncoderModel, T5Config>(
+                                                folder.ComponentDir("text_encoder_2"),
+                                                options.variant, T5EncoderKeys())));
+  TLCM_ASSIGN_OR_RETURN(FluxTransformerConfig transformer_config,
+                        FluxTransformerConfig::FromFile(folder.ComponentDir("transformer") +
+                                                        "/config.json"));
+  p->guidance_embeds_ = transformer_config.guidance_embeds;
+  TLCM_ASSIGN_OR_RETURN(p->transformer_,
+                        (LoadComponent<FluxTransformer2DModel, FluxTransformerConfig>(
+                            folder.ComponentDir("transformer"), options.variant, IdentityKeys())));
+  TLCM_RETURN_IF_ERROR(FuseConfiguredLora(*p->transformer_, options));
+  const std::string vae_dir = options.vae_path.empty() ? folder.ComponentDir("vae") : options.vae_path;
+  TLCM_ASSIGN_OR_RETURN(p->vae_config_, AutoencoderKLConfig::FromFile(vae_dir + "/config.json"));
+  TLCM_ASSIGN_OR_RETURN(p->vae_, (LoadComponent<AutoencoderKLDecoder, AutoencoderKLConfig>(
+                                     vae_dir, options.variant, VaeDecoderKeys())));
+  TLCM_ASSIGN_OR_RETURN(FlowMatchSchedulerConfig scheduler_config,
+                        FlowMatchSchedulerConfig::FromFile(folder.ComponentDir("scheduler") +
+                                                           "/scheduler_config.json"));
+  p->scheduler_ = std::make_unique<FlowMatchTlcmScheduler>(scheduler_config);
+  p->vae_scale_factor_ = 1 << (p->vae_config_.block_out_channels.size() - 1);
+  p->latent_channels_ = static_cast<int>(transformer_config.in_channels / 4);
+  p->text_encoder_->to(options.device, options.dtype);
+  p->text_encoder_2_->to(options.device, options.dtype);
+  p->transformer_->to(options.device, options.dtype);
+  p->vae_->to(options.device, options.dtype);
+  p->prompt_cache_ = std::make_unique<PromptCache>(options.prompt_cache_entries);
+  return p;
+}
+
+FluxPipeline::PromptEmbeddings FluxPipeline::EncodePrompts(const std::vector<std::string>& prompts,
+                                                           const std::vector<std::string>& prompts_2) {
+  torch::NoGradGuard no_grad;
+  const auto n = static_cast<int64_t>(prompts.size());
+  std::vector<int64_t> clip_ids, t5_ids;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const std::vector<int64_t> a = tokenizer_->Encode(prompts[i]);
+    clip_ids.insert(clip_ids.end(), a.begin(), a.end());
+    const std::vector<int64_t> b = tokenizer_2_->Encode(prompts_2[i], options_.max_sequence_length);
+    t5_ids.insert(t5_ids.end(), b.begin(), b.end());
+  }
+  const auto ids = [&](const std::vector<int64_t>& flat) {
+    return torch::tensor(flat, torch::kInt64).view({n, -1}).to(options_.device);
+  };
+  PromptEmbeddings out;
+  out.pooled = text_encoder_->forward(ids(clip_ids)).pooled.to(options_.dtype);
+  out.prompt_embeds = text_encoder_2_->forward(ids(t5_ids)).to(options_.dtype);
+  return out;
+}
+
+absl::StatusOr<RunResult> FluxPipeline::Run(const std::vector<ImageRequest>& requests,
+                                            const RunSettings& settings, const RunHooks& hooks) {
+  // 1. Check inputs.
+  const std::string scheduler = settings.scheduler.empty() ? kDefaultScheduler : settings.scheduler;
+  if (scheduler != kDefaultScheduler) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("scheduler '", scheduler, "' is not ", kDefaultScheduler));
+  }
+  if (settings.steps < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("steps must be >= 1, got ", settings.steps));
+  }
+  const int cell = 2 * vae_scale_factor_;
+  if (settings.width <= 0 || settings.height <= 0 || settings.width % cell != 0 ||
+      settings.height % cell != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("width and height must be positive multiples of ",
+                                                   cell, ", got ", settings.width, "x",
+                                                   settings.height));
+  }
+  if (requests.empty()) return absl::InvalidArgumentError("a run needs at least one image");
+  torch::NoGradGuard no_grad;
+  RunResult result;
+  result.images.resize(requests.size());
+  RunTimer timer(options_.device);
+  const torch::Device device = options_.device;
+  ActiveSet active(requests.size());
+  if (auto keep = active.Prune(hooks.should_drop, device); keep && active.empty()) return result;
+
+  // 2. Encode the prompts (T5 per token, CLIP pooled).
+  std::vector<std::string> prompts, prompts_2;
+  for (size_t i : active.images()) {
+    prompts.push_back(requests[i].prompt);
+    prompts_2.push_back(requests[i].prompt_2);
+  }
+  std::vector<torch::Tensor> encoded = EncodePromptsCached(
+      *prompt_cache_, prompts, prompts_2,
+      [this](const std::vector<std::string>& p1, const std::vector<std::string>& p2) {
+        PromptEmbeddings e = EncodePrompts(p1, p2);
+        return std::vector<torch::Tensor>{e.prompt_embeds, e.pooled};
+      },
+      result.prompt_cache_hits, result.prompt_cache_misses);
+  torch::Tensor prompt_embeds = encoded[0], pooled = encoded[1];
+  const torch::Tensor txt_ids =
+      torch::zeros({prompt_embeds.size(1), 3}, torch::kFloat32).to(device, options_.dtype);
+  result.text_encode_ms = timer.Lap();
+
+  // 3. Initial latents per image (float32, CPU generator), packed into tokens.
+  const int64_t h = 2 * (settings.height / cell), w = 2 * (settings.width / cell);
+  const int64_t seq = (h / 2) * (w / 2);
+  const torch::Tensor img_ids = ImageIds(h / 2, w / 2).to(device, options_.dtype);
+  std::vector<ImageNoise> noise;
+  std::vector<torch::Tensor> initial;
+  for (size_t i : active.images()) {
+    noise.emplace_back(requests[i].seed);
+    initial.push_back(Pack(noise.back().Draw({1, latent_channels_, h, w})));
+  }
+  std::vector<ImageNoise*> noise_of(requests.size(), nullptr);
+  for (size_t r = 0; r < active.images().size(); ++r) noise_of[active.images()[r]] = &noise[r];
+  torch::Tensor latents = torch::cat(initial).to(device);  // float32 between steps
+
+  // 4. Denoise: one transformer forward per step for the whole batch.
+  const std::vector<float> sigmas = scheduler_->Sigmas(settings.steps, seq);
+  const int total = settings.steps;
+  for (int step = 0; step < total && !active.empty(); ++step) {
+    const int64_t rows = latents.size(0);
+    const std::vector<float> sigma(rows, sigmas[step]), sigma_next(rows, sigmas[step + 1]);
+    const torch::Tensor timestep =
+        torch::full({rows}, scheduler_->TransformerTimestep(sigmas[step]), torch::kFloat32).to(device);
+    torch::Tensor guidance_tensor;
+    if (guidance_embeds_) {
+      std::vector<float> g;
+      for (size_t i : active.images()) g.push_back(requests[i].guidance_scale);
+      guidance_tensor = torch::tensor(g, torch::kFloat32).to(device);
+    }
+    const torch::Tensor velocity =
+        transformer_->forward(latents.to(options_.dtype), prompt_embeds, pooled, timestep,
+                              guidance_tensor, img_ids, txt_ids);
+    // The TLCM step re-noises with a fresh draw at every step; the last one is multiplied by 0.
+    std::vector<torch::Tensor> draws;
+    for (size_t i : active.images()) draws.push_back(noise_of[i]->Draw({1, seq, latent_channels_ * 4}));
+    latents = scheduler_->Step(velocity, sigma, latents, sigma_next, torch::cat(draws).to(device));
+    if (hooks.on_step) hooks.on_step(step + 1, total);
+    if (hooks.on_preview && hooks.wants_preview && step + 1 < total) {
+      const torch::Tensor grid = Unpack(latents, h, w);
+      for (size_t r = 0; r < active.images().size(); ++r) {
+        const size_t image = active.images()[r];
+        if (hooks.wants_preview(image)) hooks.on_preview(image, step + 1, LatentPreview(grid[r]));
+      }
+    }
+    if (auto keep = active.Prune(hooks.should_drop, device)) {
+      latents = latents.index_select(0, *keep);
+      prompt_embeds = prompt_embeds.index_select(0, *keep);
+      pooled = pooled.index_select(0, *keep);
+    }
+  }
+  result.denoise_ms = timer.Lap();
+  if (active.empty()) return result;
+
+  // 5. Unpack, undo the VAE's scaling and shift, decode.
+  torch::Tensor z = Unpack(latents, h, w) / vae_config_.scaling_factor + vae_config_.shift_factor;
+  std::vector<RgbImage> images = ToRgbImages(vae_->forward(z.to(options_.dtype)));
+  for (size_t r = 0; r < images.size(); ++r) result.images[active.images()[r]] = std::move(images[r]);
+  result.decode_ms = timer.Lap();
+  return result;
+}
+
+}  // namespace tlcm

@@ -1,0 +1,72 @@
+// Options and per-run types shared by the SDXL and FLUX pipelines.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/status/statusor.h"
+#include "image/rgb_image.h"
+#include "loaders/lora.h"
+
+namespace tlcm {
+
+struct PipelineOptions {
+  torch::Device device = torch::kCPU;
+  torch::Dtype dtype = torch::kFloat32;  // weights and activations of the denoiser and encoders
+  std::string variant;                   // weight file variant ("fp16"); empty = plain files
+  std::string lora_path;                 // PEFT adapter folder or file; empty = none
+  float lora_scale = kTlcmLoraScale;
+  bool lora_scale_from_config = false;   // use lora_alpha / r of the adapter's config instead
+  std::string vae_path;                  // replacement VAE folder; empty = <model>/vae
+  int max_sequence_length = 512;         // FLUX: T5 tokens
+  int prompt_cache_entries = 0;          // LRU of prompt embeddings; 0 = no cache
+};
+
+// "fp32" | "fp16" | "bf16" | "auto" (fp32 on CPU; on CUDA `cuda_auto`). InvalidArgument otherwise.
+absl::StatusOr<torch::Dtype> ParseDtype(const std::string& name, const torch::Device& device,
+                                        torch::Dtype cuda_auto);
+// "cpu" | "cuda" | "cuda:N". InvalidArgument for anything else or a CUDA device that is absent.
+absl::StatusOr<torch::Device> ParseDevice(const std::string& name);
+
+// One image of a run.
+struct ImageRequest {
+  std::string prompt;
+  std::string prompt_2;         // empty = `prompt`
+  uint64_t seed = 0;
+  float guidance_scale = 0.0f;  // FLUX embedded guidance; SDXL TLCM ignores it
+};
+
+// Shape and schedule shared by all images of a run.
+struct RunSettings {
+  int steps = 4;
+  int width = 1024;
+  int height = 1024;
+  std::string scheduler;  // empty = the pipeline's default
+};
+
+// Callbacks during a run, on the calling thread. `image` indexes the run's ImageRequests.
+struct RunHooks {
+  // Polled before the first step and after each step; true drops the image from the run.
+  std::function<bool(size_t image)> should_drop;
+  // After step `step` (1-based) of `total`, for the images still running.
+  std::function<void(int step, int total)> on_step;
+  // Whether a preview is wanted for `image` after this step.
+  std::function<bool(size_t image)> wants_preview;
+  std::function<void(size_t image, int step, RgbImage preview)> on_preview;
+};
+
+// What a run produced. images[i] is empty for a dropped image.
+struct RunResult {
+  std::vector<std::optional<RgbImage>> images;
+  double text_encode_ms = 0;
+  double denoise_ms = 0;
+  double decode_ms = 0;
+  int prompt_cache_hits = 0;
+  int prompt_cache_misses = 0;
+};
+
+}  // namespace tlcm

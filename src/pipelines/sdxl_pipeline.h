@@ -1,0 +1,79 @@
+// StableDiffusionXLPipeline with TLCM: two CLIP text encoders, a UNet with the TLCM LoRA fused,
+// the LCM scheduler (or the authors' table sampler) and the VAE decoder. No classifier-free
+// guidance (TLCM runs at guidance 0).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/status/statusor.h"
+#include "models/autoencoder_kl.h"
+#include "models/clip_text_model.h"
+#include "models/unet_2d_condition.h"
+#include "pipelines/pipeline_options.h"
+#include "pipelines/prompt_cache.h"
+#include "schedulers/lcm_scheduler.h"
+#include "schedulers/tlcm_table_scheduler.h"
+#include "text/clip_tokenizer.h"
+
+namespace tlcm {
+
+class StableDiffusionXLPipeline {
+ public:
+  // Scheduler names: "lcm" (default; LCMScheduler) and "tlcm" (the authors' inference.py table).
+  static constexpr const char* kDefaultScheduler = "lcm";
+
+  // Loads every component of the diffusers folder `model_path` (model_index.json naming a
+  // StableDiffusionXLPipeline), fuses the LoRA into the UNet and moves the models to
+  // options.device / options.dtype (the VAE stays in float32 under fp16 when its config asks
+  // for force_upcast). Errors name the folder, file and key at fault.
+  static absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> Load(
+      const std::string& model_path, const PipelineOptions& options);
+
+  // Generates one image per request, all with `settings`. Not thread-safe: one Run at a time.
+  // InvalidArgument for settings the model cannot take (steps, size, scheduler).
+  absl::StatusOr<RunResult> Run(const std::vector<ImageRequest>& requests,
+                                const RunSettings& settings, const RunHooks& hooks = {});
+
+  // Prompt encoding (SPEC §2.1): prompt_embeds [B, 77, D1 + D2] (penultimate hidden states of
+  // both encoders) and pooled [B, P] (text_encoder_2's projection), in the pipeline dtype.
+  struct PromptEmbeddings {
+    torch::Tensor prompt_embeds;
+    torch::Tensor pooled;
+  };
+  PromptEmbeddings EncodePrompts(const std::vector<std::string>& prompts,
+                                 const std::vector<std::string>& prompts_2);
+
+  // Latent grid of an image: height / vae_scale_factor x width / vae_scale_factor.
+  int vae_scale_factor() const { return vae_scale_factor_; }
+  int latent_channels() const { return latent_channels_; }
+  const PipelineOptions& options() const { return options_; }
+
+ private:
+  StableDiffusionXLPipeline() = default;
+
+  // The ids the run's scheduler visits (validated against its step range).
+  absl::StatusOr<std::vector<int64_t>> Timesteps(const std::string& scheduler, int steps) const;
+  torch::Tensor Decode(const torch::Tensor& latents);
+
+  PipelineOptions options_;
+  std::optional<ClipTokenizer> tokenizer_;
+  std::optional<ClipTokenizer> tokenizer_2_;
+  ClipTextModel text_encoder_{nullptr};
+  ClipTextModel text_encoder_2_{nullptr};
+  UNet2DConditionModel unet_{nullptr};
+  AutoencoderKLDecoder vae_{nullptr};
+  AutoencoderKLConfig vae_config_;
+  torch::Dtype vae_dtype_ = torch::kFloat32;
+  std::unique_ptr<LcmScheduler> lcm_;
+  std::unique_ptr<TlcmTableScheduler> table_;
+  int vae_scale_factor_ = 8;
+  int latent_channels_ = 4;
+  std::unique_ptr<PromptCache> prompt_cache_;
+};
+
+}  // namespace tlcm

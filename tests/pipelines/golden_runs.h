@@ -1,0 +1,98 @@
+// End-to-end golden runs (tests/data/<case>/golden/runs.json + PNGs made by diffusers) and image
+// comparison helpers shared by the pipeline tests.
+#pragma once
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "image/png_codec.h"
+#include "image/rgb_image.h"
+#include "pipelines/pipeline_options.h"
+#include "test_util.h"
+
+namespace tlcm::testing {
+
+struct GoldenRun {
+  std::string name;
+  std::string scheduler;
+  std::vector<std::string> prompts;  // one per image
+  std::vector<uint64_t> seeds;       // one per image
+  int steps = 0, width = 0, height = 0;
+  float guidance_scale = 0;
+  int max_sequence_length = 512;
+  float lora_scale = 0;
+  std::vector<std::string> images;  // paths relative to the case's golden/ folder
+};
+
+inline std::vector<GoldenRun> LoadGoldenRuns(const std::string& case_name) {
+  std::ifstream in(DataPath(case_name + "/golden/runs.json"));
+  EXPECT_TRUE(in.good()) << case_name;
+  std::stringstream text;
+  text << in.rdbuf();
+  std::vector<GoldenRun> runs;
+  for (const auto& j : nlohmann::json::parse(text.str())) {
+    GoldenRun r;
+    r.name = j.at("name");
+    r.scheduler = j.at("scheduler");
+    r.prompts = j.at("prompts").get<std::vector<std::string>>();
+    r.seeds = j.at("seeds").get<std::vector<uint64_t>>();
+    r.steps = j.at("steps");
+    r.width = j.at("width");
+    r.height = j.at("height");
+    r.guidance_scale = j.value("guidance_scale", 0.0f);
+    r.max_sequence_length = j.value("max_sequence_length", 512);
+    r.lora_scale = j.value("lora_scale", 0.0f);
+    r.images = j.at("images").get<std::vector<std::string>>();
+    // num_images_per_prompt > 1: one prompt repeated for every image.
+    while (r.prompts.size() < r.seeds.size()) r.prompts.push_back(r.prompts.front());
+    runs.push_back(std::move(r));
+  }
+  return runs;
+}
+
+inline std::vector<ImageRequest> RequestsOf(const GoldenRun& run) {
+  std::vector<ImageRequest> requests;
+  for (size_t i = 0; i < run.seeds.size(); ++i) {
+    requests.push_back({run.prompts[i], "", run.seeds[i], run.guidance_scale});
+  }
+  return requests;
+}
+
+inline RgbImage ReadPng(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  auto image = DecodePng(bytes.str(), path);
+  EXPECT_TRUE(image.ok()) << image.status();
+  return image.ok() ? *image : RgbImage{};
+}
+
+// Passes when the images have the same size, the mean absolute difference is <= `mean_levels`
+// and no channel differs by more than `max_levels` (uint8 levels).
+inline ::testing::AssertionResult ImagesClose(const RgbImage& actual, const RgbImage& expected,
+                                              double mean_levels, int max_levels) {
+  if (actual.width != expected.width || actual.height != expected.height) {
+    return ::testing::AssertionFailure() << "size " << actual.width << "x" << actual.height
+                                         << " != " << expected.width << "x" << expected.height;
+  }
+  double sum = 0;
+  int worst = 0;
+  for (size_t i = 0; i < actual.pixels.size(); ++i) {
+    const int d = std::abs(int(actual.pixels[i]) - int(expected.pixels[i]));
+    sum += d;
+    worst = std::max(worst, d);
+  }
+  const double mean = sum / std::max<size_t>(1, actual.pixels.size());
+  if (mean <= mean_levels && worst <= max_levels) {
+    return ::testing::AssertionSuccess() << "mean " << mean << ", max " << worst;
+  }
+  return ::testing::AssertionFailure() << "mean |diff| " << mean << " (limit " << mean_levels
+                                       << "), max |diff| " << worst << " (limit " << max_levels << ")";
+}
+
+}  // namespace tlcm::testing
