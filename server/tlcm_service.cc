@@ -296,9 +296,9 @@ bool ValidRequestId(const std::string& id) {
   return true;
 }
 
-// The resolved steps / size of `request` for logs and metrics, when its model is known and the
-// request is valid (else zeros: the engine rejects it with the precise error).
-void ResolveForLog(engine::Engine& engine, const engine::GenerationRequest& request,
+// The resolved steps / size of `request` (for the log line and the final Metrics event), when
+// its model is known and it is valid (else zeros: the engine rejects it with the precise error).
+void ResolveShape(engine::Engine& engine, const engine::GenerationRequest& request,
                    CallInfo* info) {
   for (const auto& model : engine.ListModels()) {
     if (model.info.name != request.model) continue;
@@ -377,7 +377,7 @@ grpc::ServerWriteReactor<tlcm::v1::GenerateResponse>* TlcmServiceImpl::Generate(
   absl::Status rejected = absl::OkStatus();
   if (auth_ != nullptr) rejected = auth_->Check(context->client_metadata());
   if (rejected.ok() && !engine_request.ok()) rejected = engine_request.status();
-  if (rejected.ok()) ResolveForLog(*engine_, *engine_request, &info);
+  if (rejected.ok()) ResolveShape(*engine_, *engine_request, &info);
 
   auto stream = std::make_shared<GenerateStream>(reactor, info, deadline);
   reactor->Attach(stream);

@@ -163,8 +163,28 @@ TEST(ConfigTest, CommittedDemoConfigResolves) {
   ASSERT_EQ(resolved->models_size(), 2);
   EXPECT_EQ(resolved->models(0).name(), "sdxl-demo");
   EXPECT_EQ(resolved->models(0).base_model_path(),
-            std::string(TLCM_SOURCE_DIR) + "/models/demo/sdxl");
+            std::string(TLCM_SOURCE_DIR) + "/models/demo/sdxl-demo");
+  EXPECT_EQ(resolved->models(0).lora_path(),
+            std::string(TLCM_SOURCE_DIR) + "/models/demo/sdxl-demo-lora");
   EXPECT_EQ(resolved->models(1).name(), "flux-demo");
+  for (const auto& model : resolved->models()) {
+    EXPECT_TRUE(std::filesystem::exists(model.base_model_path() + "/model_index.json"))
+        << model.base_model_path();
+    EXPECT_TRUE(std::filesystem::exists(model.lora_path())) << model.lora_path();
+  }
+}
+
+TEST(ConfigTest, CommittedExampleConfigResolvesOnTwoGpus) {
+  auto config = LoadServerConfig(std::string(TLCM_SOURCE_DIR) + "/config/example.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto resolved = ResolveServerConfig(*config, {"cpu", "cuda:0", "cuda:1"});
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  ASSERT_EQ(resolved->models_size(), 2);
+  EXPECT_EQ(resolved->models(0).devices_size(), 2);
+  ASSERT_EQ(resolved->models(1).devices_size(), 1);
+  EXPECT_EQ(resolved->models(1).devices(0), "cuda:1");
+  EXPECT_EQ(ResolveServerConfig(*config, {"cpu"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(DemoConfigTest, LookupOrder) {
