@@ -414,6 +414,27 @@ TEST(GenerateTest, DeadlineMidStreamEndsTheCallAndFreesTheWorker) {
   EXPECT_TRUE(next.status.ok()) << next.status.error_message();
 }
 
+// A 2048 x 1024 noise image is ~6 MiB as PNG, above gRPC's default 4 MiB message limit: the
+// server sizes its send limit from the largest configured image.
+TEST(GenerateTest, LargestConfiguredImageFitsTheMessageLimit) {
+  tlcm::v1::ServerConfig config = BaseConfig();
+  config.mutable_models(0)->set_max_pixels(2048 * 1024);
+  TestServer server(config);
+  ASSERT_TRUE(server.ok());
+  GenerateRequest request = SimpleRequest("large");
+  request.set_width(2048);
+  request.set_height(1024);
+  request.set_steps(2);
+  auto result = server.NewClient()->GenerateBlocking(request);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  ASSERT_EQ(result.images.size(), 1u);
+  EXPECT_GT(result.images[0].data().size(), 4u << 20);
+  auto decoded = DecodePng(result.images[0].data());
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->width, 2048);
+  EXPECT_EQ(decoded->height, 1024);
+}
+
 TEST(ListModelsTest, DescribesConfiguredModels) {
   tlcm::v1::ServerConfig config = BaseConfig();
   auto second = FakeModel("fake-2");
