@@ -1,6 +1,11 @@
 // Health transitions, drain (programmatic and on SIGTERM) with nothing accepted lost.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <thread>
 #include <vector>
@@ -8,6 +13,8 @@
 #include <gtest/gtest.h>
 
 #include "absl/synchronization/notification.h"
+#include "absl/strings/str_cat.h"
+#include "server/run_server.h"
 #include "server/shutdown_signal.h"
 #include "test_server.h"
 
@@ -97,34 +104,59 @@ TEST(DrainTest, GraceExpiryEndsUnfinishedRequestsWithUnavailable) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
 }
 
-// The path tlcm-server's main() takes: SIGTERM wakes WaitForShutdownSignal, the server drains,
-// and the request in flight still completes.
-TEST(DrainTest, SigtermDrainsWithNothingLost) {
-  ASSERT_TRUE(server::InstallShutdownSignalHandlers().ok());
-  TestServer server;
-  ASSERT_TRUE(server.ok());
-  auto client = server.NewClient();
-  server.control().HoldSteps();
-  std::vector<GenerateResponse> events;
-  auto call = client->Generate(SimpleRequest("in flight"), {[&](const GenerateResponse& e) {
-    events.push_back(e);
-  }, nullptr});
-  ASSERT_TRUE(server.control().WaitForParkedBatches(1));
+// A loopback port that was free a moment ago.
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
 
-  int received = -1;
-  std::thread main_like([&] {
-    received = server::WaitForShutdownSignal();
-    server.server().Drain();
+// What tlcm-server's main() does after parsing its configuration, in a child process (signal
+// handlers are per process): serve, receive SIGTERM with a request in flight, drain, return 0.
+// The child exits 0 only when RunServerUntilSignal returned 0 and the request ended OK with all
+// its events.
+void ServeAndSigtermWithARequestInFlight() {
+  if (!server::InstallShutdownSignalHandlers().ok()) _exit(10);
+  tlcm::v1::ServerConfig config = BaseConfig();
+  config.set_port(FreePort());
+  auto resolved = server::ResolveServerConfig(config, {"cpu"});
+  if (!resolved.ok()) _exit(11);
+  auto control = std::make_shared<FakeControl>();
+
+  bool request_ok = false;
+  std::thread client_thread([&] {
+    client::ClientOptions options;
+    options.target = absl::StrCat("127.0.0.1:", config.port());
+    auto client = *client::Client::Create(options);
+    while (Health(*client) != HealthCheckResponse::SERVING) absl::SleepFor(absl::Milliseconds(5));
+    control->HoldSteps();  // after the warm-up, which would park too
+    std::vector<GenerateResponse> events;
+    auto call = client->Generate(SimpleRequest("in flight"), {[&](const GenerateResponse& e) {
+      events.push_back(e);
+    }, nullptr});
+    if (!control->WaitForParkedBatches(1)) return;
+    kill(getpid(), SIGTERM);
+    while (Health(*client) == HealthCheckResponse::SERVING) absl::SleepFor(absl::Milliseconds(2));
+    control->ReleaseSteps();
+    const grpc::Status status = call->Wait();
+    request_ok = status.ok() &&
+                 EventKinds(events) == "queued started step step step step image metrics";
+    if (!request_ok) fprintf(stderr, "request: %s\n", status.error_message().c_str());
   });
-  ASSERT_EQ(kill(getpid(), SIGTERM), 0);
-  while (Health(*client) == HealthCheckResponse::SERVING) absl::SleepFor(absl::Milliseconds(2));
-  server.control().ReleaseSteps();
-  grpc::Status status = call->Wait();
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(EventKinds(events), "queued started step step step step image metrics");
-  server.server().Wait();
-  main_like.join();
-  EXPECT_EQ(received, SIGTERM);
+  const int exit_code = server::RunServerUntilSignal(*resolved, MakeFakePipelineFactory(control));
+  client_thread.join();
+  _exit(exit_code == 0 && request_ok ? 0 : 12);
+}
+
+TEST(DrainDeathTest, SigtermDrainsWithNothingLostAndExitsZero) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(ServeAndSigtermWithARequestInFlight(), ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace
