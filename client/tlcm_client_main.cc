@@ -13,8 +13,9 @@
 //   1        local failure (cannot read a flag's file, write an image, or the reply is malformed)
 //   2        usage error (unknown command, bad flag value)
 //   3        health: the server or service is NOT_SERVING / UNKNOWN
-//   10 + N   the call ended with gRPC status code N, e.g. 13 INVALID_ARGUMENT, 14 DEADLINE_EXCEEDED,
-//            15 NOT_FOUND, 18 RESOURCE_EXHAUSTED, 24 UNAVAILABLE, 26 UNAUTHENTICATED
+//   10 + N   the call ended with gRPC status code N, e.g. 13 INVALID_ARGUMENT,
+//            14 DEADLINE_EXCEEDED, 15 NOT_FOUND, 18 RESOURCE_EXHAUSTED, 24 UNAVAILABLE,
+//            26 UNAUTHENTICATED
 #include <unistd.h>
 
 #include <cstdio>

@@ -17,7 +17,7 @@
 //   tlcm_queue_depth{model}                         requests waiting in the model's queue
 //   tlcm_in_flight_requests{model}                  admitted requests not yet finished
 //   tlcm_images_generated_total{model}              images delivered to clients
-//   tlcm_denoising_steps_total{model}               denoiser forward passes (one per step per batch)
+//   tlcm_denoising_steps_total{model}               denoiser forward passes (1 per step per batch)
 //   tlcm_prompt_cache_hits_total{model}             prompt-embedding cache lookups that hit
 //   tlcm_prompt_cache_misses_total{model}           ... that missed
 //   tlcm_worker_ready{device,worker}                1 once a worker loaded and warmed its models

@@ -35,7 +35,8 @@ void ApplyChannelArguments(const tlcm::v1::ServerConfig& config, grpc::ServerBui
   builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                               keepalive.min_client_ping_interval_ms());
   if (keepalive.max_connection_idle_ms() > 0) {
-    builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, keepalive.max_connection_idle_ms());
+    builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                                keepalive.max_connection_idle_ms());
   }
   if (keepalive.max_connection_age_ms() > 0) {
     builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, keepalive.max_connection_age_ms());

@@ -119,8 +119,9 @@ absl::Status ResolveModel(const std::string& field, const std::vector<std::strin
   if (model->max_pixels() == 0) model->set_max_pixels(kDefaultMaxPixels);
   TLCM_RETURN_IF_ERROR(
       CheckRange(field + ".max_pixels", model->max_pixels(), 64 * 64, 8192LL * 8192LL));
-  const int64_t default_pixels = static_cast<int64_t>(model->default_width() == 0 ? 1024 : model->default_width()) *
-                                 (model->default_height() == 0 ? 1024 : model->default_height());
+  const int64_t default_width = model->default_width() == 0 ? 1024 : model->default_width();
+  const int64_t default_height = model->default_height() == 0 ? 1024 : model->default_height();
+  const int64_t default_pixels = default_width * default_height;
   if (default_pixels > model->max_pixels()) {
     return Invalid(field + ".max_pixels",
                    absl::StrCat(model->max_pixels(), " is below the default size's ",
@@ -247,7 +248,9 @@ absl::StatusOr<ServerConfig> ResolveServerConfig(ServerConfig config,
   auto* keepalive = config.mutable_keepalive();
   if (!keepalive->has_time_ms()) keepalive->set_time_ms(60000);
   if (!keepalive->has_timeout_ms()) keepalive->set_timeout_ms(20000);
-  if (!keepalive->has_min_client_ping_interval_ms()) keepalive->set_min_client_ping_interval_ms(10000);
+  if (!keepalive->has_min_client_ping_interval_ms()) {
+    keepalive->set_min_client_ping_interval_ms(10000);
+  }
   if (!keepalive->has_permit_without_calls()) keepalive->set_permit_without_calls(true);
   TLCM_RETURN_IF_ERROR(CheckRange("keepalive.time_ms", keepalive->time_ms(), 1000, 86400000));
   TLCM_RETURN_IF_ERROR(CheckRange("keepalive.timeout_ms", keepalive->timeout_ms(), 100, 3600000));

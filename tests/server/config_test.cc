@@ -124,7 +124,8 @@ TEST(ConfigTest, InvalidValuesNameTheField) {
        "keepalive.time_ms"},
       {"models { name: \"bad name\" base_model_path: \"x\" }", "models[0].name"},
       {"models { name: \"a\" }", "models[0].base_model_path"},
-      {"models { name: \"a\" base_model_path: \"x\" } models { name: \"a\" base_model_path: \"y\" }",
+      {"models { name: \"a\" base_model_path: \"x\" } "
+       "models { name: \"a\" base_model_path: \"y\" }",
        "models[1].name"},
       {"models { name: \"a\" base_model_path: \"x\" dtype: \"fp64\" }", "models[0].dtype"},
       {"models { name: \"a\" base_model_path: \"x\" min_steps: 4 max_steps: 2 }",

@@ -43,7 +43,8 @@ std::string HttpGet(int port, const std::string& path) {
   while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, n);
   close(fd);
   const size_t body = response.find("\r\n\r\n");
-  EXPECT_TRUE(absl::StartsWith(response, "HTTP/1.1 200") || absl::StartsWith(response, "HTTP/1.0 200"))
+  EXPECT_TRUE(absl::StartsWith(response, "HTTP/1.1 200") ||
+              absl::StartsWith(response, "HTTP/1.0 200"))
       << response.substr(0, 100);
   return body == std::string::npos ? "" : response.substr(body + 4);
 }
@@ -60,7 +61,8 @@ struct Exposition {
   std::vector<Sample> samples;
 
   // The value of the sample `name` whose labels include `labels`; NaN when absent.
-  double Value(const std::string& name, const std::map<std::string, std::string>& labels = {}) const {
+  double Value(const std::string& name,
+               const std::map<std::string, std::string>& labels = {}) const {
     for (const auto& sample : samples) {
       if (sample.name != name) continue;
       bool match = true;
