@@ -7,13 +7,9 @@
 #include <torch/torch.h>
 
 #include "loaders/safetensors.h"
+#include "test_data_path.h"
 
 namespace tlcm::testing {
-
-// Absolute path of `relative` under tests/data/.
-inline std::string DataPath(const std::string& relative) {
-  return std::string(TLCM_TEST_DATA_DIR) + "/" + relative;
-}
 
 // Loads a golden safetensors file into a name -> tensor map (fails the test on error).
 inline std::map<std::string, torch::Tensor> LoadGolden(const std::string& relative) {

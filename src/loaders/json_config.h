@@ -1,6 +1,7 @@
 // JSON helpers for config.json / model_index.json / tokenizer files. Every error names the file.
 #pragma once
 
+#include <stdexcept>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -14,13 +15,29 @@ namespace tlcm {
 absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path);
 
 // json[key] converted to T, or `fallback` when the key is absent or null (diffusers writes null
-// for "use the default"). Throws nlohmann::json::exception on a type mismatch: call it inside
-// ParseConfig, which turns the throw into a status.
+// for "use the default"). Throws std::invalid_argument naming the key on a type mismatch: call
+// it inside ParseConfig, which turns the throw into a status.
 template <typename T>
 T ValueOr(const nlohmann::json& json, const char* key, T fallback) {
   auto it = json.find(key);
   if (it == json.end() || it->is_null()) return fallback;
-  return it->get<T>();
+  try {
+    return it->get<T>();
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(absl::StrCat("\"", key, "\": ", e.what()));
+  }
+}
+
+// For options this project implements only one way: passes when json[key] is absent, null or
+// equal to `supported`; otherwise throws std::invalid_argument naming the key and both values
+// (call it inside ParseConfig).
+template <typename T>
+void RequireValue(const nlohmann::json& json, const char* key, const T& supported) {
+  auto it = json.find(key);
+  if (it == json.end() || it->is_null() || *it == nlohmann::json(supported)) return;
+  throw std::invalid_argument(absl::StrCat("\"", key, "\": ", it->dump(),
+                                           " is not supported (only ",
+                                           nlohmann::json(supported).dump(), ")"));
 }
 
 // Runs `parse(json)` and converts a thrown nlohmann::json::exception (missing key via at(),

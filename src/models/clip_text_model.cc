@@ -43,7 +43,8 @@ absl::StatusOr<ClipTextConfig> ClipTextConfig::FromFile(const std::string& path)
     c.intermediate_size = PositiveInt(j, "intermediate_size", c.intermediate_size);
     c.num_attention_heads = PositiveInt(j, "num_attention_heads", c.num_attention_heads);
     c.num_hidden_layers = PositiveInt(j, "num_hidden_layers", c.num_hidden_layers);
-    c.max_position_embeddings = PositiveInt(j, "max_position_embeddings", c.max_position_embeddings);
+    c.max_position_embeddings =
+        PositiveInt(j, "max_position_embeddings", c.max_position_embeddings);
     c.hidden_act = ParseActivation(ValueOr<std::string>(j, "hidden_act", "quick_gelu"));
     c.layer_norm_eps = ValueOr<double>(j, "layer_norm_eps", c.layer_norm_eps);
     c.projection_dim = PositiveInt(j, "projection_dim", c.projection_dim);
@@ -61,8 +62,9 @@ absl::StatusOr<ClipTextConfig> ClipTextConfig::FromFile(const std::string& path)
 ClipTextEmbeddingsImpl::ClipTextEmbeddingsImpl(const ClipTextConfig& config) {
   token_embedding_ = register_module(
       "token_embedding", torch::nn::Embedding(config.vocab_size, config.hidden_size));
-  position_embedding_ = register_module(
-      "position_embedding", torch::nn::Embedding(config.max_position_embeddings, config.hidden_size));
+  position_embedding_ =
+      register_module("position_embedding",
+                      torch::nn::Embedding(config.max_position_embeddings, config.hidden_size));
 }
 
 torch::Tensor ClipTextEmbeddingsImpl::forward(const torch::Tensor& input_ids) {
@@ -150,7 +152,8 @@ ClipTextTransformerImpl::ClipTextTransformerImpl(const ClipTextConfig& config)
   encoder_ = register_module("encoder", ClipEncoder(config));
   final_layer_norm_ = register_module(
       "final_layer_norm",
-      torch::nn::LayerNorm(torch::nn::LayerNormOptions({config.hidden_size}).eps(config.layer_norm_eps)));
+      torch::nn::LayerNorm(
+          torch::nn::LayerNormOptions({config.hidden_size}).eps(config.layer_norm_eps)));
 }
 
 ClipTextOutput ClipTextTransformerImpl::forward(const torch::Tensor& input_ids) {
@@ -175,7 +178,8 @@ ClipTextModelImpl::ClipTextModelImpl(const ClipTextConfig& config) : config_(con
   if (config.with_projection) {
     text_projection_ = register_module(
         "text_projection",
-        torch::nn::Linear(torch::nn::LinearOptions(config.hidden_size, config.projection_dim).bias(false)));
+        torch::nn::Linear(
+            torch::nn::LinearOptions(config.hidden_size, config.projection_dim).bias(false)));
   }
 }
 

@@ -115,7 +115,8 @@ class ClipEncoderImpl : public torch::nn::Module {
   explicit ClipEncoderImpl(const ClipTextConfig& config);
   // x: [B, L, H], mask: additive [L, L]. Returns {hidden_states[-2], hidden_states[-1]}, both
   // [B, L, H]: the input of the last layer and its output (with one layer the first is x).
-  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& mask);
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x,
+                                                  const torch::Tensor& mask);
 
  private:
   std::vector<ClipEncoderLayer> layers_;

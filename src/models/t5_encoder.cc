@@ -1,7 +1,6 @@
 #include "models/t5_encoder.h"
 
 #include <cmath>
-#include <limits>
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
@@ -41,15 +40,6 @@ bool ParseGatedGelu(const nlohmann::json& json) {
   return gated;
 }
 
-// transformers clamps float16 hidden states after each sub-layer so that an overflow stays
-// finite: to +-max, or +-(max - 1000) once any element is already inf.
-torch::Tensor ClampHalf(const torch::Tensor& x) {
-  if (x.scalar_type() != torch::kHalf) return x;
-  const double max = 65504.0;  // largest finite float16
-  const double limit = x.isinf().any().item<bool>() ? max - 1000.0 : max;
-  return x.clamp(-limit, limit);
-}
-
 }  // namespace
 
 absl::StatusOr<T5Config> T5Config::FromFile(const std::string& path) {
@@ -69,8 +59,9 @@ absl::StatusOr<T5Config> T5Config::FromFile(const std::string& path) {
     c.layer_norm_epsilon = ValueOr<double>(j, "layer_norm_epsilon", c.layer_norm_epsilon);
     c.gated_gelu = ParseGatedGelu(j);
     if (c.relative_attention_num_buckets < 4 || c.relative_attention_num_buckets % 2 != 0) {
-      throw std::invalid_argument(absl::StrCat("relative_attention_num_buckets must be even and >= 4, got ",
-                                               c.relative_attention_num_buckets));
+      throw std::invalid_argument(
+          absl::StrCat("relative_attention_num_buckets must be even and >= 4, got ",
+                       c.relative_attention_num_buckets));
     }
     return c;
   });
@@ -93,6 +84,18 @@ torch::Tensor T5RelativePositionBucket(const torch::Tensor& relative_position, i
                          (half - max_exact);
   torch::Tensor large = (max_exact + scaled.to(torch::kLong)).clamp_max(half - 1);
   return bucket + torch::where(distance.lt(max_exact), distance, large);
+}
+
+torch::Tensor T5ClampFloat16(const torch::Tensor& x) {
+  if (x.scalar_type() != torch::kHalf) return x;
+  // The limit is chosen on the device (no host sync). Written with where() rather than clamp()
+  // so that it also runs on CPU builds without half-precision clamp kernels (LibTorch 1.13).
+  constexpr double kMax = 65504.0;  // largest finite float16
+  auto opts = torch::TensorOptions().dtype(torch::kFloat).device(x.device());
+  torch::Tensor limit = torch::where(x.isinf().any(), torch::scalar_tensor(kMax - 1000.0, opts),
+                                     torch::scalar_tensor(kMax, opts))
+                            .to(torch::kHalf);
+  return torch::where(x > limit, limit, torch::where(x < -limit, -limit, x));
 }
 
 T5LayerNormImpl::T5LayerNormImpl(int64_t dim, double eps) : eps_(eps) {
@@ -128,7 +131,9 @@ T5AttentionImpl::T5AttentionImpl(const T5Config& config, bool has_relative_atten
 
 torch::Tensor T5AttentionImpl::ComputeBias(int64_t length) {
   TORCH_CHECK(relative_attention_bias_, "T5 attention without relative_attention_bias");
-  auto opts = torch::TensorOptions().dtype(torch::kLong).device(relative_attention_bias_->weight.device());
+  auto opts = torch::TensorOptions()
+                  .dtype(torch::kLong)
+                  .device(relative_attention_bias_->weight.device());
   torch::Tensor query = torch::arange(length, opts).unsqueeze(1);  // [L, 1]
   torch::Tensor key = torch::arange(length, opts).unsqueeze(0);    // [1, L]
   torch::Tensor bucket = T5RelativePositionBucket(key - query, num_buckets_, max_distance_);
@@ -150,7 +155,8 @@ T5LayerSelfAttentionImpl::T5LayerSelfAttentionImpl(const T5Config& config,
                                                    bool has_relative_attention_bias) {
   self_attention_ =
       register_module("SelfAttention", T5Attention(config, has_relative_attention_bias));
-  layer_norm_ = register_module("layer_norm", T5LayerNorm(config.d_model, config.layer_norm_epsilon));
+  layer_norm_ =
+      register_module("layer_norm", T5LayerNorm(config.d_model, config.layer_norm_epsilon));
 }
 
 torch::Tensor T5LayerSelfAttentionImpl::forward(const torch::Tensor& x,
@@ -188,7 +194,8 @@ torch::Tensor T5DenseImpl::forward(const torch::Tensor& x) {
 
 T5LayerFFImpl::T5LayerFFImpl(const T5Config& config) {
   dense_relu_dense_ = register_module("DenseReluDense", T5Dense(config));
-  layer_norm_ = register_module("layer_norm", T5LayerNorm(config.d_model, config.layer_norm_epsilon));
+  layer_norm_ =
+      register_module("layer_norm", T5LayerNorm(config.d_model, config.layer_norm_epsilon));
 }
 
 torch::Tensor T5LayerFFImpl::forward(const torch::Tensor& x) {
@@ -204,8 +211,8 @@ T5BlockImpl::T5BlockImpl(const T5Config& config, bool has_relative_attention_bia
 }
 
 torch::Tensor T5BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& position_bias) {
-  torch::Tensor h = ClampHalf(self_attention_(x, position_bias));  // [B, L, D]
-  return ClampHalf(feed_forward_(h));
+  torch::Tensor h = T5ClampFloat16(self_attention_(x, position_bias));  // [B, L, D]
+  return T5ClampFloat16(feed_forward_(h));
 }
 
 T5StackImpl::T5StackImpl(const T5Config& config) {
@@ -220,7 +227,8 @@ T5StackImpl::T5StackImpl(const T5Config& config) {
 
 torch::Tensor T5StackImpl::forward(const torch::Tensor& x) {
   // Block 0's bias, [1, heads, L, L], serves every block.
-  torch::Tensor position_bias = blocks_.front()->self_attention()->attention()->ComputeBias(x.size(1));
+  torch::Tensor position_bias =
+      blocks_.front()->self_attention()->attention()->ComputeBias(x.size(1));
   torch::Tensor h = x;  // [B, L, D]
   for (auto& block : blocks_) h = block(h, position_bias);
   return final_layer_norm_(h);

@@ -34,8 +34,9 @@ struct T5Config {
 
   // Parses a transformers config.json; absent keys take transformers' defaults (the values
   // above, feed_forward_proj "relu"). InvalidArgument naming `path` and the key for any other
-  // feed_forward_proj, for `dense_act_fn` / `is_gated_act` entries that contradict it (transformers
-  // would let them override it), for non-positive sizes and for an odd bucket count.
+  // feed_forward_proj, for `dense_act_fn` / `is_gated_act` entries that contradict it
+  // (transformers would let them override it), for non-positive sizes and for a bucket count
+  // that is odd or below 4.
   static absl::StatusOr<T5Config> FromFile(const std::string& path);
 };
 
@@ -46,6 +47,10 @@ struct T5Config {
 // depend on their rounding.
 torch::Tensor T5RelativePositionBucket(const torch::Tensor& relative_position, int64_t num_buckets,
                                        int64_t max_distance);
+
+// transformers' float16 guard, applied after every T5 sub-layer: clamps x to +-65504, or to
+// +-(65504 - 1000) (64512 after rounding to half) when x holds an inf. Other dtypes pass through.
+torch::Tensor T5ClampFloat16(const torch::Tensor& x);
 
 // T5's RMS norm: x * rsqrt(mean(x^2) + eps) with the mean in float32; the result is cast to the
 // weight's dtype when that is half precision, then multiplied by the weight. Key: `weight`.

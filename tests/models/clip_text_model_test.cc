@@ -21,11 +21,11 @@ using testing::StateDict;
 using testing::WriteJson;
 
 // Builds and loads the CLIP text model of a golden case's component folder.
-ClipTextModel LoadComponent(const std::string& dir) {
+ClipTextModel LoadComponent(const std::string& dir, const std::string& variant = "") {
   auto config = ClipTextConfig::FromFile(dir + "/config.json");
   EXPECT_TRUE(config.ok()) << config.status();
   ClipTextModel model(*config);
-  auto store = WeightStore::OpenComponent(dir);
+  auto store = WeightStore::OpenComponent(dir, variant);
   EXPECT_TRUE(store.ok()) << store.status();
   absl::Status loaded = LoadModuleWeights(*model, *store, ClipTextKeys());
   EXPECT_TRUE(loaded.ok()) << loaded;
@@ -72,9 +72,12 @@ TEST_P(ClipGoldenTest, MatchesTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(
     Goldens, ClipGoldenTest,
-    ::testing::Values(GoldenCase{"sdxl-tiny", "text_encoder"}, GoldenCase{"sdxl-tiny", "text_encoder_2"},
-                      GoldenCase{"sdxl-rich", "text_encoder"}, GoldenCase{"sdxl-rich", "text_encoder_2"},
-                      GoldenCase{"flux-tiny", "text_encoder"}, GoldenCase{"flux-rich", "text_encoder"}),
+    ::testing::Values(GoldenCase{"sdxl-tiny", "text_encoder"},
+                      GoldenCase{"sdxl-tiny", "text_encoder_2"},
+                      GoldenCase{"sdxl-rich", "text_encoder"},
+                      GoldenCase{"sdxl-rich", "text_encoder_2"},
+                      GoldenCase{"flux-tiny", "text_encoder"},
+                      GoldenCase{"flux-rich", "text_encoder"}),
     [](const ::testing::TestParamInfo<GoldenCase>& info) {
       std::string name = info.param.name + "_" + info.param.component;
       for (char& ch : name) {
@@ -82,6 +85,27 @@ INSTANTIATE_TEST_SUITE_P(
       }
       return name;
     });
+
+// The float16 weight file (variant "fp16") loads into the float32 model and matches
+// transformers run in float32 on the same upcast weights. Tolerance as in the goldens above.
+TEST(ClipTextModelTest, LoadsFloat16VariantWeights) {
+  const std::string dir = DataPath("sdxl-rich/model/text_encoder_2");
+  auto store = WeightStore::OpenComponent(dir, "fp16");
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_NE(store->source().find("model.fp16.safetensors"), std::string::npos) << store->source();
+  ClipTextModel model = LoadComponent(dir, "fp16");
+  auto golden = LoadGolden("sdxl-rich/golden/text_encoder_2_fp16.safetensors");
+  torch::NoGradGuard no_grad;
+  ClipTextOutput out = model(golden.at("input_ids").round().to(torch::kLong));
+  EXPECT_EQ(out.last_hidden_state.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(
+      AllClose(out.penultimate_hidden_state, golden.at("hidden_states_penultimate"), 1e-6, 1e-4));
+  EXPECT_TRUE(AllClose(out.last_hidden_state, golden.at("last_hidden_state"), 1e-6, 1e-4));
+  EXPECT_TRUE(AllClose(out.pooled, golden.at("pooled"), 1e-6, 1e-4));
+  EXPECT_TRUE(AllClose(out.text_embeds, golden.at("text_embeds"), 1e-6, 1e-4));
+  std::cout << "[ sdxl-rich/text_encoder_2 fp16 variant ] text_embeds max|diff| = "
+            << MaxAbsDiff(out.text_embeds, golden.at("text_embeds")) << "\n";
+}
 
 // bf16 runs and stays finite and near the fp32 result: max |diff| <= 5e-2 * max |fp32| for
 // every output (bf16 keeps 8 significant bits).
@@ -268,8 +292,9 @@ TEST(ClipTextModelTest, PenultimateOfOneLayerIsTheEmbedding) {
   ClipTextModel model(config);
   torch::Tensor ids = torch::tensor({3, 1, 4, 1, 5}, torch::kLong).view({1, 5});
   auto params = model->named_parameters();
-  torch::Tensor expected = params["text_model.embeddings.token_embedding.weight"].index_select(0, ids[0]) +
-                           params["text_model.embeddings.position_embedding.weight"];
+  torch::Tensor expected =
+      params["text_model.embeddings.token_embedding.weight"].index_select(0, ids[0]) +
+      params["text_model.embeddings.position_embedding.weight"];
   EXPECT_TRUE(AllClose(model(ids).penultimate_hidden_state[0], expected, 1e-7));
 }
 

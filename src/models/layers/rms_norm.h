@@ -1,0 +1,25 @@
+// Weight-only RMS normalization over the last dimension (diffusers' RMSNorm with
+// elementwise_affine, as used for the FLUX per-head query/key norms).
+#pragma once
+
+#include <torch/torch.h>
+
+namespace tlcm {
+
+// y = (x * rsqrt(mean(x^2) + eps)) * weight, the statistics and the product with rsqrt in
+// float32. The normalized value is cast to the weight's dtype when that is fp16/bf16, then
+// multiplied by the weight (so a half-precision model returns half precision; a float32 weight
+// returns float32). Checkpoint key: weight [dim].
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  explicit RMSNormImpl(int64_t dim, double eps = 1e-6);
+  // x: [..., dim] -> [..., dim]
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  double eps_;
+  torch::Tensor weight_;
+};
+TORCH_MODULE(RMSNorm);
+
+}  // namespace tlcm

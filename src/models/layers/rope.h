@@ -1,0 +1,32 @@
+// Multi-axis rotary position embedding (FLUX's FluxPosEmbed + apply_rotary_emb, interleaved
+// pairs).
+#pragma once
+
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace tlcm {
+
+// cos / sin tables: [S, sum(axes_dims)] float32 each.
+struct RopeTables {
+  torch::Tensor cos;
+  torch::Tensor sin;
+};
+
+// Tables for the positions `ids` ([S, n_axes], any numeric dtype; converted to float32 first,
+// like diffusers). Axis i with even dimension d_i has frequencies
+// theta^-(2j/d_i), j in [0, d_i/2), computed in float64; angle = pos_i * freq, its cos and sin
+// are each repeated twice in place (c0 c0 c1 c1 ...) and the axes concatenated in order; the
+// result is cast to float32. Throws c10::Error when ids.size(1) != axes_dims.size() or a d_i is
+// odd. Runs on ids' device.
+RopeTables MultiAxisRopeTables(const torch::Tensor& ids, const std::vector<int64_t>& axes_dims,
+                               double theta = 10000.0);
+
+// Rotates the interleaved pairs (x[2k], x[2k+1]) of the last dimension:
+//   out = x * cos + rotate(x) * sin,  rotate(x)[2k] = -x[2k+1], rotate(x)[2k+1] = x[2k],
+// computed in float32 and returned in x's dtype.
+// x: [B, H, S, D]; tables: [S, D].
+torch::Tensor ApplyRope(const torch::Tensor& x, const RopeTables& rope);
+
+}  // namespace tlcm
