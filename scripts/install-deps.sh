@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev
   nlohmann-json3-dev
   libpng-dev libjpeg-dev libwebp-dev
+  openssl  # the TLS tests make their certificates with the openssl CLI
 )
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}"

@@ -1,0 +1,68 @@
+#include "server/request_log.h"
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace tlcm::server {
+namespace {
+
+std::string Timestamp() {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
+}
+
+void WriteLine(std::string line) {
+  line.push_back('\n');
+  size_t written = 0;
+  while (written < line.size()) {
+    const ssize_t n = ::write(STDERR_FILENO, line.data() + written, line.size() - written);
+    if (n <= 0) return;
+    written += static_cast<size_t>(n);
+  }
+}
+
+// Rounds milliseconds to 0.1 ms so the line stays short.
+double Ms(double ms) { return static_cast<double>(static_cast<int64_t>(ms * 10 + 0.5)) / 10; }
+
+}  // namespace
+
+std::string FormatRequestLogLine(const RequestLogEntry& entry) {
+  const auto& m = entry.metrics;
+  nlohmann::ordered_json line = {
+      {"time", Timestamp()},
+      {"event", "generate"},
+      {"request_id", entry.request_id},
+      {"peer", entry.peer},
+      {"model", entry.model},
+      {"steps", entry.steps},
+      {"width", entry.width},
+      {"height", entry.height},
+      {"num_images", entry.num_images},
+      {"images_delivered", m.num_images},
+      {"batch_size", m.batch_size},
+      {"num_batches", m.num_batches},
+      {"device", m.device},
+      {"queue_ms", Ms(m.queue_ms)},
+      {"text_encode_ms", Ms(m.text_encode_ms)},
+      {"denoise_ms", Ms(m.denoise_ms)},
+      {"decode_ms", Ms(m.decode_ms)},
+      {"image_encode_ms", Ms(m.image_encode_ms)},
+      {"total_ms", Ms(m.total_ms)},
+      {"code", absl::StatusCodeToString(entry.status.code())},
+      {"message", std::string(entry.status.message())},
+  };
+  // Replace invalid UTF-8 (a prompt never appears, but model names come from clients).
+  return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void LogRequest(const RequestLogEntry& entry) { WriteLine(FormatRequestLogLine(entry)); }
+
+void LogEvent(const std::string& event, const std::string& message) {
+  nlohmann::ordered_json line = {{"time", Timestamp()}, {"event", event}, {"message", message}};
+  WriteLine(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+}  // namespace tlcm::server

@@ -1,0 +1,157 @@
+#include "server/server.h"
+
+#include <grpc/grpc.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "server/credentials.h"
+#include "server/request_log.h"
+#include "server/server_config.h"
+#include "util/status_macros.h"
+
+namespace tlcm::server {
+namespace {
+
+// How long, after the engine has drained, streams get to flush their last messages before the
+// gRPC server cancels them.
+constexpr absl::Duration kStreamFlushGrace = absl::Seconds(10);
+
+std::string HostPort(const std::string& address, int port) {
+  const bool bare_ipv6 = absl::StrContains(address, ':') && !absl::StartsWith(address, "[");
+  return bare_ipv6 ? absl::StrCat("[", address, "]:", port) : absl::StrCat(address, ":", port);
+}
+
+void ApplyChannelArguments(const tlcm::v1::ServerConfig& config, grpc::ServerBuilder* builder) {
+  builder->SetMaxReceiveMessageSize(config.max_receive_message_bytes());
+  builder->SetMaxSendMessageSize(config.max_send_message_bytes());
+  const auto& keepalive = config.keepalive();
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive.time_ms());
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, keepalive.timeout_ms());
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+                              keepalive.permit_without_calls() ? 1 : 0);
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                              keepalive.min_client_ping_interval_ms());
+  if (keepalive.max_connection_idle_ms() > 0) {
+    builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                                keepalive.max_connection_idle_ms());
+  }
+  if (keepalive.max_connection_age_ms() > 0) {
+    builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, keepalive.max_connection_age_ms());
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const tlcm::v1::ServerConfig& config,
+                                                      engine::PipelineFactory factory) {
+  std::unique_ptr<Server> server(new Server());
+  server->config_ = config;
+
+  server->metrics_ = std::make_unique<ServerMetrics>(std::make_shared<prometheus::Registry>());
+  if (config.metrics_port() >= 0) {
+    TLCM_ASSIGN_OR_RETURN(server->exposer_,
+                          MetricsExposer::Start(config.listen_address(), config.metrics_port(),
+                                                server->metrics_->registry()));
+    server->metrics_port_ = server->exposer_->port();
+  }
+  if (!config.auth_token_file().empty()) {
+    TLCM_ASSIGN_OR_RETURN(server->auth_, TokenAuthenticator::FromFile(config.auth_token_file()));
+  }
+  TLCM_ASSIGN_OR_RETURN(auto credentials, MakeServerCredentials(config.tls()));
+
+  engine::EngineOptions options = MakeEngineOptions(config);
+  options.observer = server->metrics_.get();
+  TLCM_ASSIGN_OR_RETURN(server->engine_, engine::Engine::Create(std::move(options),
+                                                                std::move(factory)));
+  server->service_ = std::make_unique<TlcmServiceImpl>(server->engine_.get(),
+                                                       server->metrics_.get(), server->auth_.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string address = HostPort(config.listen_address(), config.port());
+  builder.AddListeningPort(address, credentials, &server->port_);
+  builder.RegisterService(server->service_.get());
+  ApplyChannelArguments(config, &builder);
+  server->grpc_server_ = builder.BuildAndStart();
+  if (server->grpc_server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", address));
+  }
+  // The default health service starts SERVING for ""; nothing is ready yet.
+  server->grpc_server_->GetHealthCheckService()->SetServingStatus("", false);
+  server->grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, false);
+  server->metrics_->SetReady(false);
+
+  LogEvent("listening",
+           absl::StrFormat("gRPC on %s (port %d, %s%s), metrics on %s; devices: %d; models: %d",
+                           address, server->port_,
+                           config.tls().cert_file().empty() ? "plaintext" : "TLS",
+                           config.tls().client_ca_file().empty() ? "" : " + client certificates",
+                           server->metrics_port_ < 0
+                               ? std::string("(disabled)")
+                               : HostPort(config.listen_address(), server->metrics_port_) +
+                                     "/metrics",
+                           config.devices_size(), config.models_size()));
+  server->readiness_thread_ = std::thread([s = server.get()] { s->WatchReadiness(); });
+  return server;
+}
+
+void Server::WatchReadiness() {
+  ready_status_ = engine_->WaitUntilReady();
+  {
+    absl::MutexLock lock(&mu_);
+    if (ready_status_.ok() && !draining_) {
+      grpc_server_->GetHealthCheckService()->SetServingStatus("", true);
+      grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
+      metrics_->SetReady(true);
+    }
+  }
+  LogEvent(ready_status_.ok() ? "ready" : "load_failed",
+           ready_status_.ok() ? "every model is loaded and warm; health SERVING"
+                              : ready_status_.ToString());
+  ready_.Notify();
+}
+
+absl::Status Server::WaitUntilReady() {
+  ready_.WaitForNotification();
+  return ready_status_;
+}
+
+void Server::Drain(absl::Duration grace) {
+  bool first;
+  {
+    absl::MutexLock lock(&mu_);
+    first = !draining_;
+    draining_ = true;
+    if (first) {
+      grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+      metrics_->SetReady(false);
+    }
+  }
+  if (!first) {
+    drained_.WaitForNotification();
+    return;
+  }
+  LogEvent("draining", absl::StrCat("health NOT_SERVING, new requests UNAVAILABLE; grace ",
+                                    absl::FormatDuration(grace)));
+  engine_->Drain(grace);
+  // Every accepted request has its terminal status; let the streams write their last messages.
+  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + kStreamFlushGrace));
+  LogEvent("drained", "every accepted request answered; gRPC server stopped");
+  drained_.Notify();
+}
+
+void Server::Drain() { Drain(absl::Seconds(config_.drain_grace_seconds())); }
+
+void Server::Wait() { drained_.WaitForNotification(); }
+
+Server::~Server() {
+  // A Start that failed half-way has no gRPC server; the engine's destructor drains it alone.
+  if (grpc_server_ != nullptr) Drain(absl::ZeroDuration());
+  if (readiness_thread_.joinable()) readiness_thread_.join();
+}
+
+}  // namespace tlcm::server

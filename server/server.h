@@ -1,0 +1,83 @@
+// tlcm-server as a library: the engine, the gRPC service (with health, reflection, TLS, auth,
+// keepalive and message limits) and the Prometheus exposer, wired from a resolved configuration.
+// main() only adds flags, the real pipeline factory and signal handling; tests construct a Server
+// with a fake pipeline factory on an ephemeral loopback port.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "engine/engine.h"
+#include "server/auth.h"
+#include "server/metrics.h"
+#include "server/tlcm_service.h"
+#include "tlcm/v1/server_config.pb.h"
+
+namespace tlcm::server {
+
+// The gRPC service name, as health checks and reflection know it.
+inline constexpr char kServiceName[] = "tlcm.v1.TlcmService";
+
+class Server {
+ public:
+  // Starts serving `config` (resolved by ResolveServerConfig): the gRPC port listens at once with
+  // health NOT_SERVING while the engine loads and warms up the models in the background through
+  // `factory`; health turns SERVING for "" and kServiceName once it is ready.
+  // Errors: INVALID_ARGUMENT (engine options, TLS files), NOT_FOUND (token / TLS file missing),
+  // UNAVAILABLE (a port cannot be bound).
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const tlcm::v1::ServerConfig& config,
+                                                       engine::PipelineFactory factory);
+
+  // Drain(0) unless drained already; then stops everything.
+  ~Server();
+
+  int port() const { return port_; }                  // the bound gRPC port
+  int metrics_port() const { return metrics_port_; }  // -1 when metrics are disabled
+
+  // Blocks until the models are loaded and warm (OK; health is SERVING when this returns) or
+  // loading failed (the error names the model and device; health stays NOT_SERVING).
+  absl::Status WaitUntilReady();
+
+  // Graceful shutdown: health NOT_SERVING at once and new Generate calls UNAVAILABLE; queued and
+  // running requests go on for at most `grace`, then end with UNAVAILABLE; every accepted
+  // request gets its terminal status and the stream its last message; then the gRPC server
+  // stops. Later calls return at once. Blocks; thread-safe.
+  void Drain(absl::Duration grace);
+  // With the configured drain_grace_seconds.
+  void Drain();
+
+  // Blocks until a Drain (on any thread) has completed.
+  void Wait();
+
+ private:
+  Server() = default;
+  void WatchReadiness();
+
+  tlcm::v1::ServerConfig config_;
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<MetricsExposer> exposer_;
+  std::unique_ptr<TokenAuthenticator> auth_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<TlcmServiceImpl> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+  int metrics_port_ = -1;
+
+  absl::Mutex mu_;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Notification drained_;
+  absl::Status ready_status_;      // written once before ready_ is notified
+  absl::Notification ready_;
+  std::thread readiness_thread_;
+};
+
+}  // namespace tlcm::server

@@ -1,0 +1,52 @@
+// The gRPC adapter of tlcm.v1.TlcmService over the engine (callback API).
+//
+// Generate: validates what only the wire format can get wrong (enum values, request id), turns
+// the proto into an engine::GenerationRequest (deadline from the call) and submits it; the
+// engine's events are converted to GenerateResponse messages and written one at a time (one
+// write in flight, the rest queued in order), ending with exactly one Finish. No gRPC thread
+// ever waits for inference. A client cancel or a broken stream cancels the engine request, which
+// frees its queue slot or leaves its batch at the next step boundary.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "engine/engine.h"
+#include "server/auth.h"
+#include "server/metrics.h"
+#include "tlcm/v1/tlcm_service.grpc.pb.h"
+
+namespace tlcm::server {
+
+class TlcmServiceImpl final : public tlcm::v1::TlcmService::CallbackService {
+ public:
+  // `engine` and `metrics` are not owned and must outlive every call; `auth` (not owned) may be
+  // null = no authentication.
+  TlcmServiceImpl(engine::Engine* engine, ServerMetrics* metrics, const TokenAuthenticator* auth);
+
+  grpc::ServerWriteReactor<tlcm::v1::GenerateResponse>* Generate(
+      grpc::CallbackServerContext* context, const tlcm::v1::GenerateRequest* request) override;
+
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
+                                       const tlcm::v1::ListModelsRequest* request,
+                                       tlcm::v1::ListModelsResponse* response) override;
+
+ private:
+  std::string NextRequestId();
+
+  engine::Engine* engine_;
+  ServerMetrics* metrics_;
+  const TokenAuthenticator* auth_;
+  const uint64_t id_prefix_;  // random per process, so ids from restarts do not collide
+  std::atomic<uint64_t> next_id_{1};
+};
+
+// Converts a GenerateRequest into the engine's request (`deadline` absolute on the real clock).
+// Errors: INVALID_ARGUMENT for an unknown `format` value or a malformed `request_id`. Everything
+// else (prompt, steps, sizes, ...) is validated by the engine against the model.
+absl::StatusOr<engine::GenerationRequest> ToEngineRequest(const tlcm::v1::GenerateRequest& request,
+                                                          absl::Time deadline);
+
+}  // namespace tlcm::server

@@ -1,0 +1,235 @@
+// /metrics scraped over HTTP from a running server, parsed as the Prometheus text exposition
+// format, and checked for structure (HELP / TYPE for every family, naming rules) and values.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "test_server.h"
+
+namespace tlcm::testing {
+namespace {
+
+// GET http://127.0.0.1:<port><path>; returns the body, or "" on failure (with a test failure).
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    ADD_FAILURE() << "cannot connect to the metrics port " << port;
+    return "";
+  }
+  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  EXPECT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  std::string response;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, n);
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  EXPECT_TRUE(absl::StartsWith(response, "HTTP/1.1 200") ||
+              absl::StartsWith(response, "HTTP/1.0 200"))
+      << response.substr(0, 100);
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+struct Sample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+
+struct Exposition {
+  std::map<std::string, std::string> help;  // family -> help text
+  std::map<std::string, std::string> type;  // family -> counter / gauge / histogram / ...
+  std::vector<Sample> samples;
+
+  // The value of the sample `name` whose labels include `labels`; NaN when absent.
+  double Value(const std::string& name,
+               const std::map<std::string, std::string>& labels = {}) const {
+    for (const auto& sample : samples) {
+      if (sample.name != name) continue;
+      bool match = true;
+      for (const auto& [key, value] : labels) {
+        auto it = sample.labels.find(key);
+        match = match && it != sample.labels.end() && it->second == value;
+      }
+      if (match) return sample.value;
+    }
+    return std::nan("");
+  }
+};
+
+// Parses the text format strictly enough to catch malformed output; failures are test failures.
+Exposition Parse(const std::string& text) {
+  Exposition out;
+  static const std::regex kName("[a-zA-Z_:][a-zA-Z0-9_:]*");
+  static const std::regex kSample(
+      R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ([^ ]+)( -?[0-9]+)?)");
+  static const std::regex kLabel(R"re(([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)")re");
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    if (absl::StartsWith(line, "# HELP ") || absl::StartsWith(line, "# TYPE ")) {
+      std::vector<std::string> parts = absl::StrSplit(line.substr(7), absl::MaxSplits(' ', 1));
+      EXPECT_EQ(parts.size(), 2u) << line;
+      if (parts.size() != 2) continue;
+      EXPECT_TRUE(std::regex_match(parts[0], kName)) << line;
+      auto& table = line[2] == 'H' ? out.help : out.type;
+      EXPECT_EQ(table.count(parts[0]), 0u) << "declared twice: " << line;
+      table[parts[0]] = parts[1];
+      continue;
+    }
+    if (absl::StartsWith(line, "#")) continue;
+    std::smatch match;
+    if (!std::regex_match(line, match, kSample)) {
+      ADD_FAILURE() << "malformed sample line: " << line;
+      continue;
+    }
+    Sample sample;
+    sample.name = match[1];
+    const std::string labels = match[3];
+    for (auto it = std::sregex_iterator(labels.begin(), labels.end(), kLabel);
+         it != std::sregex_iterator(); ++it) {
+      sample.labels[(*it)[1]] = (*it)[2];
+    }
+    const std::string value = match[4];
+    if (value == "+Inf" || value == "-Inf" || value == "NaN") {
+      sample.value = value == "NaN" ? std::nan("") : (value[0] == '-' ? -INFINITY : INFINITY);
+    } else {
+      EXPECT_TRUE(absl::SimpleAtod(value, &sample.value)) << line;
+    }
+    // The sample's family must have been declared before it.
+    std::string family = sample.name;
+    for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+      if (out.type.count(family) == 0 && absl::EndsWith(family, suffix)) {
+        family = std::string(absl::StripSuffix(family, suffix));
+      }
+    }
+    EXPECT_EQ(out.type.count(family), 1u) << "no TYPE before " << line;
+    EXPECT_EQ(out.help.count(family), 1u) << "no HELP before " << line;
+    out.samples.push_back(std::move(sample));
+  }
+  return out;
+}
+
+tlcm::v1::ServerConfig WithMetrics() {
+  tlcm::v1::ServerConfig config = BaseConfig();
+  config.set_metrics_port(0);
+  return config;
+}
+
+TEST(MetricsTest, ScrapedExpositionIsWellFormedAndCountsRequests) {
+  TestServer server(WithMetrics());
+  ASSERT_TRUE(server.ok());
+  ASSERT_GT(server.server().metrics_port(), 0);
+  auto client = server.NewClient();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(client->GenerateBlocking(SimpleRequest()).status.ok());
+  auto bad_model = SimpleRequest();
+  bad_model.set_model("nope");
+  EXPECT_EQ(client->GenerateBlocking(bad_model).status.error_code(), grpc::StatusCode::NOT_FOUND);
+  auto bad_steps = SimpleRequest();
+  bad_steps.set_steps(20);
+  EXPECT_EQ(client->GenerateBlocking(bad_steps).status.error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  // The in-flight gauge may lag the client's view of the end by a moment.
+  Exposition metrics;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    metrics = Parse(HttpGet(server.server().metrics_port(), "/metrics"));
+    if (metrics.Value("tlcm_in_flight_requests", {{"model", "fake"}}) == 0) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+
+  const std::map<std::string, std::string> kFamilies = {
+      {"tlcm_requests_total", "counter"},
+      {"tlcm_request_duration_seconds", "histogram"},
+      {"tlcm_queue_duration_seconds", "histogram"},
+      {"tlcm_text_encode_duration_seconds", "histogram"},
+      {"tlcm_denoise_duration_seconds", "histogram"},
+      {"tlcm_denoise_step_duration_seconds", "histogram"},
+      {"tlcm_decode_duration_seconds", "histogram"},
+      {"tlcm_image_encode_duration_seconds", "histogram"},
+      {"tlcm_batch_size", "histogram"},
+      {"tlcm_batches_total", "counter"},
+      {"tlcm_queue_depth", "gauge"},
+      {"tlcm_in_flight_requests", "gauge"},
+      {"tlcm_images_generated_total", "counter"},
+      {"tlcm_denoising_steps_total", "counter"},
+      {"tlcm_prompt_cache_hits_total", "counter"},
+      {"tlcm_prompt_cache_misses_total", "counter"},
+      {"tlcm_worker_ready", "gauge"},
+      {"tlcm_ready", "gauge"},
+  };
+  for (const auto& [family, type] : kFamilies) {
+    EXPECT_EQ(metrics.type[family], type) << family;
+    EXPECT_FALSE(metrics.help[family].empty()) << family;
+  }
+  for (const auto& [family, type] : metrics.type) {
+    // exposer_*: prometheus-cpp's own families about the scrapes.
+    EXPECT_TRUE(absl::StartsWith(family, "tlcm_") || absl::StartsWith(family, "exposer_"))
+        << family;
+    if (type == "counter") EXPECT_TRUE(absl::EndsWith(family, "_total")) << family;
+  }
+
+  EXPECT_EQ(metrics.Value("tlcm_requests_total", {{"model", "fake"}, {"code", "OK"}}), 3);
+  EXPECT_EQ(metrics.Value("tlcm_requests_total", {{"model", ""}, {"code", "NOT_FOUND"}}), 1);
+  EXPECT_EQ(metrics.Value("tlcm_requests_total", {{"model", "fake"}, {"code", "INVALID_ARGUMENT"}}),
+            1);
+  EXPECT_EQ(metrics.Value("tlcm_request_duration_seconds_count", {{"model", "fake"}}), 3);
+  EXPECT_EQ(metrics.Value("tlcm_images_generated_total", {{"model", "fake"}}), 3);
+  EXPECT_EQ(metrics.Value("tlcm_image_encode_duration_seconds_count", {{"model", "fake"}}), 3);
+  EXPECT_EQ(metrics.Value("tlcm_batches_total", {{"model", "fake"}, {"code", "OK"}}), 3)
+      << "warm-up batches must not count";
+  EXPECT_EQ(metrics.Value("tlcm_denoising_steps_total", {{"model", "fake"}}), 12);
+  EXPECT_EQ(metrics.Value("tlcm_prompt_cache_misses_total", {{"model", "fake"}}), 3);
+  EXPECT_EQ(metrics.Value("tlcm_batch_size_count", {{"model", "fake"}}), 3);
+  EXPECT_EQ(metrics.Value("tlcm_queue_depth", {{"model", "fake"}}), 0);
+  EXPECT_EQ(metrics.Value("tlcm_in_flight_requests", {{"model", "fake"}}), 0);
+  EXPECT_EQ(metrics.Value("tlcm_worker_ready", {{"device", "cpu"}, {"worker", "0"}}), 1);
+  EXPECT_EQ(metrics.Value("tlcm_worker_ready", {{"device", "cpu"}, {"worker", "1"}}), 1);
+  EXPECT_EQ(metrics.Value("tlcm_ready"), 1);
+  EXPECT_EQ(metrics.Value("tlcm_request_duration_seconds_bucket",
+                          {{"model", "fake"}, {"le", "+Inf"}}),
+            3);
+}
+
+TEST(MetricsTest, ReadyGaugeFollowsHealth) {
+  auto control = std::make_shared<FakeControl>();
+  control->HoldLoading();
+  TestServer server(WithMetrics(), /*wait_ready=*/false, control);
+  ASSERT_TRUE(server.ok());
+  const int port = server.server().metrics_port();
+  EXPECT_EQ(Parse(HttpGet(port, "/metrics")).Value("tlcm_ready"), 0);
+  control->ReleaseLoading();
+  ASSERT_TRUE(server.server().WaitUntilReady().ok());
+  EXPECT_EQ(Parse(HttpGet(port, "/metrics")).Value("tlcm_ready"), 1);
+  server.server().Drain(absl::Seconds(1));
+  EXPECT_EQ(Parse(HttpGet(port, "/metrics")).Value("tlcm_ready"), 0);
+}
+
+TEST(MetricsTest, NegativePortDisablesTheEndpoint) {
+  TestServer server;  // BaseConfig: metrics_port -1
+  ASSERT_TRUE(server.ok());
+  EXPECT_EQ(server.server().metrics_port(), -1);
+}
+
+}  // namespace
+}  // namespace tlcm::testing
