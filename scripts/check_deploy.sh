@@ -60,7 +60,11 @@ echo "helm: $("$helm_bin" version --short)   promtool: $("$promtool_bin" --versi
 
 # check_config NAME < textproto: parse it as tlcm.v1.ServerConfig.
 check_config() {
-  if ! protoc -I . --encode=tlcm.v1.ServerConfig proto/tlcm/v1/server_config.proto > /dev/null; then
+  local text
+  text="$(cat)"
+  if ! grep -q "^models {" <<< "$text" \
+     || ! protoc -I . --encode=tlcm.v1.ServerConfig proto/tlcm/v1/server_config.proto \
+          <<< "$text" > /dev/null; then
     echo "check_deploy.sh: $1: not a valid tlcm.v1.ServerConfig" >&2; exit 1
   fi
   echo "$1: valid tlcm.v1.ServerConfig"
@@ -84,7 +88,7 @@ for values in "${value_sets[@]}"; do
 import sys, re
 text = sys.stdin.read()
 m = re.search(r"^  server\.textproto: \|-?\n((?:    .*\n|\n)*)", text, re.M)
-if not m: sys.exit("no server.textproto in the ConfigMap")
+if not m or "models {" not in m.group(1): sys.exit("no server.textproto with models in the ConfigMap")
 sys.stdout.write("".join(l[4:] + "\n" for l in m.group(1).splitlines()))' \
     | check_config "ConfigMap server.textproto ($name)"
 done
@@ -143,7 +147,7 @@ if not registered:
     sys.exit("no metric families found in server/metrics.cc")
 bad = []
 for path in sys.argv[1:]:
-    for name in sorted(set(re.findall(r"\btlcm_[a-z_]+", open(path).read()))):
+    for name in sorted(set(re.findall(r"(?<![:\w])tlcm_[a-z_]+", open(path).read()))):
         base = re.sub(r"_(bucket|sum|count)$", "", name)
         if name not in registered and base not in registered:
             bad.append(f"{path}: {name}")
