@@ -16,6 +16,7 @@
 //   10 + N   the call ended with gRPC status code N, e.g. 13 INVALID_ARGUMENT,
 //            14 DEADLINE_EXCEEDED, 15 NOT_FOUND, 18 RESOURCE_EXHAUSTED, 24 UNAVAILABLE,
 //            26 UNAUTHENTICATED
+#include <filesystem>
 #include <unistd.h>
 
 #include <cstdio>
@@ -182,6 +183,8 @@ int RunGenerate(tlcm::client::Client& client) {
   }
 
   const std::string out_dir = absl::GetFlag(FLAGS_out_dir);
+  std::error_code mkdir_error;
+  std::filesystem::create_directories(out_dir, mkdir_error);  // a write error reports failures
   ProgressBar progress(isatty(STDERR_FILENO) != 0);
   bool write_failed = false;
   std::vector<std::string> written;
