@@ -129,13 +129,8 @@ absl::StatusOr<RunResult> FluxPipeline::Run(const std::vector<ImageRequest>& req
   if (auto keep = active.Prune(hooks.should_drop, device); keep && active.empty()) return result;
 
   // 2. Encode the prompts (T5 per token, CLIP pooled).
-  std::vector<std::string> prompts, prompts_2;
-  for (size_t i : active.images()) {
-    prompts.push_back(requests[i].prompt);
-    prompts_2.push_back(requests[i].prompt_2);
-  }
   std::vector<torch::Tensor> encoded = EncodePromptsCached(
-      *prompt_cache_, prompts, prompts_2,
+      *prompt_cache_, requests, active.images(),
       [this](const std::vector<std::string>& p1, const std::vector<std::string>& p2) {
         PromptEmbeddings e = EncodePrompts(p1, p2);
         return std::vector<torch::Tensor>{e.prompt_embeds, e.pooled};

@@ -8,19 +8,20 @@
 namespace tlcm {
 
 std::vector<torch::Tensor> EncodePromptsCached(PromptCache& cache,
-                                               const std::vector<std::string>& prompts,
-                                               const std::vector<std::string>& prompts_2,
+                                               const std::vector<ImageRequest>& requests,
+                                               const std::vector<size_t>& images,
                                                const PromptEncoder& encode, int& hits,
                                                int& misses) {
   std::vector<std::string> keys, miss_keys, miss_prompts, miss_prompts_2;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    const std::string& second = prompts_2[i].empty() ? prompts[i] : prompts_2[i];
+  for (size_t i : images) {
+    const std::string& prompt = requests[i].prompt;
+    const std::string& second = requests[i].prompt_2.empty() ? prompt : requests[i].prompt_2;
     // Length-prefixed so that no two (prompt, prompt_2) pairs share a key.
-    std::string key = absl::StrCat(prompts[i].size(), ":", prompts[i], second);
+    std::string key = absl::StrCat(prompt.size(), ":", prompt, second);
     if (cache.Find(key) == nullptr &&
         std::find(miss_keys.begin(), miss_keys.end(), key) == miss_keys.end()) {
       miss_keys.push_back(key);
-      miss_prompts.push_back(prompts[i]);
+      miss_prompts.push_back(prompt);
       miss_prompts_2.push_back(second);
     }
     keys.push_back(std::move(key));

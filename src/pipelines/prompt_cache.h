@@ -10,6 +10,8 @@
 
 #include <torch/torch.h>
 
+#include "pipelines/pipeline_options.h"
+
 namespace tlcm {
 
 // Maps a prompt key to the tensors its encoders produced (each [1, ...] on the pipeline's
@@ -46,15 +48,16 @@ class PromptCache {
   std::unordered_map<std::string, std::list<Entry>::iterator> index_;
 };
 
-// The prompt embeddings of a run's images, in image order: cached ones from `cache`, the rest
-// from ONE call of `encode` over the distinct missing (prompt, prompt_2) pairs (prompt_2 empty
-// means prompt). `encode` returns tensors shaped [M, ...]; the result holds, per tensor, the
-// rows of all images concatenated: [N, ...]. Counts cache hits and misses per image.
+// The prompt embeddings of requests[images[0]], requests[images[1]], ...: cached ones from
+// `cache`, the rest from ONE call of `encode` over the distinct missing (prompt, prompt_2) pairs
+// (prompt_2 empty means prompt). `encode` returns tensors shaped [M, ...]; the result holds, per
+// tensor, the rows of all those images concatenated: [N, ...]. Counts cache hits and misses per
+// image.
 using PromptEncoder = std::function<std::vector<torch::Tensor>(
     const std::vector<std::string>& prompts, const std::vector<std::string>& prompts_2)>;
 std::vector<torch::Tensor> EncodePromptsCached(PromptCache& cache,
-                                               const std::vector<std::string>& prompts,
-                                               const std::vector<std::string>& prompts_2,
+                                               const std::vector<ImageRequest>& requests,
+                                               const std::vector<size_t>& images,
                                                const PromptEncoder& encode, int& hits,
                                                int& misses);
 

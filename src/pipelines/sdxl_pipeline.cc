@@ -128,20 +128,15 @@ absl::StatusOr<RunResult> StableDiffusionXLPipeline::Run(const std::vector<Image
   if (auto keep = active.Prune(hooks.should_drop, device); keep && active.empty()) return result;
 
   // 2. Encode the prompts of the images still wanted.
-  std::vector<std::string> prompts, prompts_2;
-  for (size_t i : active.images()) {
-    prompts.push_back(requests[i].prompt);
-    prompts_2.push_back(requests[i].prompt_2);
-  }
   std::vector<torch::Tensor> encoded = EncodePromptsCached(
-      *prompt_cache_, prompts, prompts_2,
+      *prompt_cache_, requests, active.images(),
       [this](const std::vector<std::string>& p1, const std::vector<std::string>& p2) {
         PromptEmbeddings e = EncodePrompts(p1, p2);
         return std::vector<torch::Tensor>{e.prompt_embeds, e.pooled};
       },
       result.prompt_cache_hits, result.prompt_cache_misses);
   PromptEmbeddings embeds{encoded[0], encoded[1]};
-  const auto n = static_cast<int64_t>(prompts.size());
+  const auto n = static_cast<int64_t>(active.images().size());
   torch::Tensor time_ids =
       torch::tensor({settings.height, settings.width, 0, 0, settings.height, settings.width},
                     torch::kFloat32)
