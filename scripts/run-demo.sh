@@ -8,6 +8,4 @@ BUILD_DIR=${BUILD_DIR:-build}
 if [ "${SKIP_DEPS:-0}" != 1 ]; then scripts/install-deps.sh; fi
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target tlcm-server tlcm-client tlcm-generate
-# The Prometheus exposer cannot start yet in the LibTorch-linked server (see README, known
-# defect), so the demo runs with metrics off; pass --metrics_port N to try it.
-exec "$BUILD_DIR/server/tlcm-server" --metrics_port -1 "$@"
+exec "$BUILD_DIR/server/tlcm-server" "$@"

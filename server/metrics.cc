@@ -1,6 +1,5 @@
 #include "server/metrics.h"
 
-#include <exception>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -162,22 +161,6 @@ void ServerMetrics::OnWorkerReady(const std::string& device, int worker,
                                   const absl::Status& status) {
   worker_ready_.Add({{"device", device}, {"worker", absl::StrCat(worker)}})
       .Set(status.ok() ? 1 : 0);
-}
-
-absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
-    const std::string& address, int port, std::shared_ptr<prometheus::Registry> registry) {
-  const std::string bind = absl::StrCat(address, ":", port);
-  std::unique_ptr<prometheus::Exposer> exposer;
-  try {
-    exposer = std::make_unique<prometheus::Exposer>(bind, /*num_threads=*/2);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("metrics endpoint: cannot listen on ", bind, ": ", e.what()));
-  }
-  exposer->RegisterCollectable(registry);
-  const std::vector<int> ports = exposer->GetListeningPorts();
-  const int bound = ports.empty() ? port : ports.front();
-  return std::unique_ptr<MetricsExposer>(new MetricsExposer(std::move(exposer), bound));
 }
 
 }  // namespace tlcm::server

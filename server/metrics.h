@@ -1,5 +1,5 @@
 // Every Prometheus metric of tlcm-server, registered in this one place (names, help texts,
-// labels, buckets), and the HTTP exposer serving them on GET /metrics.
+// labels, buckets). server/metrics_exposer.h serves them over HTTP.
 //
 // Families (units in the names; `model` is a configured model name, or "" for calls naming no
 // configured model or rejected before reaching the engine (authentication, malformed fields), so
@@ -29,14 +29,12 @@
 #include <string>
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include "engine/engine_observer.h"
 
 namespace tlcm::server {
@@ -88,24 +86,6 @@ class ServerMetrics : public engine::EngineObserver {
   prometheus::Family<prometheus::Counter>& prompt_cache_misses_;
   prometheus::Family<prometheus::Gauge>& worker_ready_;
   prometheus::Gauge& ready_;
-};
-
-// Serves a registry over HTTP at http://<address>:<port>/metrics (civetweb inside
-// prometheus-cpp). Stops when destroyed.
-class MetricsExposer {
- public:
-  // `address` as for gRPC ("0.0.0.0", "127.0.0.1", "[::]"); `port` 0 = a free port.
-  // Errors: UNAVAILABLE naming the address when it cannot listen.
-  static absl::StatusOr<std::unique_ptr<MetricsExposer>> Start(
-      const std::string& address, int port, std::shared_ptr<prometheus::Registry> registry);
-
-  int port() const { return port_; }
-
- private:
-  MetricsExposer(std::unique_ptr<prometheus::Exposer> exposer, int port)
-      : exposer_(std::move(exposer)), port_(port) {}
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  int port_;
 };
 
 }  // namespace tlcm::server

@@ -19,6 +19,7 @@
 #include "engine/engine.h"
 #include "server/auth.h"
 #include "server/metrics.h"
+#include "server/metrics_exposer.h"
 #include "server/tlcm_service.h"
 #include "tlcm/v1/server_config.pb.h"
 
