@@ -145,15 +145,9 @@ absl::StatusOr<RunResult> FluxPipeline::Run(const std::vector<ImageRequest>& req
   const int64_t h = 2 * (settings.height / cell), w = 2 * (settings.width / cell);
   const int64_t seq = (h / 2) * (w / 2);
   const torch::Tensor img_ids = ImageIds(h / 2, w / 2).to(device, options_.dtype);
-  std::vector<ImageNoise> noise;
-  std::vector<torch::Tensor> initial;
-  for (size_t i : active.images()) {
-    noise.emplace_back(requests[i].seed);
-    initial.push_back(Pack(noise.back().Draw({1, latent_channels_, h, w})));
-  }
-  std::vector<ImageNoise*> noise_of(requests.size(), nullptr);
-  for (size_t r = 0; r < active.images().size(); ++r) noise_of[active.images()[r]] = &noise[r];
-  torch::Tensor latents = torch::cat(initial).to(device);  // float32 between steps
+  BatchNoise noise(requests);
+  // float32 between steps
+  torch::Tensor latents = Pack(noise.Draw(active.images(), {1, latent_channels_, h, w}, device));
 
   // 4. Denoise: one transformer forward per step for the whole batch.
   const std::vector<float> sigmas = scheduler_->Sigmas(settings.steps, seq);
@@ -173,9 +167,8 @@ absl::StatusOr<RunResult> FluxPipeline::Run(const std::vector<ImageRequest>& req
         transformer_->forward(latents.to(options_.dtype), prompt_embeds, pooled, timestep,
                               guidance_tensor, img_ids, txt_ids);
     // The TLCM step re-noises with a fresh draw at every step; the last one is multiplied by 0.
-    std::vector<torch::Tensor> draws;
-    for (size_t i : active.images()) draws.push_back(noise_of[i]->Draw({1, seq, latent_channels_ * 4}));
-    latents = scheduler_->Step(velocity, sigma, latents, sigma_next, torch::cat(draws).to(device));
+    const torch::Tensor fresh = noise.Draw(active.images(), {1, seq, latent_channels_ * 4}, device);
+    latents = scheduler_->Step(velocity, sigma, latents, sigma_next, fresh);
     if (hooks.on_step) hooks.on_step(step + 1, total);
     if (hooks.on_preview && hooks.wants_preview && step + 1 < total) {
       const torch::Tensor grid = Unpack(latents, h, w);

@@ -147,15 +147,9 @@ absl::StatusOr<RunResult> StableDiffusionXLPipeline::Run(const std::vector<Image
 
   // 3. Initial latents: one generator per image, drawn on CPU in float32.
   const int64_t h = settings.height / vae_scale_factor_, w = settings.width / vae_scale_factor_;
-  std::vector<ImageNoise> noise;
-  std::vector<torch::Tensor> initial;
-  for (size_t i : active.images()) {
-    noise.emplace_back(requests[i].seed);
-    initial.push_back(noise.back().Draw({1, latent_channels_, h, w}));
-  }
-  std::vector<ImageNoise*> noise_of(requests.size(), nullptr);
-  for (size_t r = 0; r < active.images().size(); ++r) noise_of[active.images()[r]] = &noise[r];
-  torch::Tensor latents = torch::cat(initial).to(device);  // float32 between steps
+  BatchNoise noise(requests);
+  // float32 between steps
+  torch::Tensor latents = noise.Draw(active.images(), {1, latent_channels_, h, w}, device);
 
   // 4. Denoise: every image advances one step per UNet call.
   const int total = static_cast<int>(timesteps.size());
@@ -167,11 +161,7 @@ absl::StatusOr<RunResult> StableDiffusionXLPipeline::Run(const std::vector<Image
         unet_->forward(latents.to(options_.dtype), torch::tensor(t, torch::kInt64).to(device),
                        embeds.prompt_embeds, embeds.pooled, time_ids);
     torch::Tensor fresh;
-    if (step + 1 < total) {
-      std::vector<torch::Tensor> draws;
-      for (size_t i : active.images()) draws.push_back(noise_of[i]->Draw({1, latent_channels_, h, w}));
-      fresh = torch::cat(draws).to(device);
-    }
+    if (step + 1 < total) fresh = noise.Draw(active.images(), {1, latent_channels_, h, w}, device);
     latents = scheduler == "lcm" ? lcm_->Step(eps, t, latents, t_next, fresh)
                                  : table_->Step(eps, t, latents, t_next, fresh);
     if (hooks.on_step) hooks.on_step(step + 1, total);
