@@ -47,14 +47,18 @@ absl::StatusOr<std::unique_ptr<FluxPipeline>> FluxPipeline::Load(const std::stri
   }
   std::unique_ptr<FluxPipeline> p(new FluxPipeline());
   p->options_ = options;
+  // Each component goes to its device and dtype as soon as it is loaded (and fused), so that
+  // host memory holds at most one component in float32 at a time.
   TLCM_ASSIGN_OR_RETURN(p->tokenizer_, ClipTokenizer::FromFolder(folder.ComponentDir("tokenizer")));
   TLCM_ASSIGN_OR_RETURN(p->tokenizer_2_, T5Tokenizer::FromFolder(folder.ComponentDir("tokenizer_2")));
   TLCM_ASSIGN_OR_RETURN(p->text_encoder_, (LoadComponent<ClipTextModel, ClipTextConfig>(
                                               folder.ComponentDir("text_encoder"),
                                               options.variant, ClipTextKeys())));
+  p->text_encoder_->to(options.device, options.dtype);
   TLCM_ASSIGN_OR_RETURN(p->text_encoder_2_, (LoadComponent<T5EncoderModel, T5Config>(
                                                 folder.ComponentDir("text_encoder_2"),
                                                 options.variant, T5EncoderKeys())));
+  p->text_encoder_2_->to(options.device, options.dtype);
   TLCM_ASSIGN_OR_RETURN(FluxTransformerConfig transformer_config,
                         FluxTransformerConfig::FromFile(folder.ComponentDir("transformer") +
                                                         "/config.json"));
@@ -63,20 +67,18 @@ absl::StatusOr<std::unique_ptr<FluxPipeline>> FluxPipeline::Load(const std::stri
                         (LoadComponent<FluxTransformer2DModel, FluxTransformerConfig>(
                             folder.ComponentDir("transformer"), options.variant, IdentityKeys())));
   TLCM_RETURN_IF_ERROR(FuseConfiguredLora(*p->transformer_, options));
+  p->transformer_->to(options.device, options.dtype);
   const std::string vae_dir = options.vae_path.empty() ? folder.ComponentDir("vae") : options.vae_path;
   TLCM_ASSIGN_OR_RETURN(p->vae_config_, AutoencoderKLConfig::FromFile(vae_dir + "/config.json"));
   TLCM_ASSIGN_OR_RETURN(p->vae_, (LoadComponent<AutoencoderKLDecoder, AutoencoderKLConfig>(
                                      vae_dir, options.variant, VaeDecoderKeys())));
+  p->vae_->to(options.device, options.dtype);
   TLCM_ASSIGN_OR_RETURN(FlowMatchSchedulerConfig scheduler_config,
                         FlowMatchSchedulerConfig::FromFile(folder.ComponentDir("scheduler") +
                                                            "/scheduler_config.json"));
   p->scheduler_ = std::make_unique<FlowMatchTlcmScheduler>(scheduler_config);
   p->vae_scale_factor_ = 1 << (p->vae_config_.block_out_channels.size() - 1);
   p->latent_channels_ = static_cast<int>(transformer_config.in_channels / 4);
-  p->text_encoder_->to(options.device, options.dtype);
-  p->text_encoder_2_->to(options.device, options.dtype);
-  p->transformer_->to(options.device, options.dtype);
-  p->vae_->to(options.device, options.dtype);
   p->prompt_cache_ = std::make_unique<PromptCache>(options.prompt_cache_entries);
   return p;
 }

@@ -23,19 +23,24 @@ absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> StableDiffusionXLPipe
   }
   std::unique_ptr<StableDiffusionXLPipeline> p(new StableDiffusionXLPipeline());
   p->options_ = options;
+  // Each component goes to its device and dtype as soon as it is loaded (and fused), so that
+  // host memory holds at most one component in float32 at a time.
   TLCM_ASSIGN_OR_RETURN(p->tokenizer_, ClipTokenizer::FromFolder(folder.ComponentDir("tokenizer")));
   TLCM_ASSIGN_OR_RETURN(p->tokenizer_2_,
                         ClipTokenizer::FromFolder(folder.ComponentDir("tokenizer_2")));
   TLCM_ASSIGN_OR_RETURN(p->text_encoder_, (LoadComponent<ClipTextModel, ClipTextConfig>(
                                               folder.ComponentDir("text_encoder"),
                                               options.variant, ClipTextKeys())));
+  p->text_encoder_->to(options.device, options.dtype);
   TLCM_ASSIGN_OR_RETURN(p->text_encoder_2_, (LoadComponent<ClipTextModel, ClipTextConfig>(
                                                 folder.ComponentDir("text_encoder_2"),
                                                 options.variant, ClipTextKeys())));
+  p->text_encoder_2_->to(options.device, options.dtype);
   TLCM_ASSIGN_OR_RETURN(p->unet_, (LoadComponent<UNet2DConditionModel, UNet2DConditionConfig>(
                                       folder.ComponentDir("unet"), options.variant,
                                       IdentityKeys())));
   TLCM_RETURN_IF_ERROR(FuseConfiguredLora(*p->unet_, options));
+  p->unet_->to(options.device, options.dtype);
   const std::string vae_dir = options.vae_path.empty() ? folder.ComponentDir("vae") : options.vae_path;
   TLCM_ASSIGN_OR_RETURN(p->vae_config_, AutoencoderKLConfig::FromFile(vae_dir + "/config.json"));
   TLCM_ASSIGN_OR_RETURN(p->vae_, (LoadComponent<AutoencoderKLDecoder, AutoencoderKLConfig>(
@@ -51,9 +56,6 @@ absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> StableDiffusionXLPipe
                                                                                   : options.dtype;
   p->vae_scale_factor_ = 1 << (p->vae_config_.block_out_channels.size() - 1);
   p->latent_channels_ = static_cast<int>(p->vae_config_.latent_channels);
-  p->text_encoder_->to(options.device, options.dtype);
-  p->text_encoder_2_->to(options.device, options.dtype);
-  p->unet_->to(options.device, options.dtype);
   p->vae_->to(options.device, p->vae_dtype_);
   p->prompt_cache_ = std::make_unique<PromptCache>(options.prompt_cache_entries);
   return p;
