@@ -1,0 +1,235 @@
+// serving_bench: what the gRPC layer costs, and what batching gains through it.
+//
+// One process, one model (real pipelines via tlcm::CreatePipeline, tiny SDXL test model by
+// default), one closed-loop load: --concurrency clients each send their next Generate as soon as
+// the previous one ends, --requests in all, steps cycling through --steps_mix. The same load runs
+// three times, one after the other:
+//   in_process   Engine::Submit, the engine called directly (images still encoded to PNG)
+//   grpc         the same engine behind tlcm::server::Server on loopback, tlcm::client::Client
+//   grpc_batch1  the same, with max_batch_size 1 (no batching)
+// and prints one JSON line per run (wall time, images/s, latency p50/p90/p99) plus the ratios
+// grpc/in_process (serving overhead) and grpc_batch1/grpc (batching gain). Nothing is asserted.
+//
+//   serving_bench [--model_path DIR] [--lora_path DIR] [--requests N] [--concurrency C]
+//                 [--steps_mix 2,4,8] [--size PIXELS] [--max_batch_size B] [--threads T]
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "client/tlcm_client.h"
+#include "engine/engine.h"
+#include "pipelines/pipeline_factory.h"
+#include "server/server.h"
+#include "server/server_config.h"
+#include "util/status_macros.h"
+
+ABSL_FLAG(std::string, model_path, TLCM_SOURCE_DIR "/tests/data/sdxl-tiny/model",
+          "diffusers folder of the model to serve");
+ABSL_FLAG(std::string, lora_path, TLCM_SOURCE_DIR "/tests/data/sdxl-tiny/lora",
+          "PEFT LoRA folder fused into it (empty = none)");
+ABSL_FLAG(int, requests, 48, "Generate calls per run");
+ABSL_FLAG(int, concurrency, 8, "clients sending at once (closed loop)");
+ABSL_FLAG(std::string, steps_mix, "2,4,8", "steps of request i: entry i mod the list's length");
+ABSL_FLAG(int, size, 64, "image width and height in pixels");
+ABSL_FLAG(int, max_batch_size, 4, "images per batch in the in_process and grpc runs");
+ABSL_FLAG(int, threads, 0, "LibTorch intra-op threads; 0 = the number of cores");
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct LoadResult {
+  double wall_ms = 0;
+  std::vector<double> latencies_ms;  // of the calls that succeeded
+  int failures = 0;
+};
+
+// Runs calls 0..requests-1 from `concurrency` threads, each taking the next index when its
+// previous call returns. `call(i)` returns whether call i succeeded.
+LoadResult RunLoad(int requests, int concurrency, const std::function<bool(int)>& call) {
+  LoadResult result;
+  std::atomic<int> next{0};
+  std::mutex mu;
+  const auto start = Clock::now();
+  std::vector<std::thread> clients;
+  for (int c = 0; c < concurrency; ++c) {
+    clients.emplace_back([&] {
+      for (int i = next++; i < requests; i = next++) {
+        const auto begin = Clock::now();
+        const bool ok = call(i);
+        const double ms = std::chrono::duration<double, std::milli>(Clock::now() - begin).count();
+        std::lock_guard<std::mutex> lock(mu);
+        if (ok) {
+          result.latencies_ms.push_back(ms);
+        } else {
+          ++result.failures;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  result.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  return result;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+void Print(const std::string& run, const LoadResult& r) {
+  const double images = static_cast<double>(r.latencies_ms.size());
+  std::printf(
+      "{\"run\":\"%s\",\"requests\":%zu,\"failures\":%d,\"wall_ms\":%.1f,\"images_per_s\":%.3f,"
+      "\"p50_ms\":%.1f,\"p90_ms\":%.1f,\"p99_ms\":%.1f}\n",
+      run.c_str(), r.latencies_ms.size(), r.failures, r.wall_ms, images * 1000.0 / r.wall_ms,
+      Percentile(r.latencies_ms, 0.5), Percentile(r.latencies_ms, 0.9),
+      Percentile(r.latencies_ms, 0.99));
+  std::fflush(stdout);
+}
+
+// Waits for a request's terminal event.
+class WaitingSink : public tlcm::engine::GenerationEventSink {
+ public:
+  void OnDone(const absl::Status& status, const tlcm::engine::RequestMetrics&) override {
+    ok_ = status.ok();
+    done_.Notify();
+  }
+  bool Wait() {
+    done_.WaitForNotification();
+    return ok_;
+  }
+
+ private:
+  absl::Notification done_;
+  bool ok_ = false;
+};
+
+tlcm::v1::ServerConfig Config(int max_batch_size, int max_queue_size) {
+  tlcm::v1::ServerConfig config;
+  config.set_listen_address("127.0.0.1");
+  config.set_port(0);
+  config.set_metrics_port(-1);
+  config.add_devices("cpu");
+  config.set_compute_threads(absl::GetFlag(FLAGS_threads));
+  tlcm::v1::ModelConfig* model = config.add_models();
+  model->set_name("bench");
+  model->set_base_model_path(absl::GetFlag(FLAGS_model_path));
+  model->set_lora_path(absl::GetFlag(FLAGS_lora_path));
+  model->set_default_width(absl::GetFlag(FLAGS_size));
+  model->set_default_height(absl::GetFlag(FLAGS_size));
+  model->set_max_batch_size(max_batch_size);
+  model->set_max_queue_size(max_queue_size);
+  model->set_prompt_cache_entries(0);  // every request encodes its prompt
+  return config;
+}
+
+absl::StatusOr<tlcm::v1::ServerConfig> Resolved(int max_batch_size) {
+  return tlcm::server::ResolveServerConfig(
+      Config(max_batch_size, absl::GetFlag(FLAGS_concurrency) + 1), tlcm::AvailableDevices());
+}
+
+tlcm::engine::PipelineFactory Factory() {
+  return [](const tlcm::ModelSpec& spec, const std::string& device) {
+    return tlcm::CreatePipeline(spec, device);
+  };
+}
+
+int StepsOf(int i, const std::vector<int>& mix) { return mix[static_cast<size_t>(i) % mix.size()]; }
+
+std::string PromptOf(int i) { return absl::StrFormat("a lighthouse at dusk, study %d", i); }
+
+absl::StatusOr<LoadResult> InProcess(const std::vector<int>& mix) {
+  TLCM_ASSIGN_OR_RETURN(tlcm::v1::ServerConfig config, Resolved(absl::GetFlag(FLAGS_max_batch_size)));
+  TLCM_ASSIGN_OR_RETURN(auto engine,
+                        tlcm::engine::Engine::Create(tlcm::server::MakeEngineOptions(config),
+                                                     Factory()));
+  TLCM_RETURN_IF_ERROR(engine->WaitUntilReady());
+  return RunLoad(absl::GetFlag(FLAGS_requests), absl::GetFlag(FLAGS_concurrency), [&](int i) {
+    tlcm::engine::GenerationRequest request;
+    request.model = "bench";
+    request.prompt = PromptOf(i);
+    request.steps = StepsOf(i, mix);
+    request.seed = static_cast<uint64_t>(i);
+    auto sink = std::make_shared<WaitingSink>();
+    return engine->Submit(std::move(request), sink).ok() && sink->Wait();
+  });
+}
+
+absl::StatusOr<LoadResult> ThroughGrpc(const std::vector<int>& mix, int max_batch_size) {
+  TLCM_ASSIGN_OR_RETURN(tlcm::v1::ServerConfig config, Resolved(max_batch_size));
+  TLCM_ASSIGN_OR_RETURN(auto server, tlcm::server::Server::Start(config, Factory()));
+  TLCM_RETURN_IF_ERROR(server->WaitUntilReady());
+  tlcm::client::ClientOptions options;
+  options.target = absl::StrCat("127.0.0.1:", server->port());
+  TLCM_ASSIGN_OR_RETURN(auto client, tlcm::client::Client::Create(options));
+  LoadResult result =
+      RunLoad(absl::GetFlag(FLAGS_requests), absl::GetFlag(FLAGS_concurrency), [&](int i) {
+        tlcm::v1::GenerateRequest request;
+        request.set_model("bench");
+        request.set_prompt(PromptOf(i));
+        request.set_steps(StepsOf(i, mix));
+        request.set_seed(static_cast<uint64_t>(i));
+        return client->GenerateBlocking(request).status.ok();
+      });
+  server->Drain(absl::Seconds(30));
+  return result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  std::vector<int> mix;
+  for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_steps_mix), ',')) {
+    int steps = 0;
+    if (!absl::SimpleAtoi(part, &steps)) {
+      std::cerr << "--steps_mix: '" << part << "' is not an integer\n";
+      return 2;
+    }
+    mix.push_back(steps);
+  }
+  const int threads = absl::GetFlag(FLAGS_threads);
+  tlcm::SetComputeThreads(threads);
+
+  auto in_process = InProcess(mix);
+  if (!in_process.ok()) {
+    std::cerr << "in_process: " << in_process.status() << "\n";
+    return 1;
+  }
+  Print("in_process", *in_process);
+  auto grpc = ThroughGrpc(mix, absl::GetFlag(FLAGS_max_batch_size));
+  if (!grpc.ok()) {
+    std::cerr << "grpc: " << grpc.status() << "\n";
+    return 1;
+  }
+  Print("grpc", *grpc);
+  auto unbatched = ThroughGrpc(mix, 1);
+  if (!unbatched.ok()) {
+    std::cerr << "grpc_batch1: " << unbatched.status() << "\n";
+    return 1;
+  }
+  Print("grpc_batch1", *unbatched);
+  std::printf(
+      "{\"serving_overhead\":%.3f,\"batching_gain\":%.3f,\"requests\":%d,\"concurrency\":%d,"
+      "\"size\":%d,\"max_batch_size\":%d}\n",
+      grpc->wall_ms / in_process->wall_ms, unbatched->wall_ms / grpc->wall_ms,
+      absl::GetFlag(FLAGS_requests), absl::GetFlag(FLAGS_concurrency), absl::GetFlag(FLAGS_size),
+      absl::GetFlag(FLAGS_max_batch_size));
+  return 0;
+}
