@@ -78,7 +78,7 @@ install_tool() {
     helm)
       local x="-X helm.sh/helm/v3"
       go_install "$(dirname "${path}")" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}" -ldflags \
-        "${x}/internal/version.version=${HELM_VERSION}
+        "-s -w ${x}/internal/version.version=${HELM_VERSION}
          ${x}/pkg/chartutil.k8sVersionMajor=${HELM_KUBE_MAJOR}
          ${x}/pkg/chartutil.k8sVersionMinor=${HELM_KUBE_MINOR}
          ${x}/pkg/lint/rules.k8sVersionMajor=${HELM_KUBE_MAJOR}
