@@ -7,55 +7,27 @@
 # server/metrics.cc.
 #
 # Usage: scripts/check_deploy.sh [--no-install]
-#   Missing tools are installed, pinned: helm with `go install helm.sh/helm/v3/cmd/helm@HELM_VERSION`
-#   into .cache/tools/, promtool from Debian's `prometheus` package (else `go install` of
-#   github.com/prometheus/prometheus/cmd/promtool@PROMTOOL_VERSION). --no-install fails instead.
+#   Missing tools are installed by scripts/install-tools.sh (helm pinned, built with the Go
+#   toolchain; promtool from Debian's `prometheus` package); --no-install fails instead (the ctest
+#   test `deploy_checks` runs it so, after scripts/test.sh has installed the tools).
 # Needs: bash, python3 (standard library only), protoc (scripts/install-deps.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-HELM_VERSION=v3.19.0
-PROMTOOL_VERSION=v0.316.0   # Go module version of Prometheus 3.x; only used without the Debian package
 install=1
 [ "${1:-}" = "--no-install" ] && install=0
 
 chart=deploy/helm/tlcm-serve
 rules=deploy/prometheus/tlcm-serve-rules.yaml
 dashboard=deploy/grafana/tlcm-serve-dashboard.json
-tools="$PWD/.cache/tools"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 step() { echo; echo "== $*"; }
 
 # ---------------------------------------------------------------- tools
-helm_bin="$tools/helm-$HELM_VERSION/helm"
-if [ ! -x "$helm_bin" ]; then
-  if command -v helm > /dev/null; then
-    helm_bin="$(command -v helm)"
-  elif [ "$install" = 1 ]; then
-    step "installing helm $HELM_VERSION with go install"
-    GOBIN="$tools/helm-$HELM_VERSION" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-  else
-    echo "check_deploy.sh: helm not found (run without --no-install)" >&2; exit 1
-  fi
-fi
-promtool_bin="$tools/promtool-$PROMTOOL_VERSION/promtool"
-if [ ! -x "$promtool_bin" ]; then
-  if command -v promtool > /dev/null; then
-    promtool_bin="$(command -v promtool)"
-  elif [ "$install" = 1 ] && command -v apt-get > /dev/null; then
-    step "installing promtool (Debian package prometheus)"
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-    $SUDO apt-get install -y -qq --no-install-recommends prometheus > /dev/null
-    promtool_bin="$(command -v promtool)"
-  elif [ "$install" = 1 ]; then
-    step "installing promtool $PROMTOOL_VERSION with go install"
-    GOBIN="$tools/promtool-$PROMTOOL_VERSION" \
-      go install "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
-  else
-    echo "check_deploy.sh: promtool not found (run without --no-install)" >&2; exit 1
-  fi
-fi
+if [ "$install" = 1 ]; then scripts/install-tools.sh helm promtool; fi
+helm_bin="$(scripts/install-tools.sh --path helm)"
+promtool_bin="$(scripts/install-tools.sh --path promtool)"
 echo "helm: $("$helm_bin" version --short)   promtool: $("$promtool_bin" --version 2>&1 | head -1)"
 
 # check_config NAME < textproto: parse it as tlcm.v1.ServerConfig.

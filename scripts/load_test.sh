@@ -3,18 +3,20 @@
 #
 #   scripts/load_test.sh [--build DIR] [--fake | --config FILE] [--model NAME] [--total N]
 #                        [--concurrency C] [--connections K] [--steps S] [--size WxH]
+#                        [--no-metrics] [--no-install]
 #
-# 1. Installs ghz at a pinned version with the Go toolchain into .cache/tools/ (once).
+# 1. Installs ghz at a pinned version with the Go toolchain into .cache/tools/ (once, through
+#    scripts/install-tools.sh; --no-install fails instead when it is missing).
 # 2. Starts a local server on free loopback ports: tlcm-server on the built-in demo models (the
 #    default), on --config FILE, or with --fake the fake-pipeline server (no LibTorch, no model
-#    files: measures the serving layer alone). Waits until health is SERVING.
+#    files: measures the serving layer alone). Waits until health is SERVING. --no-metrics starts
+#    it with --metrics_port -1 (no Prometheus exposer).
 # 3. Runs `ghz` (the command line is printed; docs/load-testing.md has it for users), prints its
 #    summary, checks /metrics with promtool when it is installed, then stops the server with
 #    SIGTERM (a drain) and checks that it exited 0.
 # Exits non-zero when any call did not end OK, or the server failed to start or stop cleanly.
 set -euo pipefail
 
-GHZ_VERSION="v0.120.0"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${repo}/build"
 mode="demo"
@@ -25,6 +27,8 @@ concurrency=8
 connections=2
 steps=4
 size=""
+metrics_port=0
+install=1
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -37,37 +41,31 @@ while [ $# -gt 0 ]; do
     --connections) connections="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
     --size) size="$2"; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --no-metrics) metrics_port=-1; shift ;;
+    --no-install) install=0; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
 # --- ghz ---------------------------------------------------------------------------------------
-# `go install` stamps no version into the binary ("ghz --version" says "dev"), so the folder
-# carries it.
-tools="${repo}/.cache/tools/ghz-${GHZ_VERSION}"
-ghz="${tools}/ghz"
-if [ -d /usr/local/go/bin ]; then PATH="${PATH}:/usr/local/go/bin"; fi
-if [ ! -x "${ghz}" ]; then
-  command -v go >/dev/null || { echo "the Go toolchain is needed to install ghz" >&2; exit 1; }
-  echo "installing ghz ${GHZ_VERSION} into ${tools}" >&2
-  mkdir -p "${tools}"
-  GOBIN="${tools}" go install "github.com/bojand/ghz/cmd/ghz@${GHZ_VERSION}"
-fi
+if [ "${install}" = 1 ]; then "${repo}/scripts/install-tools.sh" ghz; fi
+ghz="$("${repo}/scripts/install-tools.sh" --path ghz)"
 
 # --- server ------------------------------------------------------------------------------------
 client="${build}/client/tlcm-client"
 case "${mode}" in
   fake)
-    server=("${build}/tests/server/tlcm-fake-server" --port 0 --metrics_port 0)
+    server=("${build}/tests/server/tlcm-fake-server" --port 0 --metrics_port "${metrics_port}")
     model="${model:-fake}"
     size="${size:-64x64}" ;;
   demo)
-    server=("${build}/server/tlcm-server" --listen_address 127.0.0.1 --port 0 --metrics_port 0)
+    server=("${build}/server/tlcm-server" --listen_address 127.0.0.1 --port 0
+            --metrics_port "${metrics_port}")
     model="${model:-sdxl-demo}" ;;
   config)
     server=("${build}/server/tlcm-server" --config "${config}" --listen_address 127.0.0.1
-            --port 0 --metrics_port 0)
+            --port 0 --metrics_port "${metrics_port}")
     [ -n "${model}" ] || { echo "--config needs --model" >&2; exit 2; } ;;
 esac
 for binary in "${server[0]}" "${client}"; do
@@ -83,7 +81,7 @@ stop_server() {
 trap stop_server EXIT
 
 port=""
-metrics_port=""
+metrics_http_port=""
 for _ in $(seq 1 600); do
   if ! kill -0 "${server_pid}" 2>/dev/null; then
     echo "the server exited during start-up:" >&2; cat "${log}" >&2; exit 1
@@ -91,7 +89,7 @@ for _ in $(seq 1 600); do
   line="$(grep -m1 '"event":"listening"' "${log}" || true)"
   if [ -n "${line}" ]; then
     port="$(sed -E 's/.*\(port ([0-9]+).*/\1/' <<<"${line}")"
-    metrics_port="$(sed -nE 's/.*metrics on [^ ]*:([0-9]+)\/metrics.*/\1/p' <<<"${line}")"
+    metrics_http_port="$(sed -nE 's/.*metrics on [^ ]*:([0-9]+)\/metrics.*/\1/p' <<<"${line}")"
     "${client}" health --target "127.0.0.1:${port}" --timeout_seconds 2 >/dev/null 2>&1 && break
   fi
   sleep 0.5
@@ -120,8 +118,9 @@ if [ "${ok:-0}" != "${total}" ]; then
 fi
 
 # --- metrics -----------------------------------------------------------------------------------
-if [ -n "${metrics_port}" ] && command -v promtool >/dev/null && command -v curl >/dev/null; then
-  if curl -sf "http://127.0.0.1:${metrics_port}/metrics" | promtool check metrics; then
+promtool="$("${repo}/scripts/install-tools.sh" --path promtool 2>/dev/null || true)"
+if [ -n "${metrics_http_port}" ] && [ -n "${promtool}" ] && command -v curl >/dev/null; then
+  if curl -sf "http://127.0.0.1:${metrics_http_port}/metrics" | "${promtool}" check metrics; then
     echo "promtool check metrics: clean"
   else
     echo "FAILED: promtool check metrics" >&2

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds tlcm-serve and runs the whole test suite: the README's test command.
-#   scripts/test.sh            install Debian packages, configure, build, run ctest
-# Environment: BUILD_DIR (default build), SKIP_DEPS=1 to skip the package installation,
-# JOBS (default: number of cores).
+#   scripts/test.sh            install Debian packages and the pinned test tools (helm, ghz,
+#                              promtool: scripts/install-tools.sh), configure, build, run ctest
+# Environment: BUILD_DIR (default build), SKIP_DEPS=1 to skip the Debian package installation
+# (the tools, in .cache/tools/, are installed once whatever it says), JOBS (default: cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 if [ "${SKIP_DEPS:-0}" != 1 ]; then scripts/install-deps.sh; fi
+scripts/install-tools.sh
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$BUILD_DIR" -j "$JOBS"
 ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 600 -j "$JOBS"
