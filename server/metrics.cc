@@ -95,6 +95,12 @@ ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry)
                         .Name("tlcm_worker_ready")
                         .Help("1 once the device worker has loaded and warmed up its models")
                         .Register(*registry_)),
+      device_memory_(prometheus::BuildGauge()
+                         .Name("tlcm_device_memory_bytes")
+                         .Help("Device memory after the device's latest batch run: kind "
+                               "allocated / reserved (CUDA caching allocator) or resident (CPU: "
+                               "the server process's resident set size)")
+                         .Register(*registry_)),
       ready_(prometheus::BuildGauge()
                  .Name("tlcm_ready")
                  .Help("1 while the server reports SERVING, else 0")
@@ -161,6 +167,18 @@ void ServerMetrics::OnWorkerReady(const std::string& device, int worker,
                                   const absl::Status& status) {
   worker_ready_.Add({{"device", device}, {"worker", absl::StrCat(worker)}})
       .Set(status.ok() ? 1 : 0);
+}
+
+void ServerMetrics::OnDeviceMemory(const std::string& device, int /*worker*/,
+                                   const engine::DeviceMemory& memory) {
+  const auto set = [&](const char* kind, int64_t bytes) {
+    if (bytes >= 0) {
+      device_memory_.Add({{"device", device}, {"kind", kind}}).Set(static_cast<double>(bytes));
+    }
+  };
+  set("allocated", memory.allocated_bytes);
+  set("reserved", memory.reserved_bytes);
+  set("resident", memory.resident_bytes);
 }
 
 }  // namespace tlcm::server

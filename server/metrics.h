@@ -21,6 +21,11 @@
 //   tlcm_prompt_cache_hits_total{model}             prompt-embedding cache lookups that hit
 //   tlcm_prompt_cache_misses_total{model}           ... that missed
 //   tlcm_worker_ready{device,worker}                1 once a worker loaded and warmed its models
+//   tlcm_device_memory_bytes{device,kind}           memory of a device after its latest batch
+//                                                   run (warm-ups included):
+//                                                   kind "allocated" / "reserved" (CUDA caching
+//                                                   allocator), "resident" (CPU: the process's
+//                                                   resident set size, shared by CPU workers)
 //   tlcm_ready                                      1 while the server is SERVING, else 0
 // Warm-up batches are not counted.
 #pragma once
@@ -63,6 +68,8 @@ class ServerMetrics : public engine::EngineObserver {
   void OnBatchDone(const engine::BatchReport& report, bool warmup) override;
   void OnImageDelivered(const std::string& model, double encode_ms) override;
   void OnWorkerReady(const std::string& device, int worker, const absl::Status& status) override;
+  void OnDeviceMemory(const std::string& device, int worker,
+                      const engine::DeviceMemory& memory) override;
 
  private:
   void CountRequest(const std::string& model, absl::StatusCode code);
@@ -85,6 +92,7 @@ class ServerMetrics : public engine::EngineObserver {
   prometheus::Family<prometheus::Counter>& prompt_cache_hits_;
   prometheus::Family<prometheus::Counter>& prompt_cache_misses_;
   prometheus::Family<prometheus::Gauge>& worker_ready_;
+  prometheus::Family<prometheus::Gauge>& device_memory_;
   prometheus::Gauge& ready_;
 };
 

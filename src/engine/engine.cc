@@ -156,6 +156,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   absl::Status WarmUp(Worker& worker, Pipeline& pipeline, const ModelInfo& info,
                       const ModelOptions& options);
   void RunBatch(Worker& worker, Batch batch);
+  // Asks `pipeline` for its device memory and hands it to the observer. Call with no lock held.
+  void ReportMemory(const Worker& worker, const Pipeline& pipeline);
 
   // Under mu_.
   void FinishLocked(uint64_t id, absl::Status status, FlushList* flush)
@@ -573,6 +575,7 @@ absl::Status EngineCore::WarmUp(Worker& worker, Pipeline& pipeline, const ModelI
   callbacks.on_image = [](size_t, RgbImage) {};
   absl::StatusOr<StageTimings> timings =
       GuardedCall<StageTimings>([&] { return pipeline.Run(key, {job}, callbacks); });
+  ReportMemory(worker, pipeline);
   if (observer_ != nullptr) {
     absl::MutexLock lock(&mu_);
     observer_->OnBatchDone(MakeBatchReport(worker.device, worker.index, key, 1, timings),
@@ -731,6 +734,7 @@ void EngineCore::RunBatch(Worker& worker, Batch batch) {
   Pipeline& pipeline = *worker.pipelines.at(key.model);
   const absl::StatusOr<StageTimings> timings =
       GuardedCall<StageTimings>([&] { return pipeline.Run(key, jobs, callbacks); });
+  ReportMemory(worker, pipeline);
 
   {
     absl::MutexLock lock(&mu_);
@@ -763,6 +767,14 @@ void EngineCore::RunBatch(Worker& worker, Batch batch) {
     }
   }
   Flush(flush);
+}
+
+void EngineCore::ReportMemory(const Worker& worker, const Pipeline& pipeline) {
+  if (observer_ == nullptr) return;
+  // A failed measurement is no reason to fail a batch: the gauge keeps its last value.
+  absl::StatusOr<DeviceMemory> memory =
+      GuardedCall<DeviceMemory>([&] { return pipeline.MemoryUsage(); });
+  if (memory.ok()) observer_->OnDeviceMemory(worker.device, worker.index, *memory);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "engine/generation_events.h"
+#include "engine/pipeline.h"
 
 namespace tlcm::engine {
 
@@ -52,6 +53,12 @@ class EngineObserver {
 
   // Images delivered (encoded and handed to a sink).
   virtual void OnImageDelivered(const std::string& /*model*/, double /*encode_ms*/) {}
+
+  // Gauge: the memory of `device` as worker `worker`'s pipeline measured it right after a batch
+  // run (warm-ups included). Fields the pipeline could not measure are -1. Not called under an
+  // engine lock; CPU workers all report the same process-wide figure.
+  virtual void OnDeviceMemory(const std::string& /*device*/, int /*worker*/,
+                              const DeviceMemory& /*memory*/) {}
 
   // A worker finished loading and warming up its pipelines (status OK) or failed to.
   virtual void OnWorkerReady(const std::string& /*device*/, int /*worker*/,

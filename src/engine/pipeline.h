@@ -69,6 +69,17 @@ struct BatchCallbacks {
   std::function<void(size_t job, RgbImage image)> on_image;
 };
 
+// Memory held on a pipeline's device, as the pipeline measures it after a batch run. A field is
+// -1 when the pipeline cannot measure it.
+struct DeviceMemory {
+  int64_t allocated_bytes = -1;  // CUDA: bytes in live tensors (the caching allocator's count)
+  int64_t reserved_bytes = -1;   // CUDA: bytes the caching allocator holds from the driver
+                                 // (allocated plus cached free blocks)
+  int64_t resident_bytes = -1;   // CPU: the resident set size of the whole process (what the
+                                 // kernel reports in /proc/self/statm; every CPU worker, the
+                                 // server and the encoders share it)
+};
+
 // Static facts about a model, for admission and ListModels.
 struct ModelInfo {
   std::string name;
@@ -95,6 +106,9 @@ class Pipeline {
   // make Run fail.
   virtual absl::StatusOr<StageTimings> Run(const BatchKey& key, const std::vector<ImageJob>& jobs,
                                            const BatchCallbacks& callbacks) = 0;
+  // The device's memory now. Called by the worker thread right after each Run (warm-ups
+  // included), so it must be cheap. The default measures nothing.
+  virtual DeviceMemory MemoryUsage() const { return {}; }
 };
 
 }  // namespace tlcm::engine

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "loaders/diffusers_folder.h"
+#include "pipelines/device_memory.h"
 #include "pipelines/flux_pipeline.h"
 #include "pipelines/sdxl_pipeline.h"
 #include "util/status_macros.h"
@@ -18,10 +19,12 @@ namespace {
 template <typename Impl>
 class ServingPipeline : public engine::Pipeline {
  public:
-  ServingPipeline(std::unique_ptr<Impl> impl, engine::ModelInfo info)
-      : impl_(std::move(impl)), info_(std::move(info)) {}
+  ServingPipeline(std::unique_ptr<Impl> impl, engine::ModelInfo info, torch::Device device)
+      : impl_(std::move(impl)), info_(std::move(info)), device_(device) {}
 
   const engine::ModelInfo& info() const override { return info_; }
+
+  engine::DeviceMemory MemoryUsage() const override { return MeasureDeviceMemory(device_); }
 
   absl::StatusOr<engine::StageTimings> Run(const engine::BatchKey& key,
                                            const std::vector<engine::ImageJob>& jobs,
@@ -58,6 +61,7 @@ class ServingPipeline : public engine::Pipeline {
  private:
   std::unique_ptr<Impl> impl_;
   engine::ModelInfo info_;
+  torch::Device device_;
 };
 
 engine::ModelInfo InfoFor(const ModelSpec& spec, PipelineFamily family, int size_multiple) {
@@ -105,12 +109,12 @@ absl::StatusOr<std::unique_ptr<engine::Pipeline>> CreatePipeline(const ModelSpec
       TLCM_ASSIGN_OR_RETURN(auto impl, StableDiffusionXLPipeline::Load(spec.base_model_path, options));
       const int multiple = impl->vae_scale_factor();
       return std::make_unique<ServingPipeline<StableDiffusionXLPipeline>>(
-          std::move(impl), InfoFor(spec, folder.family, multiple));
+          std::move(impl), InfoFor(spec, folder.family, multiple), device);
     }
     TLCM_ASSIGN_OR_RETURN(auto impl, FluxPipeline::Load(spec.base_model_path, options));
     const int multiple = 2 * impl->vae_scale_factor();
-    return std::make_unique<ServingPipeline<FluxPipeline>>(std::move(impl),
-                                                           InfoFor(spec, folder.family, multiple));
+    return std::make_unique<ServingPipeline<FluxPipeline>>(
+        std::move(impl), InfoFor(spec, folder.family, multiple), device);
   } catch (const c10::OutOfMemoryError& e) {
     return absl::ResourceExhaustedError(absl::StrCat(spec.name, ": out of memory while loading on ",
                                                      device_name, ": ", e.what_without_backtrace()));

@@ -84,6 +84,24 @@ class EngineTest : public ::testing::Test {
     ASSERT_TRUE(engine_->WaitUntilReady().ok());
   }
 
+  // One worker taking batches of one image and a queue of `max_queue_size`, busy with a request
+  // ("running") held before its first step (manual stepping on). Null (and a test failure) when
+  // the engine did not start or the request never reached its step.
+  std::shared_ptr<RecordingSink> StartWithTheWorkerBusy(int max_queue_size = 16) {
+    EngineOptions options = Options();
+    options.models[0].batching.max_batch_size = 1;
+    options.models[0].batching.max_queue_size = max_queue_size;
+    Start(options);
+    if (engine_ == nullptr) return nullptr;
+    control_.SetManualStepping(true);
+    auto running = Submit(Request("running"));
+    if (!control_.WaitForBlockedSteps(1)) {
+      ADD_FAILURE() << "the running request never reached its first step";
+      return nullptr;
+    }
+    return running;
+  }
+
   void TearDown() override {
     control_.HoldLoading(false);
     control_.SetManualStepping(false);
@@ -275,6 +293,24 @@ TEST_F(EngineTest, MetricsComeFromTheClockAndThePipelinesStageTimes) {
   EXPECT_EQ(metrics.num_batches, 1);
   EXPECT_EQ(metrics.num_images, 1);
   EXPECT_EQ(metrics.device, "cpu");
+}
+
+TEST_F(EngineTest, TheObserverSeesDeviceMemoryAfterEveryRun) {
+  DeviceMemory memory;
+  memory.allocated_bytes = 1000;
+  memory.reserved_bytes = 4096;
+  control_.SetDeviceMemory(memory);
+  Start(Options({"cpu", "cpu"}));
+  EXPECT_EQ(observer_.memory_reports(), 2);  // after each worker's warm-up
+  ASSERT_EQ(DoneCode(*Submit(Request())), absl::StatusCode::kOk);
+  EXPECT_EQ(observer_.memory_reports(), 3);  // reported before the batch's requests end
+  const auto reported = observer_.device_memory();
+  ASSERT_EQ(reported.size(), 2u);
+  for (const auto& [worker, m] : reported) {
+    EXPECT_EQ(m.allocated_bytes, 1000) << worker;
+    EXPECT_EQ(m.reserved_bytes, 4096) << worker;
+    EXPECT_EQ(m.resident_bytes, -1) << worker;  // not measured
+  }
 }
 
 TEST_F(EngineTest, TheObserverSeesAdmissionsBatchesAndGauges) {
@@ -476,13 +512,8 @@ TEST_F(EngineTest, APassedDeadlineIsRefusedAtAdmission) {
 }
 
 TEST_F(EngineTest, AFullQueueAnswersResourceExhaustedAtOnce) {
-  EngineOptions options = Options();
-  options.models[0].batching.max_batch_size = 1;
-  options.models[0].batching.max_queue_size = 1;
-  Start(options);
-  control_.SetManualStepping(true);
-  auto running = Submit(Request("running"));
-  ASSERT_TRUE(control_.WaitForBlockedSteps(1));
+  auto running = StartWithTheWorkerBusy(/*max_queue_size=*/1);
+  ASSERT_NE(running, nullptr);
   auto queued = Submit(Request("queued"));
   auto refused = engine_->Submit(Request("refused"), std::make_shared<RecordingSink>());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
@@ -496,13 +527,8 @@ TEST_F(EngineTest, AFullQueueAnswersResourceExhaustedAtOnce) {
 // Cancellation and deadlines
 
 TEST_F(EngineTest, CancellingAQueuedRequestEndsItAtOnceAndFreesItsPlace) {
-  EngineOptions options = Options();
-  options.models[0].batching.max_batch_size = 1;
-  options.models[0].batching.max_queue_size = 1;
-  Start(options);
-  control_.SetManualStepping(true);
-  auto running = Submit(Request("running"));
-  ASSERT_TRUE(control_.WaitForBlockedSteps(1));
+  auto running = StartWithTheWorkerBusy(/*max_queue_size=*/1);
+  ASSERT_NE(running, nullptr);
   RequestHandle handle;
   auto queued = Submit(Request("queued"), &handle);
   EXPECT_EQ(observer_.queue_depth("m"), 1);
@@ -574,12 +600,8 @@ TEST_F(EngineTest, ASinkMayCancelItsOwnRequestFromACallback) {
 }
 
 TEST_F(EngineTest, ADeadlineEndsAQueuedRequestWhenItPasses) {
-  EngineOptions options = Options();
-  options.models[0].batching.max_batch_size = 1;
-  Start(options);
-  control_.SetManualStepping(true);
-  auto running = Submit(Request("running"));
-  ASSERT_TRUE(control_.WaitForBlockedSteps(1));
+  auto running = StartWithTheWorkerBusy();
+  ASSERT_NE(running, nullptr);
   GenerationRequest request = Request("late");
   request.deadline = clock_.Now() + absl::Seconds(1);
   auto late = Submit(request);
@@ -701,12 +723,8 @@ TEST_F(EngineTest, DrainStopsAdmissionAndLetsQueuedAndRunningWorkFinish) {
 }
 
 TEST_F(EngineTest, DrainEndsWhatIsLeftWithUnavailableWhenTheGraceExpires) {
-  EngineOptions options = Options();
-  options.models[0].batching.max_batch_size = 1;
-  Start(options);
-  control_.SetManualStepping(true);
-  auto running = Submit(Request("running"));
-  ASSERT_TRUE(control_.WaitForBlockedSteps(1));
+  auto running = StartWithTheWorkerBusy();
+  ASSERT_NE(running, nullptr);
   auto queued = Submit(Request("queued"));
   std::thread drain([&] { engine_->Drain(absl::Seconds(2)); });
   ASSERT_TRUE(Eventually([&] { return !engine_->ready(); }));
@@ -726,12 +744,8 @@ TEST_F(EngineTest, DrainEndsWhatIsLeftWithUnavailableWhenTheGraceExpires) {
 }
 
 TEST_F(EngineTest, DestroyingTheEngineAnswersEveryAcceptedRequest) {
-  EngineOptions options = Options();
-  options.models[0].batching.max_batch_size = 1;
-  Start(options);
-  control_.SetManualStepping(true);
-  auto running = Submit(Request("running"));
-  ASSERT_TRUE(control_.WaitForBlockedSteps(1));
+  auto running = StartWithTheWorkerBusy();
+  ASSERT_NE(running, nullptr);
   auto queued = Submit(Request("queued"));
   std::thread destroy([&] { engine_.reset(); });  // drain grace 0
   EXPECT_EQ(DoneCode(*running), absl::StatusCode::kUnavailable);

@@ -1,45 +1,51 @@
 #include "fake_pipeline.h"
 
+#include <algorithm>
 #include <optional>
 #include <stdexcept>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 
 namespace tlcm::engine::testing {
 
-ModelInfo DefaultFakeModelInfo(const std::string& name) {
+ModelInfo FakeModelInfo(const ModelSpec& spec) {
   ModelInfo info;
-  info.name = name;
-  info.family = "fake";
+  info.name = spec.name;
+  info.family = "sdxl";
   info.samplers = {"lcm", "tlcm"};
-  info.default_steps = 4;
-  info.min_steps = 2;
-  info.max_steps = 8;
-  info.default_width = 64;
-  info.default_height = 64;
+  info.default_steps = spec.default_steps;
+  info.min_steps = spec.min_steps;
+  info.max_steps = spec.max_steps;
+  info.default_width = spec.default_width > 0 ? spec.default_width : 64;
+  info.default_height = spec.default_height > 0 ? spec.default_height : 64;
   info.size_multiple = 8;
-  info.max_pixels = 256 * 256;
+  info.max_pixels = spec.max_pixels > 0 ? spec.max_pixels : 256 * 256;
   info.default_guidance_scale = 0;
   return info;
 }
 
-RgbImage MakeFakeImage(const BatchKey& key, const ImageJob& job) {
+RgbImage FakeImage(uint64_t seed, const std::string& prompt, int width, int height) {
   RgbImage image;
-  image.width = key.width;
-  image.height = key.height;
-  image.pixels.assign(static_cast<size_t>(key.width) * key.height * 3, 0);
-  for (size_t i = 0; i < image.pixels.size(); ++i) {
-    image.pixels[i] = static_cast<uint8_t>(job.seed >> (8 * (i % 3)));
+  image.width = width;
+  image.height = height;
+  image.pixels.resize(static_cast<size_t>(width) * height * 3);
+  uint64_t state = absl::HashOf(seed, prompt) | 1;  // xorshift64
+  for (auto& byte : image.pixels) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    byte = static_cast<uint8_t>(state >> 24);
   }
-  for (int b = 0; b < 8 && b < static_cast<int>(image.pixels.size()); ++b) {
-    image.pixels[b] = static_cast<uint8_t>(job.seed >> (8 * b));
+  for (size_t b = 0; b < 8 && b < image.pixels.size(); ++b) {
+    image.pixels[b] = static_cast<uint8_t>(seed >> (8 * b));
   }
   return image;
 }
 
 uint64_t SeedOfFakeImage(const RgbImage& image) {
   uint64_t seed = 0;
-  for (int b = 0; b < 8 && b < static_cast<int>(image.pixels.size()); ++b) {
+  for (size_t b = 0; b < 8 && b < image.pixels.size(); ++b) {
     seed |= static_cast<uint64_t>(image.pixels[b]) << (8 * b);
   }
   return seed;
@@ -52,17 +58,29 @@ class FakePipeline : public Pipeline {
 
   const ModelInfo& info() const override { return info_; }
 
+  DeviceMemory MemoryUsage() const override {
+    absl::MutexLock lock(&control_->mu_);
+    return control_->memory_;
+  }
+
   absl::StatusOr<StageTimings> Run(const BatchKey& key, const std::vector<ImageJob>& jobs,
                                    const BatchCallbacks& callbacks) override {
     const bool warmup = jobs.size() == 1 && jobs[0].prompt == "warm-up";
-    size_t record;
+    std::optional<size_t> record;  // index into control_->runs_ when runs are recorded
     FakePipelineControl::Failure failure;
     bool fail = false;
     std::optional<FakePipelineControl::Misbehaviour> misbehaviour;
+    absl::Duration step_delay;
     {
       absl::MutexLock lock(&control_->mu_);
-      record = control_->runs_.size();
-      control_->runs_.push_back({device_, key, jobs, warmup, {}});
+      if (control_->record_runs_) {
+        record = control_->runs_.size();
+        control_->runs_.push_back({device_, key, jobs, warmup, {}});
+      }
+      if (!warmup) ++control_->started_request_runs_;
+      control_->largest_batch_ =
+          std::max(control_->largest_batch_, static_cast<int>(jobs.size()));
+      step_delay = control_->step_delay_;
       auto it = control_->run_failures_.find(info_.name);
       if (!warmup && it != control_->run_failures_.end()) {
         failure = it->second;
@@ -85,45 +103,41 @@ class FakePipeline : public Pipeline {
       return failure.status;
     }
     std::vector<bool> in(jobs.size(), true);
+    // Polls should_drop for the jobs still in; true while any is left.
     const auto poll_drops = [&] {
       bool any = false;
       for (size_t j = 0; j < jobs.size(); ++j) {
         if (in[j] && callbacks.should_drop(j)) {
           in[j] = false;
           absl::MutexLock lock(&control_->mu_);
-          control_->runs_[record].dropped.push_back(j);
+          if (record.has_value()) control_->runs_[*record].dropped.push_back(j);
         }
         any = any || in[j];
       }
       return any;
     };
-    for (int step = 1; step <= key.steps; ++step) {
-      if (!poll_drops()) break;
-      {
-        absl::MutexLock lock(&control_->mu_);
-        ++control_->blocked_;
-        const auto may_step = [this] {
-          control_->mu_.AssertHeld();
-          return !control_->manual_ || control_->permits_ > 0;
-        };
-        control_->mu_.Await(absl::Condition(&may_step));
-        --control_->blocked_;
-        if (control_->manual_) --control_->permits_;
+    bool any_left = true;
+    for (int step = 1; step <= key.steps && any_left; ++step) {
+      if (!poll_drops()) {
+        any_left = false;
+        break;
       }
+      WaitForPermit();
+      if (step_delay > absl::ZeroDuration()) absl::SleepFor(step_delay);
       callbacks.on_step(step, key.steps);
       for (size_t j = 0; j < jobs.size(); ++j) {
         if (in[j] && callbacks.wants_preview(j)) {
-          BatchKey preview_key = key;
-          preview_key.width = 8;
-          preview_key.height = 8;
-          callbacks.on_preview(j, step, MakeFakeImage(preview_key, jobs[j]));
+          callbacks.on_preview(j, step, FakeImage(jobs[j].seed + step, jobs[j].prompt,
+                                                  key.width / 8, key.height / 8));
         }
       }
+      any_left = ParkWhileStepsHeld(poll_drops);
     }
-    if (poll_drops() && misbehaviour != FakePipelineControl::Misbehaviour::kSkipImages) {
+    if (any_left && poll_drops() &&
+        misbehaviour != FakePipelineControl::Misbehaviour::kSkipImages) {
       for (size_t j = 0; j < jobs.size(); ++j) {
         if (!in[j]) continue;
-        RgbImage image = MakeFakeImage(key, jobs[j]);
+        RgbImage image = FakeImage(jobs[j].seed, jobs[j].prompt, key.width, key.height);
         if (misbehaviour == FakePipelineControl::Misbehaviour::kMalformedImages) {
           image.pixels.pop_back();
         }
@@ -147,6 +161,45 @@ class FakePipeline : public Pipeline {
   }
 
  private:
+  // Manual stepping: takes one permit, waiting for it.
+  void WaitForPermit() {
+    absl::MutexLock lock(&control_->mu_);
+    ++control_->blocked_;
+    const auto may_step = [this] {
+      control_->mu_.AssertHeld();
+      return !control_->manual_ || control_->permits_ > 0;
+    };
+    control_->mu_.Await(absl::Condition(&may_step));
+    --control_->blocked_;
+    if (control_->manual_) --control_->permits_;
+  }
+
+  // Held steps: parks until released or until every job was dropped (polled every 5 ms, as a
+  // real pipeline leaves at its next step boundary). Returns whether any job is left.
+  template <typename PollDrops>
+  bool ParkWhileStepsHeld(const PollDrops& poll_drops) {
+    absl::Mutex& mu = control_->mu_;
+    mu.Lock();
+    if (!control_->steps_held_) {
+      mu.Unlock();
+      return true;
+    }
+    ++control_->parked_;
+    bool any_left = true;
+    while (control_->steps_held_) {
+      mu.Unlock();
+      any_left = poll_drops();  // calls into the engine: not under our lock
+      mu.Lock();
+      if (!any_left) break;
+      mu.AwaitWithTimeout(
+          absl::Condition(+[](bool* held) { return !*held; }, &control_->steps_held_),
+          absl::Milliseconds(5));
+    }
+    --control_->parked_;
+    mu.Unlock();
+    return any_left;
+  }
+
   FakePipelineControl* const control_;
   const ModelInfo info_;
   const std::string device_;
@@ -161,10 +214,16 @@ PipelineFactory FakePipelineControl::Factory() {
     auto failure = create_failures_.find(spec.name);
     if (failure != create_failures_.end()) return failure->second;
     auto info = infos_.find(spec.name);
-    ModelInfo model_info =
-        info != infos_.end() ? info->second : DefaultFakeModelInfo(spec.name);
+    ModelInfo model_info = info != infos_.end() ? info->second : FakeModelInfo(spec);
     ++created_;
     return std::make_unique<FakePipeline>(this, std::move(model_info), device);
+  };
+}
+
+PipelineFactory MakeFakePipelineFactory(std::shared_ptr<FakePipelineControl> control) {
+  return [control, factory = control->Factory()](const ModelSpec& spec,
+                                                 const std::string& device) {
+    return factory(spec, device);
   };
 }
 
@@ -192,6 +251,26 @@ void FakePipelineControl::SetManualStepping(bool manual) {
 void FakePipelineControl::AllowSteps(int steps) {
   absl::MutexLock lock(&mu_);
   permits_ += steps;
+}
+
+void FakePipelineControl::HoldSteps(bool hold) {
+  absl::MutexLock lock(&mu_);
+  steps_held_ = hold;
+}
+
+void FakePipelineControl::SetStepDelay(absl::Duration delay) {
+  absl::MutexLock lock(&mu_);
+  step_delay_ = delay;
+}
+
+void FakePipelineControl::SetDeviceMemory(DeviceMemory memory) {
+  absl::MutexLock lock(&mu_);
+  memory_ = memory;
+}
+
+void FakePipelineControl::SetRecordRuns(bool record) {
+  absl::MutexLock lock(&mu_);
+  record_runs_ = record;
 }
 
 void FakePipelineControl::FailNextRun(const std::string& model, absl::Status status) {
@@ -229,33 +308,40 @@ int FakePipelineControl::created_pipelines() const {
   return created_;
 }
 
+int FakePipelineControl::largest_batch() const {
+  absl::MutexLock lock(&mu_);
+  return largest_batch_;
+}
+
+namespace {
+
+// Waits on `mu` (held) until `*value >= count` or `timeout` passed.
+bool AwaitAtLeast(absl::Mutex& mu, const int* value, int count, absl::Duration timeout)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  const auto enough = [value, count] { return *value >= count; };
+  return mu.AwaitWithTimeout(absl::Condition(&enough), timeout);
+}
+
+}  // namespace
+
 bool FakePipelineControl::WaitForRequestRuns(int count, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  const auto enough = [&] {
-    mu_.AssertHeld();
-    int n = 0;
-    for (const RunRecord& run : runs_) n += run.warmup ? 0 : 1;
-    return n >= count;
-  };
-  return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  return AwaitAtLeast(mu_, &started_request_runs_, count, timeout);
 }
 
 bool FakePipelineControl::WaitForBlockedSteps(int count, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  const auto enough = [&] {
-    mu_.AssertHeld();
-    return blocked_ >= count;
-  };
-  return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  return AwaitAtLeast(mu_, &blocked_, count, timeout);
+}
+
+bool FakePipelineControl::WaitForParkedBatches(int count, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  return AwaitAtLeast(mu_, &parked_, count, timeout);
 }
 
 bool FakePipelineControl::WaitForFinishedRuns(int count, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  const auto enough = [&] {
-    mu_.AssertHeld();
-    return finished_request_runs_ >= count;
-  };
-  return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  return AwaitAtLeast(mu_, &finished_request_runs_, count, timeout);
 }
 
 }  // namespace tlcm::engine::testing

@@ -1,5 +1,5 @@
-// Fake pipelines for engine tests (and the server's tests): no tensors, hand-steppable, with
-// failure injection. Torch-free.
+// The fake pipeline of the engine tests and the server's end-to-end tests (and tlcm-fake-server):
+// no tensors, steppable by hand, with failure injection. Torch-free.
 #pragma once
 
 #include <cstdint>
@@ -16,27 +16,34 @@
 
 namespace tlcm::engine::testing {
 
-// The ModelInfo a fake pipeline reports unless FakePipelineControl::SetInfo says otherwise:
-// samplers {"lcm", "tlcm"}, steps 2..8 (default 4), 64x64 default, multiples of 8, at most
-// 256x256 pixels, default guidance 0.
-ModelInfo DefaultFakeModelInfo(const std::string& name);
+// The ModelInfo of a fake pipeline for `spec` (unless FakePipelineControl::SetInfo says
+// otherwise): family "sdxl", samplers {"lcm", "tlcm"}, the spec's steps range and default, the
+// spec's default size or 64x64, multiples of 8, the spec's max_pixels or 256x256, guidance 0.
+ModelInfo FakeModelInfo(const ModelSpec& spec);
 
-// The image a fake pipeline makes for `job`: key.width x key.height; the first 8 bytes hold the
-// job's seed (little-endian), the rest a colour derived from it. SeedOfFakeImage reads it back.
-RgbImage MakeFakeImage(const BatchKey& key, const ImageJob& job);
+// The image a fake pipeline makes for a job: width x height of noise that is a pure function of
+// (seed, prompt), with the seed in the first 8 bytes (little-endian) so that SeedOfFakeImage can
+// read it back from a losslessly encoded image.
+RgbImage FakeImage(uint64_t seed, const std::string& prompt, int width, int height);
 uint64_t SeedOfFakeImage(const RgbImage& image);
 
-// Shared control of every fake pipeline made by its Factory(). Thread-safe. Must outlive the
+// Shared control of every fake pipeline made by its factory. Thread-safe. Must outlive the
 // engine that uses the factory.
 //
 // A fake Run, for a batch of jobs with key.steps = N:
 //   records the run; applies an injected failure (returns it, or throws);
-//   for step 1..N: polls should_drop for every job still in (returns early when none is left),
-//     waits for a step permit when manual stepping is on, calls on_step(step, N), then
-//     on_preview(job, step, 8x8 image) for every job that wants_preview;
-//   polls should_drop once more, calls on_image for every job left (MakeFakeImage);
-//   returns StageTimings {1, 2, 3} ms with one prompt-cache miss per distinct prompt, hits for
-//   repeats within the batch.
+//   for step 1..N:
+//     polls should_drop for every job still in (stops early when none is left);
+//     with manual stepping on, waits for a step permit (AllowSteps);
+//     sleeps the step delay; calls on_step(step, N), then on_preview(job, step, preview) for
+//     every job left that wants_preview (the preview is FakeImage(seed + step, prompt) at
+//     width / 8 x height / 8, like a latent);
+//     while steps are held (HoldSteps), parks there, polling should_drop every 5 ms, and stops
+//     early when no job is left;
+//   polls should_drop once more, calls on_image(job, FakeImage(seed, prompt, width, height))
+//   for every job left;
+//   returns StageTimings {1, 2, 3} ms with one prompt-cache miss per distinct prompt and hits
+//   for repeats within the batch. MemoryUsage() reports what SetDeviceMemory set.
 class FakePipelineControl {
  public:
   struct RunRecord {
@@ -47,20 +54,35 @@ class FakePipelineControl {
     std::vector<size_t> dropped;     // jobs that left through should_drop
   };
 
-  // The factory to pass to Engine::Create.
+  // The factory to pass to Engine::Create (this control must outlive the engine).
   PipelineFactory Factory();
 
-  // What pipelines of `model` report (default: DefaultFakeModelInfo).
+  // What pipelines of `model` report (default: FakeModelInfo of the spec).
   void SetInfo(const std::string& model, ModelInfo info);
 
   // Loading: while held, the factory blocks; FailCreate makes it fail for `model`.
   void HoldLoading(bool hold);
   void FailCreate(const std::string& model, absl::Status status);
 
-  // Manual stepping: when on, every step of every run waits for a permit. AllowSteps(n) grants
-  // n permits (one per step of one run). SetManualStepping(false) lets all steps run freely.
+  // Manual stepping: when on, every step of every run waits for a permit before it runs.
+  // AllowSteps(n) grants n permits (one per step of one run). SetManualStepping(false) lets all
+  // steps run freely.
   void SetManualStepping(bool manual);
   void AllowSteps(int steps);
+
+  // Held steps: while held, a run parks after each step's callbacks until released, leaving
+  // early (at that step boundary) when all its jobs are dropped. Warm-up runs park too.
+  void HoldSteps(bool hold);
+
+  // Real time each step takes (default 0).
+  void SetStepDelay(absl::Duration delay);
+
+  // What MemoryUsage() of every fake pipeline reports (default: nothing measured).
+  void SetDeviceMemory(DeviceMemory memory);
+
+  // Whether runs() keeps a record of every run (default true). A long-running fake server turns
+  // it off; the counters (largest_batch, WaitFor*) go on.
+  void SetRecordRuns(bool record);
 
   // The next Run of `model` (after warm-up) fails: returns `status`, or throws a
   // std::runtime_error with `what`, before its first step.
@@ -78,11 +100,15 @@ class FakePipelineControl {
   // Runs that are not warm-ups.
   std::vector<RunRecord> request_runs() const;
   int created_pipelines() const;
+  // The most jobs one run had (warm-ups included).
+  int largest_batch() const;
 
   // Wait (up to `timeout` of real time; false on timeout) until this many non-warm-up runs have
-  // started / this many runs wait for a step permit / this many runs have returned.
+  // started / this many runs wait for a step permit / this many runs are parked on held steps /
+  // this many non-warm-up runs have returned.
   bool WaitForRequestRuns(int count, absl::Duration timeout = absl::Seconds(20));
   bool WaitForBlockedSteps(int count, absl::Duration timeout = absl::Seconds(20));
+  bool WaitForParkedBatches(int count, absl::Duration timeout = absl::Seconds(10));
   bool WaitForFinishedRuns(int count, absl::Duration timeout = absl::Seconds(20));
 
  private:
@@ -102,9 +128,20 @@ class FakePipelineControl {
   bool manual_ ABSL_GUARDED_BY(mu_) = false;
   int permits_ ABSL_GUARDED_BY(mu_) = 0;
   int blocked_ ABSL_GUARDED_BY(mu_) = 0;
+  bool steps_held_ ABSL_GUARDED_BY(mu_) = false;
+  int parked_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration step_delay_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  DeviceMemory memory_ ABSL_GUARDED_BY(mu_);
+  bool record_runs_ ABSL_GUARDED_BY(mu_) = true;
+  int started_request_runs_ ABSL_GUARDED_BY(mu_) = 0;
   int finished_request_runs_ ABSL_GUARDED_BY(mu_) = 0;
+  int largest_batch_ ABSL_GUARDED_BY(mu_) = 0;
   int created_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<RunRecord> runs_ ABSL_GUARDED_BY(mu_);
 };
+
+// A factory that shares ownership of `control` (for callers that do not keep it alive
+// themselves).
+PipelineFactory MakeFakePipelineFactory(std::shared_ptr<FakePipelineControl> control);
 
 }  // namespace tlcm::engine::testing

@@ -17,7 +17,10 @@ using ::testing::HasSubstr;
 
 class ValidateRequestTest : public ::testing::Test {
  protected:
-  ValidateRequestTest() : info_(testing::DefaultFakeModelInfo("m")) {
+  ValidateRequestTest() {
+    ModelSpec spec;
+    spec.name = "m";
+    info_ = testing::FakeModelInfo(spec);
     info_.default_guidance_scale = 3.5f;
     request_.model = "m";
     request_.prompt = "a cat";

@@ -162,6 +162,12 @@ class RecordingObserver : public EngineObserver {
     workers_[absl::StrCat(device, "#", worker)] = status;
   }
 
+  void OnDeviceMemory(const std::string& device, int worker, const DeviceMemory& memory) override {
+    absl::MutexLock lock(&mu_);
+    device_memory_[absl::StrCat(device, "#", worker)] = memory;
+    ++memory_reports_;
+  }
+
   int queue_depth(const std::string& model) const { return Get(queue_depth_, model); }
   int max_queue_depth(const std::string& model) const { return Get(max_queue_depth_, model); }
   int in_flight(const std::string& model) const { return Get(in_flight_, model); }
@@ -179,6 +185,15 @@ class RecordingObserver : public EngineObserver {
   std::map<std::string, absl::Status> workers() const {
     absl::MutexLock lock(&mu_);
     return workers_;
+  }
+  // The latest memory report per worker ("cpu#0"), and how many reports came in all.
+  std::map<std::string, DeviceMemory> device_memory() const {
+    absl::MutexLock lock(&mu_);
+    return device_memory_;
+  }
+  int memory_reports() const {
+    absl::MutexLock lock(&mu_);
+    return memory_reports_;
   }
 
  private:
@@ -198,6 +213,8 @@ class RecordingObserver : public EngineObserver {
   std::vector<BatchReport> batches_ ABSL_GUARDED_BY(mu_);
   std::vector<BatchReport> warmup_batches_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Status> workers_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, DeviceMemory> device_memory_ ABSL_GUARDED_BY(mu_);
+  int memory_reports_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tlcm::engine::testing

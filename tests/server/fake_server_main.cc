@@ -10,7 +10,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_split.h"
-#include "fake_pipeline.h"
+#include "engine/fake_pipeline.h"
 #include "server/request_log.h"
 #include "server/run_server.h"
 #include "server/server_config.h"
@@ -50,8 +50,9 @@ int main(int argc, char** argv) {
     tlcm::server::LogEvent("fatal", resolved.status().ToString());
     return 1;
   }
-  auto control = std::make_shared<tlcm::testing::FakeControl>();
-  control->step_delay_ms = absl::GetFlag(FLAGS_step_ms);
-  return tlcm::server::RunServerUntilSignal(*resolved,
-                                            tlcm::testing::MakeFakePipelineFactory(control));
+  auto control = std::make_shared<tlcm::engine::testing::FakePipelineControl>();
+  control->SetStepDelay(absl::Milliseconds(absl::GetFlag(FLAGS_step_ms)));
+  control->SetRecordRuns(false);  // a load test may run for long
+  return tlcm::server::RunServerUntilSignal(
+      *resolved, tlcm::engine::testing::MakeFakePipelineFactory(control));
 }

@@ -143,7 +143,7 @@ TEST(GenerateTest, RequestLargerThanBatchIsSplitAndKeepsSeeds) {
   std::map<int, uint64_t> seeds;
   for (const auto& image : result.images) seeds[image.index()] = image.seed();
   for (int i = 0; i < 6; ++i) EXPECT_EQ(seeds[i], 1000u + i);
-  EXPECT_LE(server.control().largest_batch.load(), 4);
+  EXPECT_LE(server.control().largest_batch(), 4);
 }
 
 // The same seed gives the same bytes alone and inside concurrent, mixed batches.
@@ -179,7 +179,7 @@ TEST(GenerateTest, SeedGivesSameImageAloneAndUnderConcurrentLoad) {
     }
   }
   EXPECT_GE(compared, 2);
-  EXPECT_GT(server.control().largest_batch.load(), 1) << "the load never batched";
+  EXPECT_GT(server.control().largest_batch(), 1) << "the load never batched";
 }
 
 TEST(GenerateTest, RandomSeedIsReported) {
@@ -283,7 +283,7 @@ TEST(GenerateTest, FullQueueIsResourceExhausted) {
   TestServer server(SmallQueueConfig());
   ASSERT_TRUE(server.ok());
   auto client = server.NewClient();
-  server.control().HoldSteps();
+  server.control().HoldSteps(true);
   auto running = client->Generate(SimpleRequest("running"), {});
   ASSERT_TRUE(server.control().WaitForParkedBatches(1));
   absl::Notification queued_a, queued_b;
@@ -303,7 +303,7 @@ TEST(GenerateTest, FullQueueIsResourceExhausted) {
       << rejected.status.error_message();
   EXPECT_TRUE(rejected.events.empty());
 
-  server.control().ReleaseSteps();
+  server.control().HoldSteps(false);
   EXPECT_TRUE(running->Wait().ok());
   EXPECT_TRUE(waiting_a->Wait().ok());
   EXPECT_TRUE(waiting_b->Wait().ok());
@@ -315,7 +315,7 @@ TEST(GenerateTest, ClientCancelMidStreamFreesTheSlot) {
   TestServer server(config);
   ASSERT_TRUE(server.ok());
   auto client = server.NewClient();
-  server.control().HoldSteps();
+  server.control().HoldSteps(true);
 
   absl::Notification stepped;
   std::vector<GenerateResponse> events;
@@ -337,7 +337,7 @@ TEST(GenerateTest, ClientCancelMidStreamFreesTheSlot) {
 
   // The cancelled batch left the worker: the queued request runs, and the freed queue slot
   // takes a new one.
-  server.control().ReleaseSteps();
+  server.control().HoldSteps(false);
   EXPECT_TRUE(behind->Wait().ok());
   auto after = client->GenerateBlocking(SimpleRequest("after"));
   EXPECT_TRUE(after.status.ok()) << after.status.error_message();
@@ -349,7 +349,7 @@ TEST(GenerateTest, CancelWhileQueuedFreesTheSlot) {
   TestServer server(config);
   ASSERT_TRUE(server.ok());
   auto client = server.NewClient();
-  server.control().HoldSteps();
+  server.control().HoldSteps(true);
   auto running = client->Generate(SimpleRequest("running"), {});
   ASSERT_TRUE(server.control().WaitForParkedBatches(1));
   absl::Notification queued;
@@ -393,7 +393,7 @@ TEST(GenerateTest, CancelWhileQueuedFreesTheSlot) {
     }
   }
   ASSERT_NE(again, nullptr) << "the cancelled request's queue slot was never freed";
-  server.control().ReleaseSteps();
+  server.control().HoldSteps(false);
   EXPECT_TRUE(running->Wait().ok());
   EXPECT_TRUE(again->Wait().ok());
 }
@@ -401,7 +401,7 @@ TEST(GenerateTest, CancelWhileQueuedFreesTheSlot) {
 TEST(GenerateTest, DeadlineMidStreamEndsTheCallAndFreesTheWorker) {
   TestServer server(SmallQueueConfig());
   ASSERT_TRUE(server.ok());
-  server.control().HoldSteps();
+  server.control().HoldSteps(true);
   client::ClientOptions options;
   options.timeout = absl::Milliseconds(300);
   auto impatient = server.NewClient(options);
@@ -409,7 +409,7 @@ TEST(GenerateTest, DeadlineMidStreamEndsTheCallAndFreesTheWorker) {
   EXPECT_EQ(result.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_TRUE(result.images.empty());
   // The parked batch dropped the expired request; the worker serves the next one.
-  server.control().ReleaseSteps();
+  server.control().HoldSteps(false);
   auto next = server.NewClient()->GenerateBlocking(SimpleRequest("next"));
   EXPECT_TRUE(next.status.ok()) << next.status.error_message();
 }

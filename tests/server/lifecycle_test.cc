@@ -25,8 +25,8 @@ using grpc::health::v1::HealthCheckResponse;
 using tlcm::v1::GenerateResponse;
 
 TEST(HealthTest, NotServingWhileLoadingThenServing) {
-  auto control = std::make_shared<FakeControl>();
-  control->HoldLoading();
+  auto control = NewFakePipelineControl();
+  control->HoldLoading(true);
   TestServer server(BaseConfig(), /*wait_ready=*/false, control);
   ASSERT_TRUE(server.ok());
   auto client = server.NewClient();
@@ -39,7 +39,7 @@ TEST(HealthTest, NotServingWhileLoadingThenServing) {
   ASSERT_EQ(models.models_size(), 1);
   EXPECT_FALSE(models.models(0).ready());
 
-  control->ReleaseLoading();
+  control->HoldLoading(false);
   ASSERT_TRUE(server.server().WaitUntilReady().ok());
   EXPECT_EQ(Health(*client), HealthCheckResponse::SERVING);
   EXPECT_EQ(Health(*client, server::kServiceName), HealthCheckResponse::SERVING);
@@ -60,7 +60,7 @@ TEST(DrainTest, FinishesAcceptedRequestsAndRefusesNewOnes) {
   TestServer server;
   ASSERT_TRUE(server.ok());
   auto client = server.NewClient();
-  server.control().HoldSteps();
+  server.control().HoldSteps(true);
   constexpr int kCalls = 10;  // two workers x batches of 4: some run, the rest queue
   std::vector<std::unique_ptr<client::GenerateCall>> calls;
   std::vector<std::vector<GenerateResponse>> events(kCalls);
@@ -83,7 +83,7 @@ TEST(DrainTest, FinishesAcceptedRequestsAndRefusesNewOnes) {
   auto refused = client->GenerateBlocking(SimpleRequest("late"));
   EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE);
 
-  server.control().ReleaseSteps();
+  server.control().HoldSteps(false);
   for (int i = 0; i < kCalls; ++i) {
     grpc::Status status = calls[i]->Wait();
     EXPECT_TRUE(status.ok()) << i << ": " << status.error_message();
@@ -96,7 +96,7 @@ TEST(DrainTest, GraceExpiryEndsUnfinishedRequestsWithUnavailable) {
   TestServer server;
   ASSERT_TRUE(server.ok());
   auto client = server.NewClient();
-  server.control().HoldSteps();
+  server.control().HoldSteps(true);
   auto call = client->Generate(SimpleRequest("stuck"), {});
   ASSERT_TRUE(server.control().WaitForParkedBatches(1));
   server.server().Drain(absl::Milliseconds(100));
@@ -127,7 +127,7 @@ void ServeAndSigtermWithARequestInFlight() {
   config.set_port(FreePort());
   auto resolved = server::ResolveServerConfig(config, {"cpu"});
   if (!resolved.ok()) _exit(11);
-  auto control = std::make_shared<FakeControl>();
+  auto control = NewFakePipelineControl();
 
   bool request_ok = false;
   std::thread client_thread([&] {
@@ -135,7 +135,7 @@ void ServeAndSigtermWithARequestInFlight() {
     options.target = absl::StrCat("127.0.0.1:", config.port());
     auto client = *client::Client::Create(options);
     while (Health(*client) != HealthCheckResponse::SERVING) absl::SleepFor(absl::Milliseconds(5));
-    control->HoldSteps();  // after the warm-up, which would park too
+    control->HoldSteps(true);  // after the warm-up, which would park too
     std::vector<GenerateResponse> events;
     auto call = client->Generate(SimpleRequest("in flight"), {[&](const GenerateResponse& e) {
       events.push_back(e);
@@ -143,7 +143,7 @@ void ServeAndSigtermWithARequestInFlight() {
     if (!control->WaitForParkedBatches(1)) return;
     kill(getpid(), SIGTERM);
     while (Health(*client) == HealthCheckResponse::SERVING) absl::SleepFor(absl::Milliseconds(2));
-    control->ReleaseSteps();
+    control->HoldSteps(false);
     const grpc::Status status = call->Wait();
     request_ok = status.ok() &&
                  EventKinds(events) == "queued started step step step step image metrics";

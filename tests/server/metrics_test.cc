@@ -180,14 +180,32 @@ TEST(MetricsTest, ScrapedExpositionIsWellFormedAndCountsRequests) {
             3);
 }
 
+TEST(MetricsTest, DeviceMemoryGaugeShowsWhatThePipelinesMeasure) {
+  auto control = NewFakePipelineControl();
+  engine::DeviceMemory memory;
+  memory.resident_bytes = 123456789;  // what a CPU pipeline measures; CUDA sets the other two
+  control->SetDeviceMemory(memory);
+  TestServer server(WithMetrics(), /*wait_ready=*/true, control);
+  ASSERT_TRUE(server.ok());
+  // Reported after the warm-ups already; a request's batch reports again.
+  ASSERT_TRUE(server.NewClient()->GenerateBlocking(SimpleRequest()).status.ok());
+  const Exposition metrics = Parse(HttpGet(server.server().metrics_port(), "/metrics"));
+  EXPECT_EQ(metrics.type.at("tlcm_device_memory_bytes"), "gauge");
+  EXPECT_EQ(metrics.Value("tlcm_device_memory_bytes", {{"device", "cpu"}, {"kind", "resident"}}),
+            123456789);
+  // Kinds the pipeline did not measure get no series.
+  EXPECT_TRUE(std::isnan(metrics.Value("tlcm_device_memory_bytes", {{"kind", "allocated"}})));
+  EXPECT_TRUE(std::isnan(metrics.Value("tlcm_device_memory_bytes", {{"kind", "reserved"}})));
+}
+
 TEST(MetricsTest, ReadyGaugeFollowsHealth) {
-  auto control = std::make_shared<FakeControl>();
-  control->HoldLoading();
+  auto control = NewFakePipelineControl();
+  control->HoldLoading(true);
   TestServer server(WithMetrics(), /*wait_ready=*/false, control);
   ASSERT_TRUE(server.ok());
   const int port = server.server().metrics_port();
   EXPECT_EQ(Parse(HttpGet(port, "/metrics")).Value("tlcm_ready"), 0);
-  control->ReleaseLoading();
+  control->HoldLoading(false);
   ASSERT_TRUE(server.server().WaitUntilReady().ok());
   EXPECT_EQ(Parse(HttpGet(port, "/metrics")).Value("tlcm_ready"), 1);
   server.server().Drain(absl::Seconds(1));

@@ -75,7 +75,7 @@ TEST(AuthTest, MissingTokenFileFailsStart) {
   auto resolved = server::ResolveServerConfig(config, {"cpu"});
   ASSERT_TRUE(resolved.ok());
   auto started = server::Server::Start(*resolved, MakeFakePipelineFactory(
-                                                      std::make_shared<FakeControl>()));
+                                                      NewFakePipelineControl()));
   ASSERT_FALSE(started.ok());
   EXPECT_NE(started.status().message().find("/nonexistent/tokens"), std::string::npos);
 }
@@ -144,7 +144,7 @@ TEST_F(TlsTest, BadCertificateFilesFailStartNamingTheField) {
   auto resolved = server::ResolveServerConfig(config, {"cpu"});
   ASSERT_TRUE(resolved.ok());
   auto started = server::Server::Start(
-      *resolved, MakeFakePipelineFactory(std::make_shared<FakeControl>()));
+      *resolved, MakeFakePipelineFactory(NewFakePipelineControl()));
   ASSERT_FALSE(started.ok());
   EXPECT_NE(started.status().message().find("tls.key_file"), std::string::npos)
       << started.status();

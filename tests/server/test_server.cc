@@ -5,6 +5,12 @@
 
 namespace tlcm::testing {
 
+std::shared_ptr<FakePipelineControl> NewFakePipelineControl() {
+  auto control = std::make_shared<FakePipelineControl>();
+  control->SetStepDelay(absl::Milliseconds(1));
+  return control;
+}
+
 tlcm::v1::ModelConfig FakeModel(const std::string& name) {
   tlcm::v1::ModelConfig model;
   model.set_name(name);
@@ -31,7 +37,7 @@ tlcm::v1::ServerConfig BaseConfig() {
 }
 
 TestServer::TestServer(tlcm::v1::ServerConfig config, bool wait_ready,
-                       std::shared_ptr<FakeControl> control)
+                       std::shared_ptr<FakePipelineControl> control)
     : control_(std::move(control)) {
   auto resolved = server::ResolveServerConfig(std::move(config), {"cpu"});
   if (!resolved.ok()) {
@@ -52,8 +58,8 @@ TestServer::TestServer(tlcm::v1::ServerConfig config, bool wait_ready,
 
 TestServer::~TestServer() {
   // Nothing may stay parked, or the engine could not stop.
-  control_->ReleaseLoading();
-  control_->ReleaseSteps();
+  control_->HoldLoading(false);
+  control_->HoldSteps(false);
   server_.reset();
 }
 

@@ -10,12 +10,20 @@
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "fake_pipeline.h"
+#include "engine/fake_pipeline.h"
 #include "server/server.h"
 #include "server/server_config.h"
 #include "tlcm_client.h"
 
 namespace tlcm::testing {
+
+using engine::testing::FakeImage;
+using engine::testing::FakePipelineControl;
+using engine::testing::MakeFakePipelineFactory;
+
+// A fresh fake-pipeline control whose steps take 1 ms of real time (so that concurrent load
+// piles up and batches).
+std::shared_ptr<FakePipelineControl> NewFakePipelineControl();
 
 // 127.0.0.1, a free gRPC port, no metrics endpoint (the metrics tests turn it on), two CPU
 // workers, one model "fake" (batch 4, 5 ms queue delay, queue of 16, steps 2..8 default 4, 64x64 default, 128x128 max), drain grace 5 s.
@@ -29,19 +37,19 @@ class TestServer {
   // Starts a server for `config` (resolved against the devices {"cpu"}). With `wait_ready`,
   // returns once health is SERVING. Fails the test (ADD_FAILURE) when the server cannot start.
   explicit TestServer(tlcm::v1::ServerConfig config = BaseConfig(), bool wait_ready = true,
-                      std::shared_ptr<FakeControl> control = std::make_shared<FakeControl>());
+                      std::shared_ptr<FakePipelineControl> control = NewFakePipelineControl());
   ~TestServer();
 
   bool ok() const { return server_ != nullptr; }
   server::Server& server() { return *server_; }
-  FakeControl& control() { return *control_; }
+  FakePipelineControl& control() { return *control_; }
   std::string target() const;
 
   // A client of this server; `options.target` is filled in.
   std::unique_ptr<client::Client> NewClient(client::ClientOptions options = {}) const;
 
  private:
-  std::shared_ptr<FakeControl> control_;
+  std::shared_ptr<FakePipelineControl> control_;
   std::unique_ptr<server::Server> server_;
 };
 
