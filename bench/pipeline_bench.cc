@@ -1,11 +1,14 @@
 // pipeline_bench: times whole pipeline runs (text encoding + denoising + decoding) of one model.
 // Takes tlcm-generate's flags plus --repeats N (default 5) and --warmup N (default 1); prints
-// one JSON line with the median and per-stage medians in milliseconds. bench/compare_diffusers.sh
-// runs it next to diffusers on the same model, threads and machine and prints the ratio.
+// one JSON line with the median and per-stage medians in milliseconds (encode_t5_ms: the T5 part
+// of encode_ms, FLUX only; cpu_ms: process CPU time of a run, all threads, less sensitive than
+// wall time to other processes on a shared machine). bench/compare_diffusers.sh runs it next to diffusers
+// (tools/bench_diffusers.py) on the same model, threads and machine and prints the ratios.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <iostream>
 
 #include "absl/strings/numbers.h"
@@ -46,6 +49,10 @@ int main(int argc, char** argv) {
   spec.name = "bench";
   spec.base_model_path = flags->base_model_path;
   spec.lora_path = flags->lora_path;
+  spec.lora_scale = flags->lora_scale;
+  spec.lora_scale_from_config = flags->lora_scale_from_config;
+  spec.variant = flags->variant;
+  spec.vae_path = flags->vae_path;
   spec.dtype = flags->dtype;
   spec.max_sequence_length = flags->max_sequence_length;
   spec.prompt_cache_entries = 0;  // every run encodes its prompt, as diffusers does
@@ -62,19 +69,23 @@ int main(int argc, char** argv) {
   }
   tlcm::engine::BatchKey key{"bench", flags->steps, flags->width, flags->height,
                              flags->scheduler.empty() ? info.samplers.front() : flags->scheduler};
-  std::vector<double> total, encode, denoise, decode;
+  std::vector<double> total, cpu, encode, encode_t5, denoise, decode;
   for (int r = 0; r < warmup + repeats; ++r) {
     const auto start = std::chrono::steady_clock::now();
+    const std::clock_t cpu_start = std::clock();
     auto timings = (*pipeline)->Run(key, jobs, {});
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const double cpu_ms = 1000.0 * static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
     if (!timings.ok()) {
       std::cerr << timings.status().message() << "\n";
       return 1;
     }
     if (r < warmup) continue;
     total.push_back(ms);
+    cpu.push_back(cpu_ms);
     encode.push_back(timings->text_encode_ms);
+    encode_t5.push_back(timings->text_encode_t5_ms);
     denoise.push_back(timings->denoise_ms);
     decode.push_back(timings->decode_ms);
   }
@@ -82,7 +93,9 @@ int main(int argc, char** argv) {
                             "\", \"steps\": ", flags->steps, ", \"width\": ", flags->width,
                             ", \"height\": ", flags->height, ", \"batch\": ", flags->batch_size,
                             ", \"threads\": ", at::get_num_threads(), ", \"median_ms\": ",
-                            Median(total), ", \"encode_ms\": ", Median(encode),
+                            Median(total), ", \"cpu_ms\": ", Median(cpu),
+                            ", \"encode_ms\": ", Median(encode),
+                            ", \"encode_t5_ms\": ", Median(encode_t5),
                             ", \"denoise_ms\": ", Median(denoise), ", \"decode_ms\": ",
                             Median(decode), "}")
             << std::endl;

@@ -7,11 +7,20 @@
 # This defines what find_package(Torch) would: TORCH_LIBRARIES, TORCH_INCLUDE_DIRS, Torch_VERSION.
 # GPU machines use find_package(Torch) with CMAKE_PREFIX_PATH instead (the normal path).
 set(_wheel "${TLCM_TORCH_WHEEL_CPU}")
-if(NOT EXISTS "${_wheel}/include/torch/version.h")
-  message(FATAL_ERROR "TLCM_TORCH_WHEEL_CPU=${_wheel} is not a torch package folder")
+# torch/version.h sits under the C++ API include folder in 2.x wheels (include/torch/ in others).
+find_file(_version_header torch/version.h NO_DEFAULT_PATH NO_CACHE
+  PATHS "${_wheel}/include/torch/csrc/api/include" "${_wheel}/include")
+if(NOT _version_header)
+  message(FATAL_ERROR "TLCM_TORCH_WHEEL_CPU=${_wheel} is not a torch package folder "
+                      "(no include/torch/csrc/api/include/torch/version.h)")
 endif()
-file(STRINGS "${_wheel}/include/torch/version.h" _version_line REGEX "#define TORCH_VERSION \"")
-string(REGEX MATCH "[0-9]+\\.[0-9]+\\.[0-9]+" Torch_VERSION "${_version_line}")
+file(STRINGS "${_version_header}" _version_lines REGEX "#define TORCH_VERSION_(MAJOR|MINOR|PATCH) ")
+set(Torch_VERSION "")
+foreach(_part MAJOR MINOR PATCH)
+  string(REGEX MATCH "TORCH_VERSION_${_part} ([0-9]+)" _match "${_version_lines}")
+  list(APPEND Torch_VERSION "${CMAKE_MATCH_1}")
+endforeach()
+string(REPLACE ";" "." Torch_VERSION "${Torch_VERSION}")
 set(TORCH_INCLUDE_DIRS "${_wheel}/include" "${_wheel}/include/torch/csrc/api/include")
 add_library(tlcm_torch_wheel_cpu INTERFACE)
 target_include_directories(tlcm_torch_wheel_cpu SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})

@@ -47,6 +47,7 @@ using ::tlcm::RgbImage;
 // lookups it made (the cache lives in the pipeline, next to the tensors).
 struct StageTimings {
   double text_encode_ms = 0;
+  double text_encode_t5_ms = 0;  // FLUX: the T5 part of text_encode_ms (0 for SDXL)
   double denoise_ms = 0;
   double decode_ms = 0;
   int prompt_cache_hits = 0;

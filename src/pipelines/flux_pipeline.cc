@@ -87,19 +87,24 @@ FluxPipeline::PromptEmbeddings FluxPipeline::EncodePrompts(const std::vector<std
                                                            const std::vector<std::string>& prompts_2) {
   torch::NoGradGuard no_grad;
   const auto n = static_cast<int64_t>(prompts.size());
-  std::vector<int64_t> clip_ids, t5_ids;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    const std::vector<int64_t> a = tokenizer_->Encode(prompts[i]);
-    clip_ids.insert(clip_ids.end(), a.begin(), a.end());
-    const std::vector<int64_t> b = tokenizer_2_->Encode(prompts_2[i], options_.max_sequence_length);
-    t5_ids.insert(t5_ids.end(), b.begin(), b.end());
-  }
   const auto ids = [&](const std::vector<int64_t>& flat) {
     return torch::tensor(flat, torch::kInt64).view({n, -1}).to(options_.device);
   };
   PromptEmbeddings out;
+  std::vector<int64_t> clip_ids;
+  for (const std::string& prompt : prompts) {
+    const std::vector<int64_t> a = tokenizer_->Encode(prompt);
+    clip_ids.insert(clip_ids.end(), a.begin(), a.end());
+  }
   out.pooled = text_encoder_->forward(ids(clip_ids)).pooled.to(options_.dtype);
+  RunTimer t5_timer(options_.device);
+  std::vector<int64_t> t5_ids;
+  for (const std::string& prompt : prompts_2) {
+    const std::vector<int64_t> b = tokenizer_2_->Encode(prompt, options_.max_sequence_length);
+    t5_ids.insert(t5_ids.end(), b.begin(), b.end());
+  }
   out.prompt_embeds = text_encoder_2_->forward(ids(t5_ids)).to(options_.dtype);
+  out.t5_ms = t5_timer.Lap();
   return out;
 }
 
@@ -133,8 +138,9 @@ absl::StatusOr<RunResult> FluxPipeline::Run(const std::vector<ImageRequest>& req
   // 2. Encode the prompts (T5 per token, CLIP pooled).
   std::vector<torch::Tensor> encoded = EncodePromptsCached(
       *prompt_cache_, requests, active.images(),
-      [this](const std::vector<std::string>& p1, const std::vector<std::string>& p2) {
+      [this, &result](const std::vector<std::string>& p1, const std::vector<std::string>& p2) {
         PromptEmbeddings e = EncodePrompts(p1, p2);
+        result.text_encode_t5_ms += e.t5_ms;
         return std::vector<torch::Tensor>{e.prompt_embeds, e.pooled};
       },
       result.prompt_cache_hits, result.prompt_cache_misses);

@@ -39,10 +39,12 @@ class FluxPipeline {
                                 const RunSettings& settings, const RunHooks& hooks = {});
 
   // Prompt encoding (SPEC §4.1): prompt_embeds [B, L, D] from T5 (L = max_sequence_length) and
-  // pooled [B, P] from CLIP, in the pipeline dtype.
+  // pooled [B, P] from CLIP, in the pipeline dtype; t5_ms is the wall time of the T5 half
+  // (tokenizing + encoder forward).
   struct PromptEmbeddings {
     torch::Tensor prompt_embeds;
     torch::Tensor pooled;
+    double t5_ms = 0;
   };
   PromptEmbeddings EncodePrompts(const std::vector<std::string>& prompts,
                                  const std::vector<std::string>& prompts_2);

@@ -51,6 +51,7 @@ class ServingPipeline : public engine::Pipeline {
     }
     engine::StageTimings timings;
     timings.text_encode_ms = result->text_encode_ms;
+    timings.text_encode_t5_ms = result->text_encode_t5_ms;
     timings.denoise_ms = result->denoise_ms;
     timings.decode_ms = result->decode_ms;
     timings.prompt_cache_hits = result->prompt_cache_hits;

@@ -63,6 +63,7 @@ struct RunHooks {
 struct RunResult {
   std::vector<std::optional<RgbImage>> images;
   double text_encode_ms = 0;
+  double text_encode_t5_ms = 0;  // FLUX: the T5 part of text_encode_ms (0 for SDXL)
   double denoise_ms = 0;
   double decode_ms = 0;
   int prompt_cache_hits = 0;

@@ -69,6 +69,15 @@ TEST(FluxPipelineTest, AnImageIsTheSameAloneAndInAMixedBatch) {
   EXPECT_FALSE(testing::ImagesClose(*batch->images[0], *alone->images[0], 0.05, 1));
 }
 
+TEST(FluxPipelineTest, TimesT5EncodingAsPartOfTextEncoding) {
+  auto p = LoadCase("flux-rich", true, 32);
+  ASSERT_TRUE(p);
+  auto run = p->Run({{"a red fox in snow", "", 1, 7.0f}}, {1, 32, 32, ""});
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_GT(run->text_encode_t5_ms, 0);
+  EXPECT_LE(run->text_encode_t5_ms, run->text_encode_ms);
+}
+
 TEST(FluxPipelineTest, RejectsSettingsAndFoldersItCannotServe) {
   auto p = LoadCase("flux-tiny", false, 24);
   ASSERT_TRUE(p);

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs the C++ pipeline (pipeline_bench) and then diffusers (tools/bench_diffusers.py) on the same
+# model, LoRA, prompt, steps, size, batch, seed and thread count, one after the other on this
+# machine, prints both JSON lines and the time ratio diffusers / tlcm-serve per stage and in total
+# (> 1: tlcm-serve is faster).
+#
+# Usage: bench/compare_diffusers.sh FLAGS...
+#   FLAGS are passed unchanged to both programs: --base_model_path --lora_path --prompt
+#   --infer-steps --resolution|--width/--height --batch_size --seed --threads
+#   --max_sequence_length --guidance_scale --repeats --warmup.
+# Environment: PIPELINE_BENCH (default build/bench/pipeline_bench), PYTHON (default python3; needs
+# torch, diffusers 0.31.0, transformers 4.39.3, peft 0.13.2).
+# Example (the medium models of tools/make_bench_models.py):
+#   bench/compare_diffusers.sh --base_model_path /work/bench-models/flux-medium/model \
+#     --lora_path /work/bench-models/flux-medium/lora --prompt "a red fox in snow" \
+#     --infer-steps 4 --resolution 512 --threads 2 --seed 1 --repeats 3
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+bench="${PIPELINE_BENCH:-$here/../build/bench/pipeline_bench}"
+python="${PYTHON:-python3}"
+if [[ ! -x "$bench" ]]; then
+  echo "no pipeline_bench at $bench (build the pipeline_bench target or set PIPELINE_BENCH)" >&2
+  exit 2
+fi
+
+cpp="$("$bench" "$@")"
+echo "$cpp"
+py="$("$python" "$here/../tools/bench_diffusers.py" "$@")"
+echo "$py"
+
+"$python" - "$cpp" "$py" <<'EOF'
+import json
+import sys
+
+cpp, py = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+for key in ("family", "steps", "width", "height", "batch", "threads"):
+    if cpp[key] != py[key]:
+        sys.exit(f"the two runs differ in {key}: {cpp[key]} vs {py[key]}")
+parts = []
+for key in ("median_ms", "cpu_ms", "encode_ms", "encode_t5_ms", "denoise_ms", "decode_ms"):
+    if cpp[key] > 0:
+        parts.append(f"{key[:-3]} {py[key] / cpp[key]:.2f}")
+print("ratio diffusers/tlcm-serve:", ", ".join(parts))
+if cpp["family"] == "flux":
+    print(f"T5 share of the run: tlcm-serve {cpp['encode_t5_ms'] / cpp['median_ms']:.1%}, "
+          f"diffusers {py['encode_t5_ms'] / py['median_ms']:.1%}")
+EOF
