@@ -45,18 +45,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   tlcm::SetComputeThreads(flags->threads);
-  tlcm::ModelSpec spec;
-  spec.name = "bench";
-  spec.base_model_path = flags->base_model_path;
-  spec.lora_path = flags->lora_path;
-  spec.lora_scale = flags->lora_scale;
-  spec.lora_scale_from_config = flags->lora_scale_from_config;
-  spec.variant = flags->variant;
-  spec.vae_path = flags->vae_path;
-  spec.dtype = flags->dtype;
-  spec.max_sequence_length = flags->max_sequence_length;
-  spec.prompt_cache_entries = 0;  // every run encodes its prompt, as diffusers does
-  auto pipeline = tlcm::CreatePipeline(spec, flags->device);
+  auto pipeline = tlcm::CreatePipeline(tlcm::ModelSpecOf(*flags, "bench"), flags->device);
   if (!pipeline.ok()) {
     std::cerr << pipeline.status().message() << "\n";
     return 1;

@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <map>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -164,6 +165,21 @@ std::string SafeFileStem(const std::string& prompt) {
   }
   if (out.empty() || out == "." || out == "..") out = "image";
   return out;
+}
+
+ModelSpec ModelSpecOf(const GenerateFlags& flags, std::string name) {
+  ModelSpec spec;
+  spec.name = std::move(name);
+  spec.base_model_path = flags.base_model_path;
+  spec.lora_path = flags.lora_path;
+  spec.lora_scale = flags.lora_scale;
+  spec.lora_scale_from_config = flags.lora_scale_from_config;
+  spec.dtype = flags.dtype;
+  spec.variant = flags.variant;
+  spec.vae_path = flags.vae_path;
+  spec.max_sequence_length = flags.max_sequence_length;
+  spec.prompt_cache_entries = 0;
+  return spec;
 }
 
 }  // namespace tlcm

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "pipelines/pipeline_factory.h"
 
 namespace tlcm {
 
@@ -41,6 +42,10 @@ struct GenerateFlags {
 // Parses argv (without argv[0]); `--name value` and `--name=value` both work. InvalidArgument
 // names the flag and the rule for unknown flags, missing values, bad numbers and ranges.
 absl::StatusOr<GenerateFlags> ParseGenerateFlags(const std::vector<std::string>& args);
+
+// The model the flags name, served under `name`, with the prompt cache off (one-shot runs
+// encode every prompt, as diffusers does).
+ModelSpec ModelSpecOf(const GenerateFlags& flags, std::string name);
 
 // The usage text printed for --help and after a flag error.
 std::string GenerateUsage();

@@ -40,17 +40,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<tlcm::ImageFormat> format = tlcm::ParseImageFormat(flags->format);
   if (!format.ok()) return Fail(format.status());
 
-  tlcm::ModelSpec spec;
-  spec.name = fs::path(flags->base_model_path).filename().string();
-  spec.base_model_path = flags->base_model_path;
-  spec.lora_path = flags->lora_path;
-  spec.lora_scale = flags->lora_scale;
-  spec.lora_scale_from_config = flags->lora_scale_from_config;
-  spec.dtype = flags->dtype;
-  spec.variant = flags->variant;
-  spec.vae_path = flags->vae_path;
-  spec.max_sequence_length = flags->max_sequence_length;
-  spec.prompt_cache_entries = 0;
+  const tlcm::ModelSpec spec =
+      tlcm::ModelSpecOf(*flags, fs::path(flags->base_model_path).filename().string());
   absl::StatusOr<std::unique_ptr<tlcm::engine::Pipeline>> pipeline =
       tlcm::CreatePipeline(spec, flags->device);
   if (!pipeline.ok()) return Fail(pipeline.status());
