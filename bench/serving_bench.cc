@@ -2,16 +2,19 @@
 //
 // One process, one model (real pipelines via tlcm::CreatePipeline, tiny SDXL test model by
 // default), one closed-loop load: --concurrency clients each send their next Generate as soon as
-// the previous one ends, --requests in all, steps cycling through --steps_mix. The same load runs
-// three times, one after the other:
+// the previous one ends, --requests in all, steps cycling through --steps_mix. Three targets are
+// loaded once, and the same load runs against each in turn, --rounds times (interleaved, so that
+// a noisy machine disturbs all three alike):
 //   in_process   Engine::Submit, the engine called directly (images still encoded to PNG)
-//   grpc         the same engine behind tlcm::server::Server on loopback, tlcm::client::Client
+//   grpc         an identical engine behind tlcm::server::Server on loopback, tlcm::client::Client
 //   grpc_batch1  the same, with max_batch_size 1 (no batching)
-// and prints one JSON line per run (wall time, images/s, latency p50/p90/p99) plus the ratios
-// grpc/in_process (serving overhead) and grpc_batch1/grpc (batching gain). Nothing is asserted.
+// Prints one JSON line per run (wall time, images/s, latency p50/p90/p99) and the medians of the
+// per-round ratios grpc/in_process (serving overhead) and grpc_batch1/grpc (batching gain).
+// Nothing is asserted.
 //
 //   serving_bench [--model_path DIR] [--lora_path DIR] [--requests N] [--concurrency C]
-//                 [--steps_mix 2,4,8] [--size PIXELS] [--max_batch_size B] [--threads T]
+//                 [--steps_mix 2,4,8] [--size PIXELS] [--max_batch_size B] [--rounds R]
+//                 [--threads T]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -46,6 +49,7 @@ ABSL_FLAG(int, concurrency, 8, "clients sending at once (closed loop)");
 ABSL_FLAG(std::string, steps_mix, "2,4,8", "steps of request i: entry i mod the list's length");
 ABSL_FLAG(int, size, 64, "image width and height in pixels");
 ABSL_FLAG(int, max_batch_size, 4, "images per batch in the in_process and grpc runs");
+ABSL_FLAG(int, rounds, 3, "times the three runs are repeated, interleaved (ratios: medians)");
 ABSL_FLAG(int, threads, 0, "LibTorch intra-op threads; 0 = the number of cores");
 
 namespace {
@@ -92,12 +96,12 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
-void Print(const std::string& run, const LoadResult& r) {
+void Print(const std::string& run, int round, const LoadResult& r) {
   const double images = static_cast<double>(r.latencies_ms.size());
   std::printf(
-      "{\"run\":\"%s\",\"requests\":%zu,\"failures\":%d,\"wall_ms\":%.1f,\"images_per_s\":%.3f,"
+      "{\"run\":\"%s\",\"round\":%d,\"requests\":%zu,\"failures\":%d,\"wall_ms\":%.1f,\"images_per_s\":%.3f,"
       "\"p50_ms\":%.1f,\"p90_ms\":%.1f,\"p99_ms\":%.1f}\n",
-      run.c_str(), r.latencies_ms.size(), r.failures, r.wall_ms, images * 1000.0 / r.wall_ms,
+      run.c_str(), round, r.latencies_ms.size(), r.failures, r.wall_ms, images * 1000.0 / r.wall_ms,
       Percentile(r.latencies_ms, 0.5), Percentile(r.latencies_ms, 0.9),
       Percentile(r.latencies_ms, 0.99));
   std::fflush(stdout);
@@ -154,12 +158,40 @@ int StepsOf(int i, const std::vector<int>& mix) { return mix[static_cast<size_t>
 
 std::string PromptOf(int i) { return absl::StrFormat("a lighthouse at dusk, study %d", i); }
 
-absl::StatusOr<LoadResult> InProcess(const std::vector<int>& mix) {
+// The in-process engine and the two servers, loaded once and kept for every round.
+struct Targets {
+  std::unique_ptr<tlcm::engine::Engine> engine;
+  std::unique_ptr<tlcm::server::Server> batched, unbatched;
+  std::unique_ptr<tlcm::client::Client> batched_client, unbatched_client;
+};
+
+absl::StatusOr<std::unique_ptr<tlcm::server::Server>> StartServer(int max_batch_size) {
+  TLCM_ASSIGN_OR_RETURN(tlcm::v1::ServerConfig config, Resolved(max_batch_size));
+  TLCM_ASSIGN_OR_RETURN(auto server, tlcm::server::Server::Start(config, Factory()));
+  TLCM_RETURN_IF_ERROR(server->WaitUntilReady());
+  return server;
+}
+
+absl::StatusOr<std::unique_ptr<tlcm::client::Client>> ClientOf(const tlcm::server::Server& s) {
+  tlcm::client::ClientOptions options;
+  options.target = absl::StrCat("127.0.0.1:", s.port());
+  return tlcm::client::Client::Create(options);
+}
+
+absl::StatusOr<Targets> StartTargets() {
+  Targets t;
   TLCM_ASSIGN_OR_RETURN(tlcm::v1::ServerConfig config, Resolved(absl::GetFlag(FLAGS_max_batch_size)));
-  TLCM_ASSIGN_OR_RETURN(auto engine,
-                        tlcm::engine::Engine::Create(tlcm::server::MakeEngineOptions(config),
-                                                     Factory()));
-  TLCM_RETURN_IF_ERROR(engine->WaitUntilReady());
+  TLCM_ASSIGN_OR_RETURN(t.engine, tlcm::engine::Engine::Create(
+                                      tlcm::server::MakeEngineOptions(config), Factory()));
+  TLCM_RETURN_IF_ERROR(t.engine->WaitUntilReady());
+  TLCM_ASSIGN_OR_RETURN(t.batched, StartServer(absl::GetFlag(FLAGS_max_batch_size)));
+  TLCM_ASSIGN_OR_RETURN(t.unbatched, StartServer(1));
+  TLCM_ASSIGN_OR_RETURN(t.batched_client, ClientOf(*t.batched));
+  TLCM_ASSIGN_OR_RETURN(t.unbatched_client, ClientOf(*t.unbatched));
+  return t;
+}
+
+LoadResult InProcess(tlcm::engine::Engine& engine, const std::vector<int>& mix) {
   return RunLoad(absl::GetFlag(FLAGS_requests), absl::GetFlag(FLAGS_concurrency), [&](int i) {
     tlcm::engine::GenerationRequest request;
     request.model = "bench";
@@ -167,28 +199,24 @@ absl::StatusOr<LoadResult> InProcess(const std::vector<int>& mix) {
     request.steps = StepsOf(i, mix);
     request.seed = static_cast<uint64_t>(i);
     auto sink = std::make_shared<WaitingSink>();
-    return engine->Submit(std::move(request), sink).ok() && sink->Wait();
+    return engine.Submit(std::move(request), sink).ok() && sink->Wait();
   });
 }
 
-absl::StatusOr<LoadResult> ThroughGrpc(const std::vector<int>& mix, int max_batch_size) {
-  TLCM_ASSIGN_OR_RETURN(tlcm::v1::ServerConfig config, Resolved(max_batch_size));
-  TLCM_ASSIGN_OR_RETURN(auto server, tlcm::server::Server::Start(config, Factory()));
-  TLCM_RETURN_IF_ERROR(server->WaitUntilReady());
-  tlcm::client::ClientOptions options;
-  options.target = absl::StrCat("127.0.0.1:", server->port());
-  TLCM_ASSIGN_OR_RETURN(auto client, tlcm::client::Client::Create(options));
-  LoadResult result =
-      RunLoad(absl::GetFlag(FLAGS_requests), absl::GetFlag(FLAGS_concurrency), [&](int i) {
-        tlcm::v1::GenerateRequest request;
-        request.set_model("bench");
-        request.set_prompt(PromptOf(i));
-        request.set_steps(StepsOf(i, mix));
-        request.set_seed(static_cast<uint64_t>(i));
-        return client->GenerateBlocking(request).status.ok();
-      });
-  server->Drain(absl::Seconds(30));
-  return result;
+LoadResult ThroughGrpc(tlcm::client::Client& client, const std::vector<int>& mix) {
+  return RunLoad(absl::GetFlag(FLAGS_requests), absl::GetFlag(FLAGS_concurrency), [&](int i) {
+    tlcm::v1::GenerateRequest request;
+    request.set_model("bench");
+    request.set_prompt(PromptOf(i));
+    request.set_steps(StepsOf(i, mix));
+    request.set_seed(static_cast<uint64_t>(i));
+    return client.GenerateBlocking(request).status.ok();
+  });
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
 }
 
 }  // namespace
@@ -204,32 +232,30 @@ int main(int argc, char** argv) {
     }
     mix.push_back(steps);
   }
-  const int threads = absl::GetFlag(FLAGS_threads);
-  tlcm::SetComputeThreads(threads);
-
-  auto in_process = InProcess(mix);
-  if (!in_process.ok()) {
-    std::cerr << "in_process: " << in_process.status() << "\n";
+  tlcm::SetComputeThreads(absl::GetFlag(FLAGS_threads));
+  absl::StatusOr<Targets> targets = StartTargets();
+  if (!targets.ok()) {
+    std::cerr << targets.status() << "\n";
     return 1;
   }
-  Print("in_process", *in_process);
-  auto grpc = ThroughGrpc(mix, absl::GetFlag(FLAGS_max_batch_size));
-  if (!grpc.ok()) {
-    std::cerr << "grpc: " << grpc.status() << "\n";
-    return 1;
+  std::vector<double> overhead, gain;
+  for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
+    const LoadResult in_process = InProcess(*targets->engine, mix);
+    Print("in_process", round, in_process);
+    const LoadResult grpc = ThroughGrpc(*targets->batched_client, mix);
+    Print("grpc", round, grpc);
+    const LoadResult unbatched = ThroughGrpc(*targets->unbatched_client, mix);
+    Print("grpc_batch1", round, unbatched);
+    overhead.push_back(grpc.wall_ms / in_process.wall_ms);
+    gain.push_back(unbatched.wall_ms / grpc.wall_ms);
   }
-  Print("grpc", *grpc);
-  auto unbatched = ThroughGrpc(mix, 1);
-  if (!unbatched.ok()) {
-    std::cerr << "grpc_batch1: " << unbatched.status() << "\n";
-    return 1;
-  }
-  Print("grpc_batch1", *unbatched);
   std::printf(
-      "{\"serving_overhead\":%.3f,\"batching_gain\":%.3f,\"requests\":%d,\"concurrency\":%d,"
-      "\"size\":%d,\"max_batch_size\":%d}\n",
-      grpc->wall_ms / in_process->wall_ms, unbatched->wall_ms / grpc->wall_ms,
-      absl::GetFlag(FLAGS_requests), absl::GetFlag(FLAGS_concurrency), absl::GetFlag(FLAGS_size),
+      "{\"serving_overhead_median\":%.3f,\"batching_gain_median\":%.3f,\"rounds\":%zu,"
+      "\"requests\":%d,\"concurrency\":%d,\"size\":%d,\"max_batch_size\":%d}\n",
+      Median(overhead), Median(gain), overhead.size(), absl::GetFlag(FLAGS_requests),
+      absl::GetFlag(FLAGS_concurrency), absl::GetFlag(FLAGS_size),
       absl::GetFlag(FLAGS_max_batch_size));
+  targets->batched->Drain(absl::Seconds(30));
+  targets->unbatched->Drain(absl::Seconds(30));
   return 0;
 }
