@@ -39,6 +39,7 @@
 #include "absl/synchronization/notification.h"
 #include "engine/engine.h"
 #include "pipelines/pipeline_factory.h"
+#include "stats.h"
 
 namespace tlcm {
 namespace {
@@ -184,18 +185,8 @@ struct Sample {
   double queue_ms = 0;
 };
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t index = std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * v.size()));
-  return v[index];
-}
-
-double Mean(const std::vector<double>& v) {
-  double sum = 0;
-  for (double x : v) sum += x;
-  return v.empty() ? 0 : sum / v.size();
-}
+using bench::Mean;
+using bench::Percentile;
 
 struct PhaseResult {
   std::string name;
@@ -371,8 +362,8 @@ int main(int argc, char** argv) {
         "%-10s batch<=%d delay %2d ms: %7.2f images/s, mean batch %.2f, latency p50 %8.1f ms "
         "p90 %8.1f ms p99 %8.1f ms; pipeline %8.1f ms/request, engine overhead p50 %.3f ms%s\n",
         r.name, r.max_batch_size, r.queue_delay_ms, r.images_per_s, r.mean_batch_size,
-        tlcm::Percentile(latency, 50), tlcm::Percentile(latency, 90),
-        tlcm::Percentile(latency, 99), tlcm::Mean(pipeline), tlcm::Percentile(overhead, 50),
+        tlcm::bench::Percentile(latency, 50), tlcm::bench::Percentile(latency, 90),
+        tlcm::bench::Percentile(latency, 99), tlcm::bench::Mean(pipeline), tlcm::bench::Percentile(overhead, 50),
         r.failed > 0 ? absl::StrCat(" (", r.failed, " FAILED)") : "");
   }
   std::cout << absl::StrFormat("batched / unbatched throughput: %.2fx\n", ratio);

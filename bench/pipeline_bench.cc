@@ -15,13 +15,11 @@
 #include "absl/strings/str_cat.h"
 #include "cli/generate_flags.h"
 #include "pipelines/pipeline_factory.h"
+#include "stats.h"
 
 namespace {
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
+using tlcm::bench::Median;
 
 }  // namespace
 

@@ -38,6 +38,7 @@
 #include "pipelines/pipeline_factory.h"
 #include "server/server.h"
 #include "server/server_config.h"
+#include "stats.h"
 #include "util/status_macros.h"
 
 ABSL_FLAG(std::string, model_path, TLCM_SOURCE_DIR "/tests/data/sdxl-tiny/model",
@@ -90,11 +91,8 @@ LoadResult RunLoad(int requests, int concurrency, const std::function<bool(int)>
   return result;
 }
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
+using tlcm::bench::Median;
+using tlcm::bench::Percentile;
 
 void Print(const std::string& run, int round, const LoadResult& r) {
   const double images = static_cast<double>(r.latencies_ms.size());
@@ -102,8 +100,8 @@ void Print(const std::string& run, int round, const LoadResult& r) {
       "{\"run\":\"%s\",\"round\":%d,\"requests\":%zu,\"failures\":%d,\"wall_ms\":%.1f,\"images_per_s\":%.3f,"
       "\"p50_ms\":%.1f,\"p90_ms\":%.1f,\"p99_ms\":%.1f}\n",
       run.c_str(), round, r.latencies_ms.size(), r.failures, r.wall_ms, images * 1000.0 / r.wall_ms,
-      Percentile(r.latencies_ms, 0.5), Percentile(r.latencies_ms, 0.9),
-      Percentile(r.latencies_ms, 0.99));
+      Percentile(r.latencies_ms, 50), Percentile(r.latencies_ms, 90),
+      Percentile(r.latencies_ms, 99));
   std::fflush(stdout);
 }
 
@@ -212,11 +210,6 @@ LoadResult ThroughGrpc(tlcm::client::Client& client, const std::vector<int>& mix
     request.set_seed(static_cast<uint64_t>(i));
     return client.GenerateBlocking(request).status.ok();
   });
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 }  // namespace
