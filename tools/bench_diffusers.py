@@ -14,6 +14,10 @@ FlowMatch TLCM scheduler (make_goldens.FlowMatchEulerTLCMScheduler) and guidance
 Images i = 0..batch-1 use torch.Generator("cpu").manual_seed(seed + i), one prompt encoded once
 (num_images_per_prompt = batch), output_type "pil" - the same work tlcm-serve does per run.
 
+--device cuda runs on the GPU (with --dtype fp16 or bf16; the pipeline is loaded in that dtype and
+CUDA is synchronized at each stage mark); --steps_list 2,4,8 times several step counts on one loaded
+pipeline and prints one line each.
+
 Stages (wall clock, torch.set_num_threads(--threads)):
   encode_ms     pipe.encode_prompt (FLUX: CLIP + T5)
   encode_t5_ms  FLUX: pipe._get_t5_prompt_embeds inside encode_ms (tokenizing + T5 forward); 0 for SDXL
@@ -56,12 +60,15 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     p.add_argument("--guidance_scale", type=float, default=None)
     p.add_argument("--max_sequence_length", type=int, default=512)
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--dtype", default="fp32", choices=["auto", "fp32", "bf16"])
+    p.add_argument("--dtype", default="fp32", choices=["auto", "fp32", "fp16", "bf16"])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--steps_list", default="", help="comma-separated step counts (default: --infer-steps)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     args = p.parse_args(argv)
     args.width = args.width or args.resolution
     args.height = args.height or args.resolution
+    args.steps_list = [int(s) for s in args.steps_list.split(",")] if args.steps_list else [args.steps]
     return args
 
 
@@ -74,24 +81,27 @@ def family_of(model_dir: Path) -> str:
     raise SystemExit(f"{model_dir}/model_index.json: unsupported _class_name {cls}")
 
 
-def load_pipeline(family: str, model_dir: Path, lora_dir: str, dtype: torch.dtype):
+def load_pipeline(family: str, model_dir: Path, lora_dir: str, dtype: torch.dtype, device: str):
     lora = Path(lora_dir) if lora_dir else None
+    # Without a LoRA to merge in float32, load straight into `dtype` (full-size FLUX in float32 takes 67 GB).
+    load_dtype = torch.float32 if lora is not None else dtype
     if family == "sdxl":
-        pipe = mg.load_sdxl(model_dir, lora)
+        pipe = mg.load_sdxl(model_dir, lora, load_dtype)
         if lora is not None:
             pipe.unet = pipe.unet.merge_and_unload()
         pipe.scheduler = LCMScheduler.from_config(pipe.scheduler.config)
     else:
-        pipe = mg.load_flux(model_dir, lora)
+        pipe = mg.load_flux(model_dir, lora, load_dtype)
         if lora is not None:
             pipe.transformer = pipe.transformer.merge_and_unload()
-    return pipe.to(dtype=dtype)
+    return pipe.to(device=device, dtype=dtype)
 
 
 class StageClock:
     """Wraps pipeline methods to record when each stage starts and ends during one call."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: str) -> None:
+        self.sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
         self.marks: Dict[str, float] = {}
         self.t5_s = 0.0
 
@@ -103,8 +113,10 @@ class StageClock:
         inner = getattr(obj, name)
 
         def timed(*args, **kwargs):
+            self.sync()
             on_start(time.perf_counter())
             out = inner(*args, **kwargs)
+            self.sync()
             on_end(time.perf_counter())
             return out
 
@@ -116,13 +128,15 @@ def main(argv: List[str]) -> None:
     torch.set_num_threads(args.threads if args.threads > 0 else os.cpu_count())
     model_dir = Path(args.base_model_path)
     family = family_of(model_dir)
-    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.dtype, torch.float32)
     default_scheduler = "lcm" if family == "sdxl" else "flow_match_tlcm"
     if args.scheduler not in ("", default_scheduler):
         raise SystemExit(f"--scheduler {args.scheduler}: this benchmark runs only {default_scheduler} for {family}")
-    pipe = load_pipeline(family, model_dir, args.lora_path, dtype)
+    load_start = time.perf_counter()
+    pipe = load_pipeline(family, model_dir, args.lora_path, dtype, args.device)
+    load_s = time.perf_counter() - load_start
 
-    clock = StageClock()
+    clock = StageClock(args.device)
     clock.around(pipe, "encode_prompt", lambda t: clock.marks.setdefault("encode_start", t),
                  lambda t: clock.marks.__setitem__("encode_end", t))
     clock.around(pipe.vae, "decode", lambda t: clock.marks.setdefault("decode_start", t), lambda t: None)
@@ -131,10 +145,10 @@ def main(argv: List[str]) -> None:
         clock.around(pipe, "_get_t5_prompt_embeds", lambda t: t5_start.__setitem__("t", t),
                      lambda t: setattr(clock, "t5_s", clock.t5_s + t - t5_start["t"]))
 
-    def one_run() -> Dict[str, float]:
+    def one_run(steps: int) -> Dict[str, float]:
         clock.reset()
         gens = mg.cpu_generators([args.seed + i for i in range(args.batch_size)])
-        kwargs = dict(prompt=args.prompt, num_images_per_prompt=args.batch_size, num_inference_steps=args.steps,
+        kwargs = dict(prompt=args.prompt, num_images_per_prompt=args.batch_size, num_inference_steps=steps,
                       width=args.width, height=args.height, generator=gens, output_type="pil")
         cpu_start, start = time.process_time(), time.perf_counter()
         with torch.no_grad():
@@ -152,23 +166,24 @@ def main(argv: List[str]) -> None:
                 "encode_t5": clock.t5_s, "denoise": m["decode_start"] - m["encode_end"],
                 "decode": end - m["decode_start"]}
 
-    samples: List[Dict[str, float]] = []
-    for r in range(args.warmup + args.repeats):
-        s = one_run()
-        if r >= args.warmup:
-            samples.append(s)
+    for steps in args.steps_list:
+        samples: List[Dict[str, float]] = []
+        for r in range(args.warmup + args.repeats):
+            s = one_run(steps)
+            if r >= args.warmup:
+                samples.append(s)
 
-    def median_ms(key: str) -> float:
-        values = sorted(s[key] for s in samples)
-        return round(values[len(values) // 2] * 1000.0, 3) if values else 0.0  # pipeline_bench's median
+        def median_ms(key: str) -> float:
+            values = sorted(s[key] for s in samples)
+            return round(values[len(values) // 2] * 1000.0, 3) if values else 0.0  # pipeline_bench's median
 
-    print(json.dumps({
-        "impl": "diffusers", "family": family, "steps": args.steps, "width": args.width, "height": args.height,
-        "batch": args.batch_size, "threads": torch.get_num_threads(), "median_ms": median_ms("total"),
-        "cpu_ms": median_ms("cpu"), "encode_ms": median_ms("encode"), "encode_t5_ms": median_ms("encode_t5"),
-        "denoise_ms": median_ms("denoise"), "decode_ms": median_ms("decode"),
-        "torch": torch.__version__,
-    }), flush=True)
+        print(json.dumps({
+            "impl": "diffusers", "family": family, "device": args.device, "dtype": args.dtype, "steps": steps,
+            "width": args.width, "height": args.height, "batch": args.batch_size, "threads": torch.get_num_threads(),
+            "load_s": round(load_s, 3), "median_ms": median_ms("total"), "cpu_ms": median_ms("cpu"),
+            "encode_ms": median_ms("encode"), "encode_t5_ms": median_ms("encode_t5"),
+            "denoise_ms": median_ms("denoise"), "decode_ms": median_ms("decode"), "torch": torch.__version__,
+        }), flush=True)
 
 
 if __name__ == "__main__":

@@ -711,16 +711,17 @@ def build_case(case: Case, root: Path) -> None:
 # ----------------------------------------------------------------------------------------------
 # Loading pipelines from disk (what every golden is computed from)
 # ----------------------------------------------------------------------------------------------
-def load_sdxl(model_dir: Path, lora_dir: Optional[Path]) -> StableDiffusionXLPipeline:
-    pipe = StableDiffusionXLPipeline.from_pretrained(str(model_dir), add_watermarker=False)
+def load_sdxl(model_dir: Path, lora_dir: Optional[Path],
+              torch_dtype: torch.dtype = torch.float32) -> StableDiffusionXLPipeline:
+    pipe = StableDiffusionXLPipeline.from_pretrained(str(model_dir), add_watermarker=False, torch_dtype=torch_dtype)
     if lora_dir is not None:
         pipe.unet = tlcm_lora(pipe.unet, SDXL_LORA_TARGETS, lora_dir)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
-def load_flux(model_dir: Path, lora_dir: Optional[Path]) -> FluxPipeline:
-    pipe = FluxPipeline.from_pretrained(str(model_dir))
+def load_flux(model_dir: Path, lora_dir: Optional[Path], torch_dtype: torch.dtype = torch.float32) -> FluxPipeline:
+    pipe = FluxPipeline.from_pretrained(str(model_dir), torch_dtype=torch_dtype)
     pipe.scheduler = FlowMatchEulerTLCMScheduler.from_config(pipe.scheduler.config)
     if lora_dir is not None:
         pipe.transformer = tlcm_lora(pipe.transformer, FLUX_LORA_TARGETS, lora_dir)

@@ -14,8 +14,10 @@ constexpr double kMeanLevels = 0.5;
 constexpr int kMaxLevels = 3;
 
 std::unique_ptr<FluxPipeline> LoadCase(const std::string& case_name, bool lora,
-                                       int max_sequence_length) {
+                                       int max_sequence_length,
+                                       const std::string& device = "cpu") {
   PipelineOptions options;
+  options.device = torch::Device(device);
   if (lora) options.lora_path = DataPath(case_name + "/lora");
   options.max_sequence_length = max_sequence_length;
   auto p = FluxPipeline::Load(DataPath(case_name + "/model"), options);
@@ -23,17 +25,22 @@ std::unique_ptr<FluxPipeline> LoadCase(const std::string& case_name, bool lora,
   return p.ok() ? std::move(*p) : nullptr;
 }
 
-class FluxGoldenRunsTest : public ::testing::TestWithParam<std::string> {};
+class FluxGoldenRunsTest : public ::testing::TestWithParam<testing::CaseAndDevice> {};
 
 TEST_P(FluxGoldenRunsTest, ImagesMatchDiffusers) {
-  const int length = testing::LoadGoldenRuns(GetParam()).front().max_sequence_length;
-  auto with_lora = LoadCase(GetParam(), true, length);
-  auto without_lora = LoadCase(GetParam(), false, length);
+  const auto& [case_name, device] = GetParam();
+  testing::NoTf32Scope no_tf32;
+  const int length = testing::LoadGoldenRuns(case_name).front().max_sequence_length;
+  auto with_lora = LoadCase(case_name, true, length, device);
+  auto without_lora = LoadCase(case_name, false, length, device);
   ASSERT_TRUE(with_lora && without_lora);
-  testing::ExpectGoldenRuns(GetParam(), *with_lora, *without_lora, kMeanLevels, kMaxLevels);
+  testing::ExpectGoldenRuns(case_name, *with_lora, *without_lora, kMeanLevels, kMaxLevels);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, FluxGoldenRunsTest, ::testing::Values("flux-tiny", "flux-rich"));
+INSTANTIATE_TEST_SUITE_P(Cases, FluxGoldenRunsTest,
+                         ::testing::Combine(::testing::Values("flux-tiny", "flux-rich"),
+                                            ::testing::ValuesIn(testing::GoldenDevices())),
+                         testing::CaseAndDeviceName);
 
 TEST(FluxPipelineTest, PromptEncodingMatchesDiffusers) {
   auto p = LoadCase("flux-rich", false, 32);

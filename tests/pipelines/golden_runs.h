@@ -2,12 +2,15 @@
 // comparison helpers shared by the pipeline tests.
 #pragma once
 
+#include <cctype>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
 #include "image/png_codec.h"
@@ -27,6 +30,37 @@ struct GoldenRun {
   int max_sequence_length = 512;
   float lora_scale = 0;
   std::vector<std::string> images;  // paths relative to the case's golden/ folder
+};
+
+// The devices the end-to-end golden runs are checked on: the CPU always, and the first CUDA GPU
+// where there is one (bench/gpu_bench.sh runs the suite on a GPU machine).
+inline std::vector<std::string> GoldenDevices() {
+  std::vector<std::string> devices = {"cpu"};
+  if (torch::cuda::is_available()) devices.push_back("cuda:0");
+  return devices;
+}
+
+// (case, device) parameters, named e.g. "sdxl_tiny_cpu".
+using CaseAndDevice = std::tuple<std::string, std::string>;
+inline std::string CaseAndDeviceName(const ::testing::TestParamInfo<CaseAndDevice>& info) {
+  std::string name = std::get<0>(info.param) + "_" + std::get<1>(info.param);
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return name;
+}
+
+// On a GPU, float32 convolutions must not run in TF32 (cuDNN's default) while the golden runs are
+// compared: TF32 keeps 10 mantissa bits, far from the reference's float32.
+class NoTf32Scope {
+ public:
+  NoTf32Scope() : saved_(at::globalContext().allowTF32CuDNN()) {
+    at::globalContext().setAllowTF32CuDNN(false);
+  }
+  ~NoTf32Scope() { at::globalContext().setAllowTF32CuDNN(saved_); }
+
+ private:
+  bool saved_;
 };
 
 inline std::vector<GoldenRun> LoadGoldenRuns(const std::string& case_name) {

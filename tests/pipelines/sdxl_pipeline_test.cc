@@ -16,8 +16,10 @@ constexpr double kMeanLevels = 0.5;
 constexpr int kMaxLevels = 3;
 
 std::unique_ptr<StableDiffusionXLPipeline> LoadCase(const std::string& case_name, bool lora,
-                                                    int cache_entries = 0) {
+                                                    int cache_entries = 0,
+                                                    const std::string& device = "cpu") {
   PipelineOptions options;
+  options.device = torch::Device(device);
   if (lora) options.lora_path = DataPath(case_name + "/lora");
   options.prompt_cache_entries = cache_entries;
   auto p = StableDiffusionXLPipeline::Load(DataPath(case_name + "/model"), options);
@@ -25,16 +27,21 @@ std::unique_ptr<StableDiffusionXLPipeline> LoadCase(const std::string& case_name
   return p.ok() ? std::move(*p) : nullptr;
 }
 
-class SdxlGoldenRunsTest : public ::testing::TestWithParam<std::string> {};
+class SdxlGoldenRunsTest : public ::testing::TestWithParam<testing::CaseAndDevice> {};
 
 TEST_P(SdxlGoldenRunsTest, ImagesMatchDiffusers) {
-  auto with_lora = LoadCase(GetParam(), true);
-  auto without_lora = LoadCase(GetParam(), false);
+  const auto& [case_name, device] = GetParam();
+  testing::NoTf32Scope no_tf32;
+  auto with_lora = LoadCase(case_name, true, 0, device);
+  auto without_lora = LoadCase(case_name, false, 0, device);
   ASSERT_TRUE(with_lora && without_lora);
-  testing::ExpectGoldenRuns(GetParam(), *with_lora, *without_lora, kMeanLevels, kMaxLevels);
+  testing::ExpectGoldenRuns(case_name, *with_lora, *without_lora, kMeanLevels, kMaxLevels);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, SdxlGoldenRunsTest, ::testing::Values("sdxl-tiny", "sdxl-rich"));
+INSTANTIATE_TEST_SUITE_P(Cases, SdxlGoldenRunsTest,
+                         ::testing::Combine(::testing::Values("sdxl-tiny", "sdxl-rich"),
+                                            ::testing::ValuesIn(testing::GoldenDevices())),
+                         testing::CaseAndDeviceName);
 
 TEST(SdxlPipelineTest, PromptEncodingMatchesDiffusers) {
   auto p = LoadCase("sdxl-tiny", false);

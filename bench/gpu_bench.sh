@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The full-size GPU benchmark: SDXL at 1024x1024 fp16 and FLUX.1-dev at 1024x1024 bf16, 2, 4 and 8
+# steps, tlcm-serve (bench/pipeline_bench) and diffusers 0.31.0 (tools/bench_diffusers.py) one after
+# the other on the same GPU, plus the core test suite on that GPU (the end-to-end golden runs and
+# the half-precision tests run on CUDA there). Made for a CUDA machine that has PyTorch, CMake, ninja and nvcc but no network and
+# no Debian development packages, inside a short time budget.
+#
+# 1. On a networked Debian 12 machine, in the repository root (the folders are git-ignored):
+#      bench/gpu_bench.sh --prepare        (PYTHON: a python with diffusers 0.31.0 / transformers 4.39.3)
+#    .gpu/debs      the build dependencies as .deb files (Abseil, nlohmann-json, GoogleTest, libpng,
+#                   libjpeg, libwebp, zlib, pkgconf), unpacked on the GPU machine with dpkg -x
+#    .gpu/skeleton  tools/make_full_size_models.py skeleton: configs, tokenizers, weight shapes
+#    .whl           the diffusers side's wheels for Python 3.12 (diffusers, transformers, peft,
+#                   tokenizers, huggingface_hub at the versions of our venv)
+# 2. On the GPU machine, in a copy of the repository with those folders:
+#      bench/gpu_bench.sh [--budget SECONDS]        (default 480)
+#    Unpacks the packages under /tmp/tlcm-deps, builds pipeline_bench and tlcm_core_tests against the
+#    machine's LibTorch while the random-weight models are written to /tmp/tlcm-models, then runs the
+#    stages below; a stage that the remaining budget cannot cover is skipped and says so.
+#    Output in $OUT (or ./gpu-bench-out): results.jsonl (one JSON line per model and step count) and
+#    one log per stage.
+set -uo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+debs=(libabsl-dev libabsl20220623 nlohmann-json3-dev libgtest-dev libgmock-dev libpng-dev libpng16-16
+      zlib1g-dev zlib1g libjpeg62-turbo-dev libjpeg62-turbo libwebp-dev libwebp7 libwebpmux3
+      libwebpdemux2 pkgconf pkgconf-bin libpkgconf3)
+wheels=(diffusers==0.31.0 transformers==4.39.3 peft==0.13.2 tokenizers==0.15.2 huggingface_hub==0.36.2)
+
+if [[ "${1:-}" == "--prepare" ]]; then
+  set -e
+  mkdir -p .gpu/debs .whl
+  (cd .gpu/debs && apt-get download "${debs[@]}")
+  "${PYTHON:-python3}" tools/make_full_size_models.py skeleton --out .gpu/skeleton
+  "${PYTHON:-python3}" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+    --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+    --platform manylinux2014_x86_64 -d .whl "${wheels[@]}"
+  du -sh .gpu .whl
+  exit 0
+fi
+
+budget=480
+[[ "${1:-}" == "--budget" ]] && budget="$2"
+out="${OUT:-$repo/gpu-bench-out}"
+mkdir -p "$out"
+deps=/tmp/tlcm-deps models=/tmp/tlcm-models build=/tmp/tlcm-build
+results="$out/results.jsonl"
+: >"$results"
+say() { echo "[gpu_bench $(date +%T) +${SECONDS}s] $*" | tee -a "$out/summary.log"; }
+left() { echo $((budget - SECONDS)); }
+# stage NAME SECONDS CMD...: runs CMD with at most SECONDS (and the budget's rest), logs to NAME.log.
+stage() {
+  local name="$1" limit="$2"
+  shift 2
+  local rest=$(($(left) - 10))
+  if ((rest < 30)); then
+    say "$name: skipped, ${rest}s of the budget left"
+    return 1
+  fi
+  ((limit > rest)) && limit=$rest
+  say "$name: start (limit ${limit}s)"
+  timeout --kill-after=10 "$limit" "$@" >"$out/$name.log" 2>&1
+  local rc=$?
+  say "$name: rc=$rc"
+  return $rc
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' | tee -a "$out/gpu.txt"
+
+# Dependencies: Debian packages unpacked outside / (their .pc files say prefix=/usr: sysroot).
+rm -rf "$deps" && mkdir -p "$deps"
+for f in .gpu/debs/*.deb; do dpkg -x "$f" "$deps"; done
+find "$deps" -type l -lname '/*' | while read -r l; do ln -sfn "$deps$(readlink "$l")" "$l"; done
+multiarch="$deps/usr/lib/x86_64-linux-gnu"
+export PKG_CONFIG_PATH="$multiarch/pkgconfig:$deps/usr/share/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$deps"
+pkg_config="$(command -v pkg-config || true)"
+if [[ -z "$pkg_config" ]]; then
+  pkg_config="$deps/usr/bin/pkgconf"
+  export LD_LIBRARY_PATH="$multiarch${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+
+# The random-weight models, written while the code builds.
+python3 tools/make_full_size_models.py materialize "$models" --skeleton .gpu/skeleton --device cuda \
+  >"$out/models.log" 2>&1 &
+models_pid=$!
+
+export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"  # Hopper; only for code LibTorch compiles itself
+torch_dir="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+torch_cmake="$(python3 -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')"
+configure() {
+  rm -rf "$build"
+  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTLCM_BUILD_SERVER=OFF \
+    -DCMAKE_PREFIX_PATH="$torch_cmake;$deps/usr" -DPKG_CONFIG_EXECUTABLE="$pkg_config" \
+    -DCMAKE_CXX_FLAGS="-isystem $deps/usr/include/x86_64-linux-gnu" "$@"
+}
+# The normal path is find_package(Torch) (CUDA found through nvcc); if the wheel's CMake config
+# cannot be satisfied here, import the wheel's libraries directly and keep libtorch_cuda linked.
+if ! stage configure 120 configure; then
+  stage configure_wheel 120 configure -DTLCM_TORCH_WHEEL_CPU="$torch_dir" \
+    -DCMAKE_EXE_LINKER_FLAGS="-Wl,--no-as-needed $torch_dir/lib/libtorch_cuda.so -Wl,--as-needed" ||
+    { say "configure failed"; exit 1; }
+fi
+grep -E 'LibTorch|TLCM_WITH_CUDA' "$out"/configure*.log | tee -a "$out/summary.log"
+stage build_bench 300 cmake --build "$build" --target pipeline_bench || { say "build failed"; exit 1; }
+stage build_tests 240 cmake --build "$build" --target tlcm_core_tests &
+tests_pid=$!
+wait "$models_pid" || { say "model generation failed"; cat "$out/models.log"; exit 1; }
+say "models written: $(du -sh "$models" | cut -f1)"
+wait "$tests_pid"
+
+prompt="a lighthouse on a rocky coast at dawn, oil painting"
+common=(--prompt "$prompt" --resolution 1024 --steps_list 2,4,8 --seed 1 --device cuda --repeats 3 --warmup 1)
+sdxl=(--base_model_path "$models/sdxl-1024" --dtype fp16)
+flux=(--base_model_path "$models/flux-1024" --dtype bf16)
+bench() {  # bench NAME LIMIT PROGRAM... : the program's JSON lines go to results.jsonl
+  stage "$@" && grep '^{' "$out/$1.log" >>"$results"
+}
+bench tlcm_sdxl 150 "$build/bench/pipeline_bench" "${common[@]}" "${sdxl[@]}"
+bench tlcm_flux 200 "$build/bench/pipeline_bench" "${common[@]}" "${flux[@]}"
+# The tests that exercise the GPU: golden runs on cuda:0 and the half-precision targets on CUDA.
+stage core_tests_cuda 90 "$build/tests/tlcm_core_tests" --gtest_filter='*cuda*' --gtest_brief=1
+grep -E 'tests? from|PASSED|FAILED' "$out/core_tests_cuda.log" | tee -a "$out/summary.log"
+
+# The diffusers side, from the carried wheels.
+if python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
+  >"$out/pip.log" 2>&1; then
+  export PYTHONPATH=/tmp/site
+  bench diffusers_sdxl 150 python3 tools/bench_diffusers.py "${common[@]}" "${sdxl[@]}"
+  bench diffusers_flux 220 python3 tools/bench_diffusers.py "${common[@]}" "${flux[@]}"
+  unset PYTHONPATH
+else
+  say "diffusers wheels did not install (pip.log)"
+fi
+
+stage core_tests 120 "$build/tests/tlcm_core_tests" --gtest_brief=1
+grep -E 'tests? from|PASSED|FAILED' "$out/core_tests.log" | tail -20 | tee -a "$out/summary.log"
+cat "$results"
+say "done"
