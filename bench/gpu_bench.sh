@@ -44,7 +44,10 @@ budget=480
 [[ "${1:-}" == "--budget" ]] && budget="$2"
 out="${OUT:-$repo/gpu-bench-out}"
 mkdir -p "$out"
-deps=/tmp/tlcm-deps models=/tmp/tlcm-models build=/tmp/tlcm-build
+deps=/tmp/tlcm-deps build=/tmp/tlcm-build
+# ~41 GB of weights: on disk, not in a RAM-backed /tmp (FLUX's float32 staging needs the memory).
+models=/tmp/tlcm-models
+[[ "$(stat -f -c %T /tmp)" == tmpfs ]] && models="$repo/.gpu/models"
 results="$out/results.jsonl"
 : >"$results"
 say() { echo "[gpu_bench $(date +%T) +${SECONDS}s] $*" | tee -a "$out/summary.log"; }
@@ -67,6 +70,7 @@ stage() {
 }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+df -h /tmp "$repo" | tee -a "$out/gpu.txt"; free -g | tee -a "$out/gpu.txt"; nproc | tee -a "$out/gpu.txt"
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' | tee -a "$out/gpu.txt"
 
 # Dependencies: Debian packages unpacked outside / (their .pc files say prefix=/usr: sysroot).

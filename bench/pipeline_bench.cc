@@ -4,7 +4,8 @@
 // JSON line per step count with the median and per-stage medians in milliseconds (encode_t5_ms:
 // the T5 part of encode_ms, FLUX only; cpu_ms: process CPU time of a run, all threads, less
 // sensitive than wall time to other processes on a shared machine; load_s: the model's loading
-// time). bench/compare_diffusers.sh runs it next to diffusers (tools/bench_diffusers.py) on the
+// time; gpu_allocated_gib / gpu_peak_gib: the CUDA caching allocator's bytes in use after the
+// runs and at most so far, -1 off CUDA). bench/compare_diffusers.sh runs it next to diffusers (tools/bench_diffusers.py) on the
 // same model, threads and machine and prints the ratios; bench/gpu_bench.sh runs both at full size
 // on a CUDA machine.
 #include <ATen/Parallel.h>
@@ -21,7 +22,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cli/generate_flags.h"
+#include "pipelines/device_memory.h"
 #include "pipelines/pipeline_factory.h"
+#include "pipelines/pipeline_options.h"
 #include "stats.h"
 
 namespace {
@@ -107,6 +110,10 @@ int main(int argc, char** argv) {
       denoise.push_back(timings->denoise_ms);
       decode.push_back(timings->decode_ms);
     }
+    // GPU memory (CUDA builds): what the loaded model holds, and the peak so far (any run).
+    const auto device = tlcm::ParseDevice(flags->device);
+    const auto memory = device.ok() ? tlcm::MeasureDeviceMemory(*device) : tlcm::engine::DeviceMemory{};
+    const auto gib = [](int64_t bytes) { return bytes < 0 ? -1.0 : bytes / double(1LL << 30); };
     std::cout << absl::StrCat("{\"impl\": \"tlcm-serve\", \"family\": \"", info.family,
                               "\", \"device\": \"", flags->device, "\", \"dtype\": \"",
                               flags->dtype, "\", \"steps\": ", steps, ", \"width\": ",
@@ -116,7 +123,9 @@ int main(int argc, char** argv) {
                               ", \"cpu_ms\": ", Median(cpu), ", \"encode_ms\": ", Median(encode),
                               ", \"encode_t5_ms\": ", Median(encode_t5),
                               ", \"denoise_ms\": ", Median(denoise), ", \"decode_ms\": ",
-                              Median(decode), "}")
+                              Median(decode), ", \"gpu_allocated_gib\": ",
+                              gib(memory.allocated_bytes), ", \"gpu_peak_gib\": ",
+                              gib(memory.peak_allocated_bytes), "}")
               << std::endl;
   }
   return 0;

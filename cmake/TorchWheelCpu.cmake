@@ -7,12 +7,13 @@
 # This defines what find_package(Torch) would: TORCH_LIBRARIES, TORCH_INCLUDE_DIRS, Torch_VERSION.
 # GPU machines use find_package(Torch) with CMAKE_PREFIX_PATH instead (the normal path).
 set(_wheel "${TLCM_TORCH_WHEEL_CPU}")
-# torch/version.h sits under the C++ API include folder in 2.x wheels (include/torch/ in others).
-find_file(_version_header torch/version.h NO_DEFAULT_PATH NO_CACHE
-  PATHS "${_wheel}/include/torch/csrc/api/include" "${_wheel}/include")
+# The version macros: torch/headeronly/version.h from 2.10 on (torch/version.h includes it),
+# torch/version.h under the C++ API include folder in earlier 2.x wheels, include/torch/ in others.
+find_file(_version_header NAMES torch/headeronly/version.h torch/version.h NO_DEFAULT_PATH NO_CACHE
+  PATHS "${_wheel}/include" "${_wheel}/include/torch/csrc/api/include")
 if(NOT _version_header)
   message(FATAL_ERROR "TLCM_TORCH_WHEEL_CPU=${_wheel} is not a torch package folder "
-                      "(no include/torch/csrc/api/include/torch/version.h)")
+                      "(no torch/headeronly/version.h or torch/version.h under include/)")
 endif()
 file(STRINGS "${_version_header}" _version_lines REGEX "#define TORCH_VERSION_(MAJOR|MINOR|PATCH) ")
 set(Torch_VERSION "")

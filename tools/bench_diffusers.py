@@ -25,6 +25,7 @@ Stages (wall clock, torch.set_num_threads(--threads)):
   decode_ms     from the start of vae.decode to the end of the call (VAE, postprocessing to PIL)
   median_ms     the whole pipe(...) call
   cpu_ms        process CPU time of the call (all threads), as pipeline_bench reports it
+  gpu_*_gib     on CUDA: torch.cuda.memory_allocated / max_memory_allocated after the runs (else -1)
 """
 
 from __future__ import annotations
@@ -166,6 +167,11 @@ def main(argv: List[str]) -> None:
                 "encode_t5": clock.t5_s, "denoise": m["decode_start"] - m["encode_end"],
                 "decode": end - m["decode_start"]}
 
+    on_cuda = args.device.startswith("cuda")
+
+    def gib(counter) -> float:
+        return round(counter(args.device) / 2**30, 3)
+
     for steps in args.steps_list:
         samples: List[Dict[str, float]] = []
         for r in range(args.warmup + args.repeats):
@@ -182,7 +188,9 @@ def main(argv: List[str]) -> None:
             "width": args.width, "height": args.height, "batch": args.batch_size, "threads": torch.get_num_threads(),
             "load_s": round(load_s, 3), "median_ms": median_ms("total"), "cpu_ms": median_ms("cpu"),
             "encode_ms": median_ms("encode"), "encode_t5_ms": median_ms("encode_t5"),
-            "denoise_ms": median_ms("denoise"), "decode_ms": median_ms("decode"), "torch": torch.__version__,
+            "denoise_ms": median_ms("denoise"), "decode_ms": median_ms("decode"),
+            "gpu_allocated_gib": gib(torch.cuda.memory_allocated) if on_cuda else -1.0,
+            "gpu_peak_gib": gib(torch.cuda.max_memory_allocated) if on_cuda else -1.0, "torch": torch.__version__,
         }), flush=True)
 
 

@@ -76,6 +76,7 @@ struct DeviceMemory {
   int64_t allocated_bytes = -1;  // CUDA: bytes in live tensors (the caching allocator's count)
   int64_t reserved_bytes = -1;   // CUDA: bytes the caching allocator holds from the driver
                                  // (allocated plus cached free blocks)
+  int64_t peak_allocated_bytes = -1;  // CUDA: the most allocated_bytes has been since start
   int64_t resident_bytes = -1;   // CPU: the resident set size of the whole process (what the
                                  // kernel reports in /proc/self/statm; every CPU worker, the
                                  // server and the encoders share it)

@@ -35,6 +35,7 @@ engine::DeviceMemory MeasureDeviceMemory(const torch::Device& device) {
     constexpr size_t kAggregate = 0;
     memory.allocated_bytes = stats.allocated_bytes[kAggregate].current;
     memory.reserved_bytes = stats.reserved_bytes[kAggregate].current;
+    memory.peak_allocated_bytes = stats.allocated_bytes[kAggregate].peak;
   }
 #endif
   return memory;

@@ -4,6 +4,7 @@
 #include "loaders/diffusers_folder.h"
 #include "loaders/key_remap.h"
 #include "pipelines/active_set.h"
+#include "pipelines/component_fit.h"
 #include "pipelines/component_loader.h"
 #include "pipelines/image_noise.h"
 #include "pipelines/image_output.h"
@@ -45,6 +46,8 @@ absl::StatusOr<std::unique_ptr<FluxPipeline>> FluxPipeline::Load(const std::stri
     return absl::InvalidArgumentError(absl::StrCat(
         "max_sequence_length must be in [1, 512], got ", options.max_sequence_length));
   }
+  const std::string vae_dir = options.vae_path.empty() ? folder.ComponentDir("vae") : options.vae_path;
+  TLCM_RETURN_IF_ERROR(CheckFluxComponentsFit(model_path, vae_dir));
   std::unique_ptr<FluxPipeline> p(new FluxPipeline());
   p->options_ = options;
   // Each component goes to its device and dtype as soon as it is loaded (and fused), so that
@@ -68,7 +71,6 @@ absl::StatusOr<std::unique_ptr<FluxPipeline>> FluxPipeline::Load(const std::stri
                             folder.ComponentDir("transformer"), options.variant, IdentityKeys())));
   TLCM_RETURN_IF_ERROR(FuseConfiguredLora(*p->transformer_, options));
   p->transformer_->to(options.device, options.dtype);
-  const std::string vae_dir = options.vae_path.empty() ? folder.ComponentDir("vae") : options.vae_path;
   TLCM_ASSIGN_OR_RETURN(p->vae_config_, AutoencoderKLConfig::FromFile(vae_dir + "/config.json"));
   TLCM_ASSIGN_OR_RETURN(p->vae_, (LoadComponent<AutoencoderKLDecoder, AutoencoderKLConfig>(
                                      vae_dir, options.variant, VaeDecoderKeys())));

@@ -6,6 +6,7 @@
 #include "loaders/diffusers_folder.h"
 #include "loaders/key_remap.h"
 #include "pipelines/active_set.h"
+#include "pipelines/component_fit.h"
 #include "pipelines/component_loader.h"
 #include "pipelines/image_noise.h"
 #include "pipelines/image_output.h"
@@ -21,6 +22,8 @@ absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> StableDiffusionXLPipe
     return absl::InvalidArgumentError(
         absl::StrCat(model_path, ": model_index.json names a FLUX pipeline, not SDXL"));
   }
+  const std::string vae_dir = options.vae_path.empty() ? folder.ComponentDir("vae") : options.vae_path;
+  TLCM_RETURN_IF_ERROR(CheckSdxlComponentsFit(model_path, vae_dir));
   std::unique_ptr<StableDiffusionXLPipeline> p(new StableDiffusionXLPipeline());
   p->options_ = options;
   // Each component goes to its device and dtype as soon as it is loaded (and fused), so that
@@ -41,7 +44,6 @@ absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> StableDiffusionXLPipe
                                       IdentityKeys())));
   TLCM_RETURN_IF_ERROR(FuseConfiguredLora(*p->unet_, options));
   p->unet_->to(options.device, options.dtype);
-  const std::string vae_dir = options.vae_path.empty() ? folder.ComponentDir("vae") : options.vae_path;
   TLCM_ASSIGN_OR_RETURN(p->vae_config_, AutoencoderKLConfig::FromFile(vae_dir + "/config.json"));
   TLCM_ASSIGN_OR_RETURN(p->vae_, (LoadComponent<AutoencoderKLDecoder, AutoencoderKLConfig>(
                                      vae_dir, options.variant, VaeDecoderKeys())));
