@@ -100,14 +100,18 @@ configure() {
     -DCMAKE_CXX_FLAGS="-isystem $deps/usr/include/x86_64-linux-gnu" "$@"
 }
 # The normal path is find_package(Torch) (CUDA found through nvcc); if the wheel's CMake config
-# cannot be satisfied here, import the wheel's libraries directly and keep libtorch_cuda linked.
-if ! stage configure 120 configure; then
-  stage configure_wheel 120 configure -DTLCM_TORCH_WHEEL_CPU="$torch_dir" \
-    -DCMAKE_EXE_LINKER_FLAGS="-Wl,--no-as-needed $torch_dir/lib/libtorch_cuda.so -Wl,--as-needed" ||
-    { say "configure failed"; exit 1; }
+# cannot be satisfied here, or what it configures does not build, import the wheel's libraries
+# directly and keep libtorch_cuda linked (then without the CUDA allocator's memory figures).
+configure_wheel() {
+  configure -DTLCM_TORCH_WHEEL_CPU="$torch_dir" \
+    -DCMAKE_EXE_LINKER_FLAGS="-Wl,--no-as-needed $torch_dir/lib/libtorch_cuda.so -Wl,--as-needed"
+}
+build_bench() { cmake --build "$build" --target pipeline_bench; }
+if ! { stage configure 120 configure && stage build_bench 300 build_bench; }; then
+  { stage configure_wheel 120 configure_wheel && stage build_bench_wheel 300 build_bench; } ||
+    { say "configure or build failed"; exit 1; }
 fi
-grep -E 'LibTorch|TLCM_WITH_CUDA' "$out"/configure*.log | tee -a "$out/summary.log"
-stage build_bench 300 cmake --build "$build" --target pipeline_bench || { say "build failed"; exit 1; }
+grep -hE 'LibTorch|TLCM_WITH_CUDA' "$out"/configure*.log | tee -a "$out/summary.log"
 stage build_tests 240 cmake --build "$build" --target tlcm_core_tests &
 tests_pid=$!
 wait "$models_pid" || { say "model generation failed"; cat "$out/models.log"; exit 1; }
