@@ -42,6 +42,10 @@ fi
 
 budget=480
 [[ "${1:-}" == "--budget" ]] && budget="$2"
+# For a trial run elsewhere: GPU_BENCH_DEVICE (cuda), GPU_BENCH_SKELETON (.gpu/skeleton),
+# GPU_BENCH_SIZE (1024), GPU_BENCH_BUILD_S (300: the limit of each build step; 16 cores need ~2 min).
+device="${GPU_BENCH_DEVICE:-cuda}" skeleton="${GPU_BENCH_SKELETON:-.gpu/skeleton}"
+size="${GPU_BENCH_SIZE:-1024}" build_s="${GPU_BENCH_BUILD_S:-300}"
 out="${OUT:-$repo/gpu-bench-out}"
 mkdir -p "$out"
 deps=/tmp/tlcm-deps build=/tmp/tlcm-build
@@ -50,6 +54,7 @@ models=/tmp/tlcm-models
 [[ "$(stat -f -c %T /tmp)" == tmpfs ]] && models="$repo/.gpu/models"
 results="$out/results.jsonl"
 : >"$results"
+: >"$out/summary.log"
 say() { echo "[gpu_bench $(date +%T) +${SECONDS}s] $*" | tee -a "$out/summary.log"; }
 left() { echo $((budget - SECONDS)); }
 # stage NAME SECONDS CMD...: runs CMD with at most SECONDS (and the budget's rest), logs to NAME.log.
@@ -74,52 +79,52 @@ df -h /tmp "$repo" | tee -a "$out/gpu.txt"; free -g | tee -a "$out/gpu.txt"; npr
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' | tee -a "$out/gpu.txt"
 
 # Dependencies: Debian packages unpacked outside / (their .pc files say prefix=/usr: sysroot).
-rm -rf "$deps" && mkdir -p "$deps"
+rm -rf "$deps" "$build" && mkdir -p "$deps"
 for f in .gpu/debs/*.deb; do dpkg -x "$f" "$deps"; done
 find "$deps" -type l -lname '/*' | while read -r l; do ln -sfn "$deps$(readlink "$l")" "$l"; done
 multiarch="$deps/usr/lib/x86_64-linux-gnu"
 export PKG_CONFIG_PATH="$multiarch/pkgconfig:$deps/usr/share/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$deps"
 pkg_config="$(command -v pkg-config || true)"
-if [[ -z "$pkg_config" ]]; then
-  pkg_config="$deps/usr/bin/pkgconf"
-  export LD_LIBRARY_PATH="$multiarch${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if [[ -z "$pkg_config" ]]; then  # the unpacked pkgconf, with its library beside it
+  pkg_config="$deps/pkg-config"
+  printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$multiarch" "$deps/usr/bin/pkgconf" >"$pkg_config"
+  chmod +x "$pkg_config"
 fi
 
 # The random-weight models, written while the code builds.
-python3 tools/make_full_size_models.py materialize "$models" --skeleton .gpu/skeleton --device cuda \
+python3 tools/make_full_size_models.py materialize "$models" --skeleton "$skeleton" --device "$device" \
   >"$out/models.log" 2>&1 &
 models_pid=$!
 
 export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"  # Hopper; only for code LibTorch compiles itself
 torch_dir="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
 torch_cmake="$(python3 -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')"
-configure() {
-  rm -rf "$build"
-  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTLCM_BUILD_SERVER=OFF \
-    -DCMAKE_PREFIX_PATH="$torch_cmake;$deps/usr" -DPKG_CONFIG_EXECUTABLE="$pkg_config" \
-    -DCMAKE_CXX_FLAGS="-isystem $deps/usr/include/x86_64-linux-gnu" "$@"
-}
+cmake_args=(-S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTLCM_BUILD_SERVER=OFF
+  -DCMAKE_PREFIX_PATH="$torch_cmake;$deps/usr" -DPKG_CONFIG_EXECUTABLE="$pkg_config"
+  -DCMAKE_CXX_FLAGS="-isystem $deps/usr/include/x86_64-linux-gnu")
 # The normal path is find_package(Torch) (CUDA found through nvcc); if the wheel's CMake config
 # cannot be satisfied here, or what it configures does not build, import the wheel's libraries
 # directly and keep libtorch_cuda linked (then without the CUDA allocator's memory figures).
-configure_wheel() {
-  configure -DTLCM_TORCH_WHEEL_CPU="$torch_dir" \
-    -DCMAKE_EXE_LINKER_FLAGS="-Wl,--no-as-needed $torch_dir/lib/libtorch_cuda.so -Wl,--as-needed"
-}
-build_bench() { cmake --build "$build" --target pipeline_bench; }
-if ! { stage configure 120 configure && stage build_bench 300 build_bench; }; then
-  { stage configure_wheel 120 configure_wheel && stage build_bench_wheel 300 build_bench; } ||
+wheel_args=(-DTLCM_TORCH_WHEEL_CPU="$torch_dir")
+[[ -f "$torch_dir/lib/libtorch_cuda.so" ]] &&
+  wheel_args+=(-DCMAKE_EXE_LINKER_FLAGS="-Wl,--no-as-needed $torch_dir/lib/libtorch_cuda.so -Wl,--as-needed")
+if ! { stage configure 120 cmake "${cmake_args[@]}" &&
+       stage build_bench "$build_s" cmake --build "$build" --target pipeline_bench; }; then
+  rm -rf "$build"
+  { stage configure_wheel 120 cmake "${cmake_args[@]}" "${wheel_args[@]}" &&
+    stage build_bench_wheel "$build_s" cmake --build "$build" --target pipeline_bench; } ||
     { say "configure or build failed"; exit 1; }
 fi
 grep -hE 'LibTorch|TLCM_WITH_CUDA' "$out"/configure*.log | tee -a "$out/summary.log"
-stage build_tests 240 cmake --build "$build" --target tlcm_core_tests &
+stage build_tests "$build_s" cmake --build "$build" --target tlcm_core_tests &
 tests_pid=$!
 wait "$models_pid" || { say "model generation failed"; cat "$out/models.log"; exit 1; }
 say "models written: $(du -sh "$models" | cut -f1)"
 wait "$tests_pid"
 
 prompt="a lighthouse on a rocky coast at dawn, oil painting"
-common=(--prompt "$prompt" --resolution 1024 --steps_list 2,4,8 --seed 1 --device cuda --repeats 3 --warmup 1)
+common=(--prompt "$prompt" --resolution "$size" --steps_list 2,4,8 --seed 1 --device "$device" --repeats 3
+        --warmup 1)
 sdxl=(--base_model_path "$models/sdxl-1024" --dtype fp16)
 flux=(--base_model_path "$models/flux-1024" --dtype bf16)
 bench() {  # bench NAME LIMIT PROGRAM... : the program's JSON lines go to results.jsonl
