@@ -127,8 +127,9 @@ common=(--prompt "$prompt" --resolution "$size" --steps_list 2,4,8 --seed 1 --de
         --warmup 1)
 sdxl=(--base_model_path "$models/sdxl-1024" --dtype fp16)
 flux=(--base_model_path "$models/flux-1024" --dtype bf16)
-bench() {  # bench NAME LIMIT PROGRAM... : the program's JSON lines go to results.jsonl
-  stage "$@" && grep '^{' "$out/$1.log" >>"$results"
+bench() {  # bench NAME LIMIT PROGRAM... : the program's JSON lines (complete or not) go to results.jsonl
+  stage "$@"
+  grep -h '^{' "$out/$1.log" >>"$results"
 }
 bench tlcm_sdxl 150 "$build/bench/pipeline_bench" "${common[@]}" "${sdxl[@]}"
 bench tlcm_flux 200 "$build/bench/pipeline_bench" "${common[@]}" "${flux[@]}"
