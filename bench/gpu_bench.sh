@@ -79,10 +79,12 @@ df -h /tmp "$repo" | tee -a "$out/gpu.txt"; free -g | tee -a "$out/gpu.txt"; npr
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' | tee -a "$out/gpu.txt"
 
 # Dependencies: Debian packages unpacked outside / (their .pc files say prefix=/usr: sysroot).
-rm -rf "$deps" "$build" && mkdir -p "$deps"
+rm -rf "$deps" && mkdir -p "$deps"
 for f in .gpu/debs/*.deb; do dpkg -x "$f" "$deps"; done
 find "$deps" -type l -lname '/*' | while read -r l; do ln -sfn "$deps$(readlink "$l")" "$l"; done
 multiarch="$deps/usr/lib/x86_64-linux-gnu"
+# Abseil's libraries load each other by soname from there (also when ctest lists the tests).
+export LD_LIBRARY_PATH="$multiarch${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PKG_CONFIG_PATH="$multiarch/pkgconfig:$deps/usr/share/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$deps"
 pkg_config="$(command -v pkg-config || true)"
 if [[ -z "$pkg_config" ]]; then  # the unpacked pkgconf, with its library beside it
@@ -92,8 +94,13 @@ if [[ -z "$pkg_config" ]]; then  # the unpacked pkgconf, with its library beside
 fi
 
 # The random-weight models, written while the code builds.
-python3 tools/make_full_size_models.py materialize "$models" --skeleton "$skeleton" --device "$device" \
-  >"$out/models.log" 2>&1 &
+# (kept from an earlier run on the same machine when complete)
+if [[ -f "$models/complete" ]]; then
+  true &
+else
+  { python3 tools/make_full_size_models.py materialize "$models" --skeleton "$skeleton" --device "$device" &&
+    touch "$models/complete"; } >"$out/models.log" 2>&1 &
+fi
 models_pid=$!
 
 export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"  # Hopper; only for code LibTorch compiles itself
@@ -137,8 +144,10 @@ bench tlcm_flux 200 "$build/bench/pipeline_bench" "${common[@]}" "${flux[@]}"
 stage core_tests_cuda 90 "$build/tests/tlcm_core_tests" --gtest_filter='*cuda*' --gtest_brief=1
 grep -E 'tests? from|PASSED|FAILED' "$out/core_tests_cuda.log" | tee -a "$out/summary.log"
 
-# The diffusers side, from the carried wheels.
-if python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
+# The diffusers side, from the carried wheels (GPU_BENCH_DIFFUSERS=0 skips it).
+if [[ "${GPU_BENCH_DIFFUSERS:-1}" == 0 ]]; then
+  say "diffusers: skipped (GPU_BENCH_DIFFUSERS=0)"
+elif python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
   >"$out/pip.log" 2>&1; then
   export PYTHONPATH=/tmp/site
   bench diffusers_sdxl 150 python3 tools/bench_diffusers.py "${common[@]}" "${sdxl[@]}"
