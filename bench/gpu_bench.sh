@@ -13,7 +13,7 @@
 #    .whl           the diffusers side's wheels for Python 3.12 (diffusers, transformers, peft,
 #                   tokenizers, huggingface_hub at the versions of our venv)
 # 2. On the GPU machine, in a copy of the repository with those folders:
-#      bench/gpu_bench.sh [--budget SECONDS]        (default 480)
+#      bench/gpu_bench.sh [--budget SECONDS] [--tests-only]       (default 480)
 #    Unpacks the packages under /tmp/tlcm-deps, builds pipeline_bench and tlcm_core_tests against the
 #    machine's LibTorch while the random-weight models are written to /tmp/tlcm-models, then runs the
 #    stages below; a stage that the remaining budget cannot cover is skipped and says so.
@@ -40,8 +40,14 @@ if [[ "${1:-}" == "--prepare" ]]; then
   exit 0
 fi
 
-budget=480
-[[ "${1:-}" == "--budget" ]] && budget="$2"
+budget=480 tests_only=0
+while (($#)); do
+  case "$1" in
+    --budget) budget="$2"; shift 2 ;;
+    --tests-only) tests_only=1; shift ;;  # build and run the core suite only
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
 # For a trial run elsewhere: GPU_BENCH_DEVICE (cuda), GPU_BENCH_SKELETON (.gpu/skeleton),
 # GPU_BENCH_SIZE (1024), GPU_BENCH_BUILD_S (300: the limit of each build step; 16 cores need ~2 min).
 device="${GPU_BENCH_DEVICE:-cuda}" skeleton="${GPU_BENCH_SKELETON:-.gpu/skeleton}"
@@ -95,7 +101,7 @@ fi
 
 # The random-weight models, written while the code builds.
 # (kept from an earlier run on the same machine when complete)
-if [[ -f "$models/complete" ]]; then
+if [[ -f "$models/complete" || "$tests_only" == 1 ]]; then
   true &
 else
   { python3 tools/make_full_size_models.py materialize "$models" --skeleton "$skeleton" --device "$device" &&
@@ -129,6 +135,17 @@ wait "$models_pid" || { say "model generation failed"; cat "$out/models.log"; ex
 say "models written: $(du -sh "$models" | cut -f1)"
 wait "$tests_pid"
 
+run_core_tests() {  # every test in its own process (ctest), so that a crash names its test
+  stage core_tests 150 ctest --test-dir "$build" -L core -j "$(nproc)" --output-on-failure --timeout 120
+  grep -E 'tests passed|tests failed|Failed|SEGFAULT|Exception|Timeout' "$out/core_tests.log" |
+    tail -20 | tee -a "$out/summary.log"
+}
+if [[ "$tests_only" == 1 ]]; then
+  run_core_tests
+  say "done"
+  exit 0
+fi
+
 prompt="a lighthouse on a rocky coast at dawn, oil painting"
 common=(--prompt "$prompt" --resolution "$size" --steps_list 2,4,8 --seed 1 --device "$device" --repeats 3
         --warmup 1)
@@ -157,7 +174,6 @@ else
   say "diffusers wheels did not install (pip.log)"
 fi
 
-stage core_tests 120 "$build/tests/tlcm_core_tests" --gtest_brief=1
-grep -E 'tests? from|PASSED|FAILED' "$out/core_tests.log" | tail -20 | tee -a "$out/summary.log"
+run_core_tests
 cat "$results"
 say "done"
