@@ -1,6 +1,10 @@
-// Helpers shared by the test suites: test data paths and tensor comparison.
+// Helpers shared by the test suites: test data paths, scratch paths and tensor comparison.
 #pragma once
 
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -10,6 +14,24 @@
 #include "test_data_path.h"
 
 namespace tlcm::testing {
+
+// A path under the system temp folder that nothing has used yet: unique per process and per call
+// (`name` keeps it readable). Tests then never delete a folder an earlier run left behind (on
+// the H200 benchmark machine exactly the tests that did so crashed, with
+// std::filesystem::remove_all the suspect), and parallel ctest processes never share a path.
+inline std::string FreshTempPath(const std::string& name) {
+  static std::atomic<int> calls{0};
+  return (std::filesystem::temp_directory_path() /
+          ("tlcm_test_" + std::to_string(::getpid()) + "_" + std::to_string(calls++) + "_" + name))
+      .string();
+}
+
+// FreshTempPath(name), created as an empty folder.
+inline std::string FreshTempDir(const std::string& name) {
+  const std::string dir = FreshTempPath(name);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
 
 // Loads a golden safetensors file into a name -> tensor map (fails the test on error).
 inline std::map<std::string, torch::Tensor> LoadGolden(const std::string& relative) {

@@ -25,9 +25,7 @@ TEST(DiffusersFolderTest, DetectsTheFamilyOfEachReferencePipeline) {
 }
 
 TEST(DiffusersFolderTest, RejectsUnknownPipelinesAndMissingComponents) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "dfolder";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = testing::FreshTempDir("dfolder");
   EXPECT_EQ(OpenDiffusersFolder(dir.string()).status().code(), absl::StatusCode::kNotFound);
 
   std::ofstream(dir / "model_index.json") << R"({"_class_name": "StableDiffusionPipeline"})";

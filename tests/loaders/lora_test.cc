@@ -38,9 +38,7 @@ TORCH_MODULE(Tiny);
 
 fs::path MakeAdapterDir(const std::string& name, const std::map<std::string, torch::Tensor>& tensors,
                         const std::string& config = "") {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("lora_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = testing::FreshTempDir("lora_" + name);
   EXPECT_TRUE(WriteSafetensors((dir / "adapter_model.safetensors").string(), tensors).ok());
   if (!config.empty()) std::ofstream(dir / "adapter_config.json") << config;
   return dir;

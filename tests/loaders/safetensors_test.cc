@@ -7,19 +7,16 @@
 #include <torch/torch.h>
 
 #include "loaders/weight_store.h"
+#include "test_util.h"
 
 namespace tlcm {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string TempPath(const std::string& name) {
-  return (fs::temp_directory_path() / ("tlcm_st_" + std::to_string(::getpid()) + "_" + name)).string();
-}
-
 // Writes a raw safetensors file with the given header text and data bytes.
 std::string WriteRaw(const std::string& name, const std::string& header, size_t data_bytes) {
-  const std::string path = TempPath(name);
+  const std::string path = testing::FreshTempPath(name);
   std::ofstream out(path, std::ios::binary);
   uint64_t n = header.size();
   out.write(reinterpret_cast<const char*>(&n), 8);
@@ -33,7 +30,7 @@ TEST(SafetensorsTest, RoundTripsEveryDtype) {
       {"b", torch::randn({4}).to(torch::kFloat16)},
       {"c", torch::randn({1, 2, 2}).to(torch::kBFloat16)},
       {"empty", torch::zeros({0, 5})}};
-  const std::string path = TempPath("roundtrip.safetensors");
+  const std::string path = testing::FreshTempPath("roundtrip.safetensors");
   ASSERT_TRUE(WriteSafetensors(path, tensors).ok());
   auto file = SafetensorsFile::Open(path);
   ASSERT_TRUE(file.ok()) << file.status();
@@ -49,7 +46,7 @@ TEST(SafetensorsTest, RoundTripsEveryDtype) {
 }
 
 TEST(SafetensorsTest, TensorsOutliveTheFileHandleAndWritesStayPrivate) {
-  const std::string path = TempPath("cow.safetensors");
+  const std::string path = testing::FreshTempPath("cow.safetensors");
   ASSERT_TRUE(WriteSafetensors(path, {{"w", torch::ones({8})}}).ok());
   torch::Tensor w;
   {
@@ -96,10 +93,10 @@ TEST(SafetensorsTest, RejectsCorruptHeadersNamingFileAndKey) {
 }
 
 TEST(SafetensorsTest, RejectsTruncatedFilesAndHugeHeaders) {
-  const std::string tiny = TempPath("tiny.safetensors");
+  const std::string tiny = testing::FreshTempPath("tiny.safetensors");
   std::ofstream(tiny) << "abc";
   EXPECT_EQ(SafetensorsFile::Open(tiny).status().code(), absl::StatusCode::kDataLoss);
-  const std::string huge = TempPath("huge.safetensors");
+  const std::string huge = testing::FreshTempPath("huge.safetensors");
   {
     std::ofstream out(huge, std::ios::binary);
     uint64_t n = SafetensorsFile::kMaxHeaderBytes + 1;
@@ -107,11 +104,11 @@ TEST(SafetensorsTest, RejectsTruncatedFilesAndHugeHeaders) {
   }
   auto file = SafetensorsFile::Open(huge);
   EXPECT_NE(file.status().message().find("limit"), std::string::npos) << file.status();
-  EXPECT_EQ(SafetensorsFile::Open(TempPath("absent")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(SafetensorsFile::Open(testing::FreshTempPath("absent")).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(WeightStoreTest, ReadsShardsThroughTheIndexAndPrefersTheVariant) {
-  const fs::path dir = TempPath("component");
+  const fs::path dir = testing::FreshTempPath("component");
   fs::create_directories(dir);
   ASSERT_TRUE(WriteSafetensors((dir / "model-00001-of-00002.safetensors").string(),
                                {{"a", torch::ones({2})}}).ok());
@@ -134,7 +131,7 @@ TEST(WeightStoreTest, ReadsShardsThroughTheIndexAndPrefersTheVariant) {
       << R"({"weight_map":{"zz":"model-00001-of-00002.safetensors"}})";
   auto bad = WeightStore::OpenComponent(dir.string());
   EXPECT_NE(bad.status().message().find("'zz'"), std::string::npos) << bad.status();
-  EXPECT_EQ(WeightStore::OpenComponent(TempPath("nowhere")).status().code(),
+  EXPECT_EQ(WeightStore::OpenComponent(testing::FreshTempPath("nowhere")).status().code(),
             absl::StatusCode::kNotFound);
 }
 

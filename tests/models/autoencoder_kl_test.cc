@@ -31,11 +31,6 @@ using ::tlcm::testing::LoadGolden;
 constexpr double kGoldenAtol = 1e-6;
 constexpr double kGoldenRtol = 1e-4;
 
-std::string TempPath(const std::string& name) {
-  return (fs::temp_directory_path() / ("tlcm_vae_" + std::to_string(::getpid()) + "_" + name))
-      .string();
-}
-
 absl::StatusOr<AutoencoderKLDecoder> BuildDecoder(const std::string& model_case) {
   TLCM_ASSIGN_OR_RETURN(auto config, AutoencoderKLConfig::FromFile(
                                          DataPath(model_case + "/model/vae/config.json")));
@@ -101,7 +96,7 @@ TEST(VaeConfigTest, RejectsOtherBlocksNamingFileAndKey) {
            {"latents_mean", {0.0, 0.0, 0.0, 0.0}}}) {
     auto changed = json;
     changed[key] = value;
-    const std::string path = TempPath("reject.json");
+    const std::string path = testing::FreshTempPath("reject.json");
     std::ofstream(path) << changed.dump();
     auto config = AutoencoderKLConfig::FromFile(path);
     ASSERT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << key;
@@ -128,7 +123,7 @@ TEST(VaeLoadTest, DropsEncoderAndMapsLegacyAttentionNames) {
   }
   EXPECT_TRUE(has_encoder);
   ASSERT_TRUE(legacy.count("decoder.mid_block.attentions.0.query.weight"));
-  const std::string path = TempPath("legacy.safetensors");
+  const std::string path = testing::FreshTempPath("legacy.safetensors");
   ASSERT_TRUE(WriteSafetensors(path, legacy).ok());
   auto legacy_weights = WeightStore::OpenFile(path);
   ASSERT_TRUE(legacy_weights.ok()) << legacy_weights.status();
@@ -148,7 +143,7 @@ TEST(VaeLoadTest, MissingDecoderWeightIsNamed) {
   std::map<std::string, torch::Tensor> tensors;
   for (const std::string& key : weights->Keys()) tensors[key] = weights->Get(key).value();
   tensors.erase("decoder.conv_out.bias");
-  const std::string path = TempPath("missing.safetensors");
+  const std::string path = testing::FreshTempPath("missing.safetensors");
   ASSERT_TRUE(WriteSafetensors(path, tensors).ok());
   auto partial = WeightStore::OpenFile(path);
   ASSERT_TRUE(partial.ok()) << partial.status();

@@ -16,7 +16,7 @@ using testing::AllClose;
 using testing::DataPath;
 using testing::LoadGolden;
 using testing::MaxAbsDiff;
-using testing::ScratchDir;
+using testing::FreshTempDir;
 using testing::StateDict;
 using testing::WriteJson;
 
@@ -148,7 +148,7 @@ nlohmann::json SmallConfig() {
 }
 
 TEST(ClipTextConfigTest, ParsesSizesAndProjectionClass) {
-  const std::string dir = ScratchDir("clip_config");
+  const std::string dir = FreshTempDir("clip_config");
   nlohmann::json json = SmallConfig();
   WriteJson(dir + "/config.json", json);
   auto config = ClipTextConfig::FromFile(dir + "/config.json");
@@ -168,7 +168,7 @@ TEST(ClipTextConfigTest, ParsesSizesAndProjectionClass) {
 }
 
 TEST(ClipTextConfigTest, RejectsUnsupportedActivationNamingFileAndKey) {
-  const std::string dir = ScratchDir("clip_bad_act");
+  const std::string dir = FreshTempDir("clip_bad_act");
   nlohmann::json json = SmallConfig();
   json["hidden_act"] = "relu";
   WriteJson(dir + "/config.json", json);
@@ -182,7 +182,7 @@ TEST(ClipTextConfigTest, RejectsUnsupportedActivationNamingFileAndKey) {
 }
 
 TEST(ClipTextConfigTest, RejectsHeadsThatDoNotDivideHiddenSize) {
-  const std::string dir = ScratchDir("clip_bad_heads");
+  const std::string dir = FreshTempDir("clip_bad_heads");
   nlohmann::json json = SmallConfig();
   json["num_attention_heads"] = 3;
   WriteJson(dir + "/config.json", json);
@@ -195,7 +195,7 @@ TEST(ClipTextConfigTest, RejectsHeadsThatDoNotDivideHiddenSize) {
 class ClipLoadTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ScratchDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = FreshTempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     WriteJson(dir_ + "/config.json", SmallConfig());
     config_ = ClipTextConfig::FromFile(dir_ + "/config.json").value();
     torch::manual_seed(0);

@@ -19,7 +19,7 @@ using testing::AllClose;
 using testing::DataPath;
 using testing::LoadGolden;
 using testing::MaxAbsDiff;
-using testing::ScratchDir;
+using testing::FreshTempDir;
 using testing::StateDict;
 using testing::WriteJson;
 
@@ -247,7 +247,7 @@ nlohmann::json SmallConfig(const std::string& feed_forward_proj) {
 }
 
 TEST(T5ConfigTest, ParsesBothFeedForwardKinds) {
-  const std::string dir = ScratchDir("t5_config");
+  const std::string dir = FreshTempDir("t5_config");
   WriteJson(dir + "/config.json", SmallConfig("relu"));
   auto config = T5Config::FromFile(dir + "/config.json");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -265,7 +265,7 @@ TEST(T5ConfigTest, ParsesBothFeedForwardKinds) {
 }
 
 TEST(T5ConfigTest, RejectsUnsupportedFeedForwardNamingFileAndKey) {
-  const std::string dir = ScratchDir("t5_bad_ff");
+  const std::string dir = FreshTempDir("t5_bad_ff");
   const std::string path = dir + "/config.json";
   for (const char* proj : {"gated-silu", "gelu", "gated-relu"}) {
     WriteJson(path, SmallConfig(proj));
@@ -288,7 +288,7 @@ TEST(T5ConfigTest, RejectsUnsupportedFeedForwardNamingFileAndKey) {
 class T5LoadTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ScratchDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = FreshTempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     WriteJson(dir_ + "/config.json", SmallConfig("gated-gelu"));
     config_ = T5Config::FromFile(dir_ + "/config.json").value();
     torch::manual_seed(0);

@@ -16,16 +16,6 @@
 
 namespace tlcm::testing {
 
-// A fresh, empty folder under the system temp dir, unique per process and `name`.
-inline std::string ScratchDir(const std::string& name) {
-  namespace fs = std::filesystem;
-  fs::path dir =
-      fs::temp_directory_path() / ("tlcm_text_enc_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
-
 inline void WriteJson(const std::string& path, const nlohmann::json& json) {
   std::ofstream(path) << json.dump(2);
 }

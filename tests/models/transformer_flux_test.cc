@@ -26,13 +26,6 @@ using ::tlcm::testing::LoadGolden;
 // A tiny random-weight FLUX transformer with guidance embedding (committed reference data).
 const char kReferenceTransformer[] = "reference/flux/case-1/model/transformer";
 
-// A fresh directory under the system temp dir, unique per process and name.
-std::string TempDir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() /
-                 ("tlcm_flux_" + std::to_string(::getpid()) + "_" + name);
-  fs::create_directories(dir);
-  return dir.string();
-}
 
 std::string WriteFile(const std::string& dir, const std::string& name, const std::string& text) {
   const std::string path = dir + "/" + name;
@@ -99,7 +92,7 @@ TEST(FluxTransformerConfigTest, ReadsTheDiffusersConfig) {
 }
 
 TEST(FluxTransformerConfigTest, NullOutChannelsMeansInChannels) {
-  const std::string dir = TempDir("config_out");
+  const std::string dir = testing::FreshTempDir("config_out");
   auto config = FluxTransformerConfig::FromFile(WriteFile(
       dir, "config.json",
       R"({"in_channels": 8, "out_channels": null, "attention_head_dim": 8, "num_attention_heads": 2,
@@ -111,7 +104,7 @@ TEST(FluxTransformerConfigTest, NullOutChannelsMeansInChannels) {
 }
 
 TEST(FluxTransformerConfigTest, RejectsUnsupportedOptionsNamingFileAndKey) {
-  const std::string dir = TempDir("config_bad");
+  const std::string dir = testing::FreshTempDir("config_bad");
   struct Case {
     std::string json;
     std::string key;
@@ -145,7 +138,7 @@ TEST(FluxTransformerWeightsTest, KeyMismatchesAreListed) {
   tensors.erase("single_transformer_blocks.0.attn.norm_k.weight");
   tensors["transformer_blocks.0.attn.to_out.1.weight"] = tensors.at("proj_out.weight");
   tensors["norm_out.linear.weight"] = torch::zeros({3, 3});
-  const std::string path = TempDir("keys") + "/bad.safetensors";
+  const std::string path = testing::FreshTempDir("keys") + "/bad.safetensors";
   ASSERT_TRUE(WriteSafetensors(path, tensors).ok());
   auto bad = WeightStore::OpenFile(path);
   ASSERT_TRUE(bad.ok()) << bad.status();

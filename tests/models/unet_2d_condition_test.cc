@@ -29,11 +29,6 @@ using ::tlcm::testing::LoadGolden;
 constexpr double kGoldenAtol = 1e-6;
 constexpr double kGoldenRtol = 1e-4;
 
-std::string TempPath(const std::string& name) {
-  return (fs::temp_directory_path() / ("tlcm_unet_" + std::to_string(::getpid()) + "_" + name))
-      .string();
-}
-
 // Builds the UNet of tests/data/<model_case>/model/unet and loads its (possibly sharded) weights.
 absl::StatusOr<UNet2DConditionModel> LoadUNet(const std::string& model_case) {
   const std::string dir = DataPath(model_case + "/model/unet");
@@ -137,7 +132,7 @@ TEST(UNetTest, WeightMismatchNamesTheKeys) {
   tensors.erase("mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight");
   tensors["down_blocks.0.attentions.0.proj_in.weight"] = torch::zeros({8, 8});
   tensors["up_blocks.0.resnets.0.conv1.weight"] = torch::zeros({16, 3, 3, 3});
-  const std::string path = TempPath("mismatch.safetensors");
+  const std::string path = testing::FreshTempPath("mismatch.safetensors");
   ASSERT_TRUE(WriteSafetensors(path, tensors).ok());
   auto weights = WeightStore::OpenFile(path);
   ASSERT_TRUE(weights.ok()) << weights.status();
@@ -184,7 +179,7 @@ constexpr char kSdxlBaseConfig[] = R"({
 })";
 
 std::string WriteConfig(const std::string& name, const nlohmann::json& json) {
-  const std::string path = TempPath(name);
+  const std::string path = testing::FreshTempPath(name);
   std::ofstream(path) << json.dump();
   return path;
 }

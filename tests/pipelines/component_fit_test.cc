@@ -19,8 +19,7 @@ using testing::DataPath;
 // with `edit` applied to <component>/config.json.
 std::string ConfigCopy(const std::string& case_name, const std::string& component,
                        const std::function<void(nlohmann::json&)>& edit) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("fit_" + case_name + "_" + component);
-  fs::remove_all(dir);
+  const fs::path dir = testing::FreshTempPath("fit_" + case_name + "_" + component);
   for (const auto& entry : fs::directory_iterator(DataPath(case_name + "/model"))) {
     const fs::path config = entry.path() / "config.json";
     if (!fs::exists(config)) continue;
