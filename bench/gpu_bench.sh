@@ -2,8 +2,8 @@
 # The full-size GPU benchmark: SDXL at 1024x1024 fp16 and FLUX.1-dev at 1024x1024 bf16, 2, 4 and 8
 # steps, tlcm-serve (bench/pipeline_bench) and diffusers 0.31.0 (tools/bench_diffusers.py) one after
 # the other on the same GPU, plus the core test suite on that GPU (the end-to-end golden runs and
-# the half-precision tests run on CUDA there). Made for a CUDA machine that has PyTorch, CMake, ninja and nvcc but no network and
-# no Debian development packages, inside a short time budget.
+# the half-precision tests run on CUDA there). Made for a CUDA machine that has PyTorch, CMake,
+# ninja and nvcc but no network and no Debian development packages, inside a short time budget.
 #
 # 1. On a networked Debian 12 machine, in the repository root (the folders are git-ignored):
 #      bench/gpu_bench.sh --prepare        (PYTHON: a python with diffusers 0.31.0 / transformers 4.39.3)
