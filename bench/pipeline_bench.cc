@@ -42,6 +42,9 @@ std::optional<std::vector<int>> ParseStepsList(const std::string& text) {
   return steps;
 }
 
+// Bytes in GiB; -1 (not measured) stays -1.
+double Gib(int64_t bytes) { return bytes < 0 ? -1.0 : bytes / double(1LL << 30); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -71,6 +74,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!steps_list) steps_list = std::vector<int>{flags->steps};
+  const auto device = tlcm::ParseDevice(flags->device);
+  if (!device.ok()) {
+    std::cerr << device.status().message() << "\n";
+    return 2;
+  }
   tlcm::SetComputeThreads(flags->threads);
   const auto load_start = std::chrono::steady_clock::now();
   auto pipeline = tlcm::CreatePipeline(tlcm::ModelSpecOf(*flags, "bench"), flags->device);
@@ -111,9 +119,7 @@ int main(int argc, char** argv) {
       decode.push_back(timings->decode_ms);
     }
     // GPU memory (CUDA builds): what the loaded model holds, and the peak so far (any run).
-    const auto device = tlcm::ParseDevice(flags->device);
-    const auto memory = device.ok() ? tlcm::MeasureDeviceMemory(*device) : tlcm::engine::DeviceMemory{};
-    const auto gib = [](int64_t bytes) { return bytes < 0 ? -1.0 : bytes / double(1LL << 30); };
+    const tlcm::engine::DeviceMemory memory = tlcm::MeasureDeviceMemory(*device);
     std::cout << absl::StrCat("{\"impl\": \"tlcm-serve\", \"family\": \"", info.family,
                               "\", \"device\": \"", flags->device, "\", \"dtype\": \"",
                               flags->dtype, "\", \"steps\": ", steps, ", \"width\": ",
@@ -124,8 +130,8 @@ int main(int argc, char** argv) {
                               ", \"encode_t5_ms\": ", Median(encode_t5),
                               ", \"denoise_ms\": ", Median(denoise), ", \"decode_ms\": ",
                               Median(decode), ", \"gpu_allocated_gib\": ",
-                              gib(memory.allocated_bytes), ", \"gpu_peak_gib\": ",
-                              gib(memory.peak_allocated_bytes), "}")
+                              Gib(memory.allocated_bytes), ", \"gpu_peak_gib\": ",
+                              Gib(memory.peak_allocated_bytes), "}")
               << std::endl;
   }
   return 0;
