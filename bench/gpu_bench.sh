@@ -117,10 +117,9 @@ cmake_args=(-S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTLCM_BU
   -DCMAKE_CXX_FLAGS="-isystem $deps/usr/include/x86_64-linux-gnu")
 # The normal path is find_package(Torch) (CUDA found through nvcc); if the wheel's CMake config
 # cannot be satisfied here, or what it configures does not build, import the wheel's libraries
-# directly and keep libtorch_cuda linked (then without the CUDA allocator's memory figures).
-wheel_args=(-DTLCM_TORCH_WHEEL_CPU="$torch_dir")
-[[ -f "$torch_dir/lib/libtorch_cuda.so" ]] &&
-  wheel_args+=(-DCMAKE_EXE_LINKER_FLAGS="-Wl,--no-as-needed $torch_dir/lib/libtorch_cuda.so -Wl,--as-needed")
+# directly (cmake/TorchWheel.cmake links libtorch_cuda; without the CUDA runtime headers from the
+# nvidia-* pip packages it does so without the CUDA allocator's memory figures).
+wheel_args=(-DTLCM_TORCH_WHEEL="$torch_dir")
 if ! { stage configure 120 cmake "${cmake_args[@]}" &&
        stage build_bench "$build_s" cmake --build "$build" --target pipeline_bench; }; then
   rm -rf "$build"
