@@ -30,9 +30,10 @@ in_image() { docker run --rm --network host --read-only --tmpfs /tmp --entrypoin
 [[ "$(docker image inspect -f '{{json .Config.Entrypoint}}' "$image")" == '["tlcm-server"]' ]] &&
   ok "entrypoint tlcm-server" || fail "entrypoint is not [\"tlcm-server\"]"
 missing="$(in_image /bin/sh -c 'for b in tlcm-server tlcm-client tlcm-generate; do
-  ldd "/opt/tlcm/bin/$b" | grep "not found"; done' || true)"
-[[ -z "$missing" ]] && ok "every library of the three binaries resolves" ||
-  fail "unresolved libraries: $missing"
+  if [ -x "/opt/tlcm/bin/$b" ]; then ldd "/opt/tlcm/bin/$b" | grep "not found"; else echo "$b"; fi
+  done' || true)"
+[[ -z "$missing" ]] && ok "the three binaries are there and every library resolves" ||
+  fail "missing binaries or libraries: $missing"
 weights="$(in_image /bin/sh -c 'find / -xdev -size +100M \( -name "*.safetensors" -o -name "*.bin" \) 2>/dev/null' || true)"
 [[ -z "$weights" ]] && ok "no model weights over 100 MB in the image" || fail "weights inside: $weights"
 if [[ "$cuda" == "--cuda" ]]; then
@@ -43,8 +44,10 @@ if [[ "$cuda" == "--cuda" ]]; then
 fi
 
 # 2. The server on the demo models, as Kubernetes would start it.
-docker run -d --name "$name" --network host --read-only --tmpfs /tmp "$image" \
-  --port "$port" --metrics_port "$metrics_port" >/dev/null
+if ! docker run -d --name "$name" --network host --read-only --tmpfs /tmp "$image" \
+    --port "$port" --metrics_port "$metrics_port" >/dev/null; then
+  fail "the container did not start"; echo "check-image: $failures failure(s)"; exit 1
+fi
 serving=""
 for _ in $(seq 1 120); do
   if docker exec "$name" tlcm-client health --target "localhost:$port" >/dev/null 2>&1; then
