@@ -1,4 +1,5 @@
-// Helpers shared by the test suites: test data paths, scratch paths and tensor comparison.
+// Helpers shared by the test suites: test data paths, scratch paths, random parameters and tensor
+// comparison.
 #pragma once
 
 #include <unistd.h>
@@ -31,6 +32,15 @@ inline std::string FreshTempDir(const std::string& name) {
   const std::string dir = FreshTempPath(name);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+// Fills every parameter of `module` with N(0, 0.1^2) values from `seed` (a generator of its own;
+// the global one is left alone). For modules built from models/layers/loaded_layers.h that a test
+// runs without loading a checkpoint: their parameters hold unset memory until then.
+inline void FillRandom(torch::nn::Module& module, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  at::Generator generator = at::detail::createCPUGenerator(seed);
+  for (torch::Tensor& parameter : module.parameters()) parameter.normal_(0.0, 0.1, generator);
 }
 
 // Loads a golden safetensors file into a name -> tensor map (fails the test on error).

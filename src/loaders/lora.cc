@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "loaders/json_config.h"
+#include "models/layers/loaded_layers.h"
 #include "util/status_macros.h"
 
 namespace tlcm {
@@ -95,7 +96,7 @@ absl::Status FuseLora(torch::nn::Module& model, const LoraAdapter& adapter, floa
     torch::Tensor weight;
     torch::Tensor delta;
     const torch::Tensor a = pair.a.to(torch::kFloat32), b = pair.b.to(torch::kFloat32);
-    if (auto* linear = it->second->as<torch::nn::LinearImpl>()) {
+    if (auto* linear = it->second->as<LoadedLinearImpl>()) {
       weight = linear->weight;
       if (a.dim() != 2 || b.dim() != 2 || a.size(0) != b.size(1) ||
           b.size(0) != weight.size(0) || a.size(1) != weight.size(1)) {
@@ -103,7 +104,7 @@ absl::Status FuseLora(torch::nn::Module& model, const LoraAdapter& adapter, floa
                                   " that do not fit the Linear weight ", c10::str(weight.sizes())));
       }
       delta = torch::matmul(b, a);
-    } else if (auto* conv = it->second->as<torch::nn::Conv2dImpl>()) {
+    } else if (auto* conv = it->second->as<LoadedConv2dImpl>()) {
       weight = conv->weight;
       if (a.dim() != 4 || b.dim() != 4 || b.size(2) != 1 || b.size(3) != 1 ||
           a.size(0) != b.size(1) || b.size(0) != weight.size(0) ||

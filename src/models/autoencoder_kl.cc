@@ -54,8 +54,8 @@ AutoencoderKLConfig Parse(const Json& json) {
   return c;
 }
 
-torch::nn::Conv2d Conv(int64_t in, int64_t out, int64_t kernel) {
-  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).padding((kernel - 1) / 2));
+LoadedConv2d Conv(int64_t in, int64_t out, int64_t kernel) {
+  return LoadedConv2d(in, out, kernel, /*stride=*/1, /*padding=*/(kernel - 1) / 2);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
+#include "models/layers/loaded_layers.h"
 #include "models/unet_2d_blocks.h"
 
 namespace tlcm {
@@ -47,11 +48,11 @@ class VaeDecoderImpl : public torch::nn::Module {
   torch::ScalarType dtype() const { return conv_in_->weight.scalar_type(); }
 
  private:
-  torch::nn::Conv2d conv_in_{nullptr};
+  LoadedConv2d conv_in_{nullptr};
   UNetMidBlock2D mid_block_{nullptr};
   std::vector<UpDecoderBlock2D> up_blocks_;  // registered as the ModuleList up_blocks
   torch::nn::GroupNorm conv_norm_out_{nullptr};
-  torch::nn::Conv2d conv_out_{nullptr};
+  LoadedConv2d conv_out_{nullptr};
 };
 TORCH_MODULE(VaeDecoder);
 
@@ -73,7 +74,7 @@ class AutoencoderKLDecoderImpl : public torch::nn::Module {
 
  private:
   AutoencoderKLConfig config_;
-  torch::nn::Conv2d post_quant_conv_{nullptr};
+  LoadedConv2d post_quant_conv_{nullptr};
   VaeDecoder decoder_{nullptr};
 };
 TORCH_MODULE(AutoencoderKLDecoder);

@@ -61,10 +61,10 @@ absl::StatusOr<ClipTextConfig> ClipTextConfig::FromFile(const std::string& path)
 
 ClipTextEmbeddingsImpl::ClipTextEmbeddingsImpl(const ClipTextConfig& config) {
   token_embedding_ = register_module(
-      "token_embedding", torch::nn::Embedding(config.vocab_size, config.hidden_size));
+      "token_embedding", LoadedEmbedding(config.vocab_size, config.hidden_size));
   position_embedding_ =
       register_module("position_embedding",
-                      torch::nn::Embedding(config.max_position_embeddings, config.hidden_size));
+                      LoadedEmbedding(config.max_position_embeddings, config.hidden_size));
 }
 
 torch::Tensor ClipTextEmbeddingsImpl::forward(const torch::Tensor& input_ids) {
@@ -77,10 +77,10 @@ torch::Tensor ClipTextEmbeddingsImpl::forward(const torch::Tensor& input_ids) {
 ClipAttentionImpl::ClipAttentionImpl(const ClipTextConfig& config)
     : heads_(config.num_attention_heads) {
   const int64_t h = config.hidden_size;
-  q_proj_ = register_module("q_proj", torch::nn::Linear(h, h));
-  k_proj_ = register_module("k_proj", torch::nn::Linear(h, h));
-  v_proj_ = register_module("v_proj", torch::nn::Linear(h, h));
-  out_proj_ = register_module("out_proj", torch::nn::Linear(h, h));
+  q_proj_ = register_module("q_proj", LoadedLinear(h, h));
+  k_proj_ = register_module("k_proj", LoadedLinear(h, h));
+  v_proj_ = register_module("v_proj", LoadedLinear(h, h));
+  out_proj_ = register_module("out_proj", LoadedLinear(h, h));
 }
 
 torch::Tensor ClipAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
@@ -93,8 +93,8 @@ torch::Tensor ClipAttentionImpl::forward(const torch::Tensor& x, const torch::Te
 }
 
 ClipMlpImpl::ClipMlpImpl(const ClipTextConfig& config) : activation_(config.hidden_act) {
-  fc1_ = register_module("fc1", torch::nn::Linear(config.hidden_size, config.intermediate_size));
-  fc2_ = register_module("fc2", torch::nn::Linear(config.intermediate_size, config.hidden_size));
+  fc1_ = register_module("fc1", LoadedLinear(config.hidden_size, config.intermediate_size));
+  fc2_ = register_module("fc2", LoadedLinear(config.intermediate_size, config.hidden_size));
 }
 
 torch::Tensor ClipMlpImpl::forward(const torch::Tensor& x) {
@@ -178,8 +178,7 @@ ClipTextModelImpl::ClipTextModelImpl(const ClipTextConfig& config) : config_(con
   if (config.with_projection) {
     text_projection_ = register_module(
         "text_projection",
-        torch::nn::Linear(
-            torch::nn::LinearOptions(config.hidden_size, config.projection_dim).bias(false)));
+        LoadedLinear(config.hidden_size, config.projection_dim, /*bias=*/false));
   }
 }
 

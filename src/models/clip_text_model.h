@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
+#include "models/layers/loaded_layers.h"
 
 namespace tlcm {
 
@@ -63,8 +64,8 @@ class ClipTextEmbeddingsImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& input_ids);
 
  private:
-  torch::nn::Embedding token_embedding_{nullptr};
-  torch::nn::Embedding position_embedding_{nullptr};
+  LoadedEmbedding token_embedding_{nullptr};
+  LoadedEmbedding position_embedding_{nullptr};
 };
 TORCH_MODULE(ClipTextEmbeddings);
 
@@ -77,7 +78,7 @@ class ClipAttentionImpl : public torch::nn::Module {
 
  private:
   int64_t heads_;
-  torch::nn::Linear q_proj_{nullptr}, k_proj_{nullptr}, v_proj_{nullptr}, out_proj_{nullptr};
+  LoadedLinear q_proj_{nullptr}, k_proj_{nullptr}, v_proj_{nullptr}, out_proj_{nullptr};
 };
 TORCH_MODULE(ClipAttention);
 
@@ -90,7 +91,7 @@ class ClipMlpImpl : public torch::nn::Module {
 
  private:
   ClipActivation activation_;
-  torch::nn::Linear fc1_{nullptr}, fc2_{nullptr};
+  LoadedLinear fc1_{nullptr}, fc2_{nullptr};
 };
 TORCH_MODULE(ClipMlp);
 
@@ -154,7 +155,7 @@ class ClipTextModelImpl : public torch::nn::Module {
  private:
   ClipTextConfig config_;
   ClipTextTransformer text_model_{nullptr};
-  torch::nn::Linear text_projection_{nullptr};  // null without a projection
+  LoadedLinear text_projection_{nullptr};  // null without a projection
 };
 TORCH_MODULE(ClipTextModel);
 

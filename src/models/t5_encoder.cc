@@ -117,7 +117,7 @@ T5AttentionImpl::T5AttentionImpl(const T5Config& config, bool has_relative_atten
       max_distance_(config.relative_attention_max_distance) {
   const int64_t inner = config.num_heads * config.d_kv;
   auto linear = [](int64_t in, int64_t out) {
-    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
+    return LoadedLinear(in, out, /*bias=*/false);
   };
   q_ = register_module("q", linear(config.d_model, inner));
   k_ = register_module("k", linear(config.d_model, inner));
@@ -125,7 +125,7 @@ T5AttentionImpl::T5AttentionImpl(const T5Config& config, bool has_relative_atten
   o_ = register_module("o", linear(inner, config.d_model));
   if (has_relative_attention_bias) {
     relative_attention_bias_ = register_module(
-        "relative_attention_bias", torch::nn::Embedding(num_buckets_, config.num_heads));
+        "relative_attention_bias", LoadedEmbedding(num_buckets_, config.num_heads));
   }
 }
 
@@ -166,7 +166,7 @@ torch::Tensor T5LayerSelfAttentionImpl::forward(const torch::Tensor& x,
 
 T5DenseImpl::T5DenseImpl(const T5Config& config) {
   auto linear = [](int64_t in, int64_t out) {
-    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
+    return LoadedLinear(in, out, /*bias=*/false);
   };
   if (config.gated_gelu) {
     wi_0_ = register_module("wi_0", linear(config.d_model, config.d_ff));
@@ -235,7 +235,7 @@ torch::Tensor T5StackImpl::forward(const torch::Tensor& x) {
 }
 
 T5EncoderModelImpl::T5EncoderModelImpl(const T5Config& config) : config_(config) {
-  shared_ = register_module("shared", torch::nn::Embedding(config.vocab_size, config.d_model));
+  shared_ = register_module("shared", LoadedEmbedding(config.vocab_size, config.d_model));
   encoder_ = register_module("encoder", T5Stack(config));
 }
 

@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
+#include "models/layers/loaded_layers.h"
 
 namespace tlcm {
 
@@ -81,8 +82,8 @@ class T5AttentionImpl : public torch::nn::Module {
   int64_t heads_;
   int64_t num_buckets_;
   int64_t max_distance_;
-  torch::nn::Linear q_{nullptr}, k_{nullptr}, v_{nullptr}, o_{nullptr};
-  torch::nn::Embedding relative_attention_bias_{nullptr};
+  LoadedLinear q_{nullptr}, k_{nullptr}, v_{nullptr}, o_{nullptr};
+  LoadedEmbedding relative_attention_bias_{nullptr};
 };
 TORCH_MODULE(T5Attention);
 
@@ -108,7 +109,7 @@ class T5DenseImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
-  torch::nn::Linear wi_{nullptr}, wi_0_{nullptr}, wi_1_{nullptr}, wo_{nullptr};
+  LoadedLinear wi_{nullptr}, wi_0_{nullptr}, wi_1_{nullptr}, wo_{nullptr};
 };
 TORCH_MODULE(T5Dense);
 
@@ -167,7 +168,7 @@ class T5EncoderModelImpl : public torch::nn::Module {
 
  private:
   T5Config config_;
-  torch::nn::Embedding shared_{nullptr};
+  LoadedEmbedding shared_{nullptr};
   T5Stack encoder_{nullptr};
 };
 TORCH_MODULE(T5EncoderModel);

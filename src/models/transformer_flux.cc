@@ -120,7 +120,7 @@ torch::Tensor FluxTimeTextEmbeddingImpl::forward(const torch::Tensor& timestep,
 // ---------------------------------------------------------------------------------------------
 
 AdaLayerNormZeroImpl::AdaLayerNormZeroImpl(int64_t dim) {
-  linear_ = register_module("linear", torch::nn::Linear(dim, 6 * dim));
+  linear_ = register_module("linear", LoadedLinear(dim, 6 * dim));
 }
 
 AdaLayerNormZeroOutput AdaLayerNormZeroImpl::forward(const torch::Tensor& x,
@@ -132,7 +132,7 @@ AdaLayerNormZeroOutput AdaLayerNormZeroImpl::forward(const torch::Tensor& x,
 }
 
 AdaLayerNormZeroSingleImpl::AdaLayerNormZeroSingleImpl(int64_t dim) {
-  linear_ = register_module("linear", torch::nn::Linear(dim, 3 * dim));
+  linear_ = register_module("linear", LoadedLinear(dim, 3 * dim));
 }
 
 std::pair<torch::Tensor, torch::Tensor> AdaLayerNormZeroSingleImpl::forward(
@@ -143,7 +143,7 @@ std::pair<torch::Tensor, torch::Tensor> AdaLayerNormZeroSingleImpl::forward(
 }
 
 AdaLayerNormContinuousImpl::AdaLayerNormContinuousImpl(int64_t dim, int64_t conditioning_dim) {
-  linear_ = register_module("linear", torch::nn::Linear(conditioning_dim, 2 * dim));
+  linear_ = register_module("linear", LoadedLinear(conditioning_dim, 2 * dim));
 }
 
 torch::Tensor AdaLayerNormContinuousImpl::forward(const torch::Tensor& x,
@@ -160,10 +160,10 @@ FluxFeedForwardImpl::FluxFeedForwardImpl(int64_t dim) {
   auto net = register_module("net", torch::nn::ModuleList());
   // net.0 is diffusers' GELU module, whose weights sit in its `proj` child.
   auto gelu = std::make_shared<torch::nn::Module>();
-  proj_ = gelu->register_module("proj", torch::nn::Linear(dim, kMlpRatio * dim));
+  proj_ = gelu->register_module("proj", LoadedLinear(dim, kMlpRatio * dim));
   net->push_back(gelu);
   net->push_back(torch::nn::Identity());  // net.1: dropout, inactive at inference
-  out_ = torch::nn::Linear(kMlpRatio * dim, dim);
+  out_ = LoadedLinear(kMlpRatio * dim, dim);
   net->push_back(out_);
 }
 
@@ -176,21 +176,21 @@ torch::Tensor FluxFeedForwardImpl::forward(const torch::Tensor& x) {
 FluxAttentionImpl::FluxAttentionImpl(int64_t dim, int64_t heads, int64_t head_dim, bool joint)
     : heads_(heads) {
   const int64_t inner = heads * head_dim;
-  to_q_ = register_module("to_q", torch::nn::Linear(dim, inner));
-  to_k_ = register_module("to_k", torch::nn::Linear(dim, inner));
-  to_v_ = register_module("to_v", torch::nn::Linear(dim, inner));
+  to_q_ = register_module("to_q", LoadedLinear(dim, inner));
+  to_k_ = register_module("to_k", LoadedLinear(dim, inner));
+  to_v_ = register_module("to_v", LoadedLinear(dim, inner));
   norm_q_ = register_module("norm_q", RMSNorm(head_dim, kNormEps));
   norm_k_ = register_module("norm_k", RMSNorm(head_dim, kNormEps));
   if (!joint) return;
-  add_q_proj_ = register_module("add_q_proj", torch::nn::Linear(dim, inner));
-  add_k_proj_ = register_module("add_k_proj", torch::nn::Linear(dim, inner));
-  add_v_proj_ = register_module("add_v_proj", torch::nn::Linear(dim, inner));
+  add_q_proj_ = register_module("add_q_proj", LoadedLinear(dim, inner));
+  add_k_proj_ = register_module("add_k_proj", LoadedLinear(dim, inner));
+  add_v_proj_ = register_module("add_v_proj", LoadedLinear(dim, inner));
   norm_added_q_ = register_module("norm_added_q", RMSNorm(head_dim, kNormEps));
   norm_added_k_ = register_module("norm_added_k", RMSNorm(head_dim, kNormEps));
   auto to_out = register_module("to_out", torch::nn::ModuleList());
-  to_out_0_ = torch::nn::Linear(inner, dim);
+  to_out_0_ = LoadedLinear(inner, dim);
   to_out->push_back(to_out_0_);
-  to_add_out_ = register_module("to_add_out", torch::nn::Linear(inner, dim));
+  to_add_out_ = register_module("to_add_out", LoadedLinear(inner, dim));
 }
 
 torch::Tensor FluxAttentionImpl::Attend(const torch::Tensor& q, const torch::Tensor& k,
@@ -259,9 +259,9 @@ FluxStreams FluxTransformerBlockImpl::forward(const torch::Tensor& hidden_states
 FluxSingleTransformerBlockImpl::FluxSingleTransformerBlockImpl(int64_t dim, int64_t heads,
                                                                int64_t head_dim) {
   norm_ = register_module("norm", AdaLayerNormZeroSingle(dim));
-  proj_mlp_ = register_module("proj_mlp", torch::nn::Linear(dim, kMlpRatio * dim));
+  proj_mlp_ = register_module("proj_mlp", LoadedLinear(dim, kMlpRatio * dim));
   attn_ = register_module("attn", FluxAttention(dim, heads, head_dim, /*joint=*/false));
-  proj_out_ = register_module("proj_out", torch::nn::Linear((1 + kMlpRatio) * dim, dim));
+  proj_out_ = register_module("proj_out", LoadedLinear((1 + kMlpRatio) * dim, dim));
 }
 
 torch::Tensor FluxSingleTransformerBlockImpl::forward(const torch::Tensor& x,
@@ -280,9 +280,9 @@ torch::Tensor FluxSingleTransformerBlockImpl::forward(const torch::Tensor& x,
 FluxTransformer2DModelImpl::FluxTransformer2DModelImpl(const FluxTransformerConfig& config)
     : config_(config) {
   const int64_t dim = config.inner_dim();
-  x_embedder_ = register_module("x_embedder", torch::nn::Linear(config.in_channels, dim));
+  x_embedder_ = register_module("x_embedder", LoadedLinear(config.in_channels, dim));
   context_embedder_ =
-      register_module("context_embedder", torch::nn::Linear(config.joint_attention_dim, dim));
+      register_module("context_embedder", LoadedLinear(config.joint_attention_dim, dim));
   time_text_embed_ = register_module(
       "time_text_embed",
       FluxTimeTextEmbedding(dim, config.pooled_projection_dim, config.guidance_embeds));
@@ -301,7 +301,7 @@ FluxTransformer2DModelImpl::FluxTransformer2DModelImpl(const FluxTransformerConf
   norm_out_ = register_module("norm_out", AdaLayerNormContinuous(dim, dim));
   proj_out_ = register_module(
       "proj_out",
-      torch::nn::Linear(dim, config.patch_size * config.patch_size * config.out_channels));
+      LoadedLinear(dim, config.patch_size * config.patch_size * config.out_channels));
 }
 
 torch::Tensor FluxTransformer2DModelImpl::forward(const torch::Tensor& hidden_states,

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "models/layers/embeddings.h"
+#include "models/layers/loaded_layers.h"
 #include "models/layers/rms_norm.h"
 #include "models/layers/rope.h"
 
@@ -81,7 +82,7 @@ class AdaLayerNormZeroImpl : public torch::nn::Module {
   AdaLayerNormZeroOutput forward(const torch::Tensor& x, const torch::Tensor& temb);
 
  private:
-  torch::nn::Linear linear_{nullptr};
+  LoadedLinear linear_{nullptr};
 };
 TORCH_MODULE(AdaLayerNormZero);
 
@@ -94,7 +95,7 @@ class AdaLayerNormZeroSingleImpl : public torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& temb);
 
  private:
-  torch::nn::Linear linear_{nullptr};
+  LoadedLinear linear_{nullptr};
 };
 TORCH_MODULE(AdaLayerNormZeroSingle);
 
@@ -107,7 +108,7 @@ class AdaLayerNormContinuousImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cond);
 
  private:
-  torch::nn::Linear linear_{nullptr};
+  LoadedLinear linear_{nullptr};
 };
 TORCH_MODULE(AdaLayerNormContinuous);
 
@@ -121,8 +122,8 @@ class FluxFeedForwardImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
-  torch::nn::Linear proj_{nullptr};  // net.0.proj
-  torch::nn::Linear out_{nullptr};   // net.2
+  LoadedLinear proj_{nullptr};  // net.0.proj
+  LoadedLinear out_{nullptr};   // net.2
 };
 TORCH_MODULE(FluxFeedForward);
 
@@ -152,11 +153,11 @@ class FluxAttentionImpl : public torch::nn::Module {
                        const RopeTables& rope) const;
 
   int64_t heads_;
-  torch::nn::Linear to_q_{nullptr}, to_k_{nullptr}, to_v_{nullptr};
+  LoadedLinear to_q_{nullptr}, to_k_{nullptr}, to_v_{nullptr};
   RMSNorm norm_q_{nullptr}, norm_k_{nullptr};
-  torch::nn::Linear add_q_proj_{nullptr}, add_k_proj_{nullptr}, add_v_proj_{nullptr};
+  LoadedLinear add_q_proj_{nullptr}, add_k_proj_{nullptr}, add_v_proj_{nullptr};
   RMSNorm norm_added_q_{nullptr}, norm_added_k_{nullptr};
-  torch::nn::Linear to_out_0_{nullptr}, to_add_out_{nullptr};
+  LoadedLinear to_out_0_{nullptr}, to_add_out_{nullptr};
 };
 TORCH_MODULE(FluxAttention);
 
@@ -197,9 +198,9 @@ class FluxSingleTransformerBlockImpl : public torch::nn::Module {
 
  private:
   AdaLayerNormZeroSingle norm_{nullptr};
-  torch::nn::Linear proj_mlp_{nullptr};
+  LoadedLinear proj_mlp_{nullptr};
   FluxAttention attn_{nullptr};
-  torch::nn::Linear proj_out_{nullptr};
+  LoadedLinear proj_out_{nullptr};
 };
 TORCH_MODULE(FluxSingleTransformerBlock);
 
@@ -227,12 +228,12 @@ class FluxTransformer2DModelImpl : public torch::nn::Module {
 
  private:
   FluxTransformerConfig config_;
-  torch::nn::Linear x_embedder_{nullptr}, context_embedder_{nullptr};
+  LoadedLinear x_embedder_{nullptr}, context_embedder_{nullptr};
   FluxTimeTextEmbedding time_text_embed_{nullptr};
   std::vector<FluxTransformerBlock> transformer_blocks_;
   std::vector<FluxSingleTransformerBlock> single_transformer_blocks_;
   AdaLayerNormContinuous norm_out_{nullptr};
-  torch::nn::Linear proj_out_{nullptr};
+  LoadedLinear proj_out_{nullptr};
 };
 TORCH_MODULE(FluxTransformer2DModel);
 

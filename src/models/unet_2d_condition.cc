@@ -207,9 +207,8 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNet2DConditionConfig& 
   const size_t n = c.block_out_channels.size();
   const int64_t temb = c.time_embed_dim;
   conv_in_ = register_module(
-      "conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(c.in_channels, c.block_out_channels[0],
-                                                            c.conv_in_kernel)
-                                       .padding((c.conv_in_kernel - 1) / 2)));
+      "conv_in", LoadedConv2d(c.in_channels, c.block_out_channels[0], c.conv_in_kernel,
+                              /*stride=*/1, /*padding=*/(c.conv_in_kernel - 1) / 2));
   time_embedding_ =
       register_module("time_embedding", TimestepEmbedding(c.block_out_channels[0], temb, temb));
   add_embedding_ = register_module(
@@ -269,9 +268,8 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNet2DConditionConfig& 
                                .affine(true)));
   conv_out_ = register_module(
       "conv_out",
-      torch::nn::Conv2d(torch::nn::Conv2dOptions(c.block_out_channels[0], c.out_channels,
-                                                 c.conv_out_kernel)
-                            .padding((c.conv_out_kernel - 1) / 2)));
+      LoadedConv2d(c.block_out_channels[0], c.out_channels, c.conv_out_kernel, /*stride=*/1,
+                   /*padding=*/(c.conv_out_kernel - 1) / 2));
 }
 
 torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& sample,

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "models/layers/embeddings.h"
+#include "models/layers/loaded_layers.h"
 #include "models/unet_2d_blocks.h"
 
 namespace tlcm {
@@ -78,14 +79,14 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
 
  private:
   UNet2DConditionConfig config_;
-  torch::nn::Conv2d conv_in_{nullptr};
+  LoadedConv2d conv_in_{nullptr};
   TimestepEmbedding time_embedding_{nullptr};
   TimestepEmbedding add_embedding_{nullptr};
   std::vector<UNetDownBlock> down_blocks_;  // registered as the ModuleList down_blocks
   UNetMidBlockCrossAttn mid_block_{nullptr};
   std::vector<UNetUpBlock> up_blocks_;  // registered as the ModuleList up_blocks
   torch::nn::GroupNorm conv_norm_out_{nullptr};
-  torch::nn::Conv2d conv_out_{nullptr};
+  LoadedConv2d conv_out_{nullptr};
 };
 TORCH_MODULE(UNet2DConditionModel);
 

@@ -13,9 +13,10 @@
 
 namespace tlcm {
 
-// Parses <dir>/config.json with Config::FromFile, builds Module(config) on CPU in float32 and
-// loads the folder's weights (variant preferred) by exact name match after `remap`. The caller
-// fuses LoRA, then moves the module to its device and dtype. Errors name the file and key.
+// Parses <dir>/config.json with Config::FromFile, builds Module(config) on CPU in float32 (its
+// parameters allocated, not initialised: models/layers/loaded_layers.h) and loads the folder's
+// weights (variant preferred) by exact name match after `remap`. The caller fuses LoRA, then
+// moves the module to its device and dtype. Errors name the file and key.
 template <typename Module, typename Config>
 absl::StatusOr<Module> LoadComponent(const std::string& dir, const std::string& variant,
                                      const KeyRemap& remap) {

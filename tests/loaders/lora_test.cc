@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "loaders/safetensors.h"
+#include "models/layers/loaded_layers.h"
 #include "test_util.h"
 
 namespace tlcm {
@@ -14,15 +15,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A module tree with the shapes LoRA targets: blocks.0.to_q (Linear), blocks.0.conv1 (Conv2d).
+// A module tree with the shapes LoRA targets: blocks.0.to_q (Linear), blocks.0.conv1 (Conv2d),
+// with random weights (the layers themselves leave them unset).
 struct BlockImpl : torch::nn::Module {
   BlockImpl() {
-    to_q = register_module("to_q", torch::nn::Linear(6, 5));
-    conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 4, 3).padding(1)));
+    to_q = register_module("to_q", LoadedLinear(6, 5));
+    conv1 = register_module("conv1", LoadedConv2d(3, 4, 3, /*stride=*/1, /*padding=*/1));
     norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({6})));
+    testing::FillRandom(*this, /*seed=*/3);
   }
-  torch::nn::Linear to_q{nullptr};
-  torch::nn::Conv2d conv1{nullptr};
+  LoadedLinear to_q{nullptr};
+  LoadedConv2d conv1{nullptr};
   torch::nn::LayerNorm norm{nullptr};
 };
 TORCH_MODULE(Block);

@@ -198,8 +198,8 @@ class ClipLoadTest : public ::testing::Test {
     dir_ = FreshTempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     WriteJson(dir_ + "/config.json", SmallConfig());
     config_ = ClipTextConfig::FromFile(dir_ + "/config.json").value();
-    torch::manual_seed(0);
     ClipTextModel source(config_);
+    testing::FillRandom(*source, /*seed=*/0);
     weights_ = StateDict(*source);
   }
   absl::Status Load(ClipTextModel& model) {
@@ -267,8 +267,8 @@ TEST(ClipTextModelTest, PoolingPosition) {
   for (const auto& [eos, expected] :
        std::vector<std::pair<int64_t, std::vector<int64_t>>>{{2, {1, 3}}, {7, {2, 1}}}) {
     config.eos_token_id = eos;
-    torch::manual_seed(0);
     ClipTextModel model(config);
+    testing::FillRandom(*model, /*seed=*/0);
     ClipTextOutput out = model(ids);
     EXPECT_FALSE(out.text_embeds.defined());
     for (int64_t b = 0; b < 2; ++b) {
@@ -288,8 +288,8 @@ TEST(ClipTextModelTest, PenultimateOfOneLayerIsTheEmbedding) {
   config.num_attention_heads = 2;
   config.num_hidden_layers = 1;
   config.max_position_embeddings = 5;
-  torch::manual_seed(0);
   ClipTextModel model(config);
+  testing::FillRandom(*model, /*seed=*/0);
   torch::Tensor ids = torch::tensor({3, 1, 4, 1, 5}, torch::kLong).view({1, 5});
   auto params = model->named_parameters();
   torch::Tensor expected =
@@ -307,6 +307,7 @@ TEST(ClipTextModelTest, RejectsTooLongInput) {
   config.num_hidden_layers = 1;
   config.max_position_embeddings = 5;
   ClipTextModel model(config);
+  testing::FillRandom(*model, /*seed=*/0);
   EXPECT_THROW(model(torch::zeros({1, 6}, torch::kLong)), c10::Error);
   EXPECT_THROW(model(torch::full({1, 3}, 10, torch::kLong)), c10::Error);
 }

@@ -291,8 +291,8 @@ class T5LoadTest : public ::testing::Test {
     dir_ = FreshTempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     WriteJson(dir_ + "/config.json", SmallConfig("gated-gelu"));
     config_ = T5Config::FromFile(dir_ + "/config.json").value();
-    torch::manual_seed(0);
     T5EncoderModel source(config_);
+    testing::FillRandom(*source, /*seed=*/0);
     weights_ = StateDict(*source);
   }
   absl::Status Load(T5EncoderModel& model) {
@@ -387,6 +387,7 @@ TEST(T5EncoderTest, RejectsBadInput) {
   config.num_layers = 1;
   config.relative_attention_num_buckets = 8;
   T5EncoderModel model(config);
+  testing::FillRandom(*model, /*seed=*/0);
   EXPECT_THROW(model(torch::full({1, 3}, 10, torch::kLong)), c10::Error);
   EXPECT_THROW(model(torch::zeros({3}, torch::kLong)), c10::Error);
   EXPECT_EQ(model(torch::zeros({2, 3}, torch::kLong)).sizes(), (std::vector<int64_t>{2, 3, 8}));

@@ -14,14 +14,13 @@ AttentionImpl::AttentionImpl(const AttentionOptions& options) : options_(options
     group_norm_ = register_module("group_norm", torch::nn::GroupNorm(norm));
   }
   auto projection = [&](int64_t in) {
-    return torch::nn::Linear(torch::nn::LinearOptions(in, inner).bias(options.bias));
+    return LoadedLinear(in, inner, options.bias);
   };
   to_q_ = register_module("to_q", projection(options.query_dim));
   to_k_ = register_module("to_k", projection(context_dim));
   to_v_ = register_module("to_v", projection(context_dim));
   // diffusers' to_out is [Linear, Dropout]; only the Linear ("0") carries weights.
-  to_out_0_ = torch::nn::Linear(
-      torch::nn::LinearOptions(inner, options.query_dim).bias(options.out_bias));
+  to_out_0_ = LoadedLinear(inner, options.query_dim, options.out_bias);
   torch::nn::ModuleList to_out;
   to_out->push_back(to_out_0_);
   register_module("to_out", to_out);

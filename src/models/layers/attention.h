@@ -8,6 +8,8 @@
 
 #include <torch/torch.h>
 
+#include "models/layers/loaded_layers.h"
+
 namespace tlcm {
 
 struct AttentionOptions {
@@ -46,10 +48,10 @@ class AttentionImpl : public torch::nn::Module {
  private:
   AttentionOptions options_;
   torch::nn::GroupNorm group_norm_{nullptr};
-  torch::nn::Linear to_q_{nullptr};
-  torch::nn::Linear to_k_{nullptr};
-  torch::nn::Linear to_v_{nullptr};
-  torch::nn::Linear to_out_0_{nullptr};  // registered as to_out.0
+  LoadedLinear to_q_{nullptr};
+  LoadedLinear to_k_{nullptr};
+  LoadedLinear to_v_{nullptr};
+  LoadedLinear to_out_0_{nullptr};  // registered as to_out.0
 };
 TORCH_MODULE(Attention);
 

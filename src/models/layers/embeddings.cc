@@ -21,8 +21,8 @@ torch::Tensor SinusoidalTimestepEmbedding(const torch::Tensor& timesteps, int64_
 
 TimestepEmbeddingImpl::TimestepEmbeddingImpl(int64_t in_features, int64_t hidden_features,
                                              int64_t out_features) {
-  linear_1_ = register_module("linear_1", torch::nn::Linear(in_features, hidden_features));
-  linear_2_ = register_module("linear_2", torch::nn::Linear(hidden_features, out_features));
+  linear_1_ = register_module("linear_1", LoadedLinear(in_features, hidden_features));
+  linear_2_ = register_module("linear_2", LoadedLinear(hidden_features, out_features));
 }
 
 torch::Tensor TimestepEmbeddingImpl::forward(const torch::Tensor& x) {

@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include "models/layers/loaded_layers.h"
+
 namespace tlcm {
 
 // Sinusoidal embedding of `timesteps` ([N], any numeric dtype) -> [N, dim] float32:
@@ -23,8 +25,8 @@ class TimestepEmbeddingImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
-  torch::nn::Linear linear_1_{nullptr};
-  torch::nn::Linear linear_2_{nullptr};
+  LoadedLinear linear_1_{nullptr};
+  LoadedLinear linear_2_{nullptr};
 };
 TORCH_MODULE(TimestepEmbedding);
 

@@ -7,10 +7,8 @@ torch::nn::GroupNorm MakeGroupNorm(int64_t groups, int64_t channels, double eps)
   return torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, channels).eps(eps).affine(true));
 }
 
-torch::nn::Conv2d MakeConv(int64_t in, int64_t out, int64_t kernel, int64_t stride,
-                           int64_t padding) {
-  return torch::nn::Conv2d(
-      torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(true));
+LoadedConv2d MakeConv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
+  return LoadedConv2d(in, out, kernel, stride, padding);
 }
 
 }  // namespace
@@ -20,7 +18,7 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(const ResnetBlock2DOptions& o) {
   conv1_ = register_module("conv1", MakeConv(o.in_channels, o.out_channels, 3, 1, 1));
   if (o.temb_channels > 0) {
     time_emb_proj_ =
-        register_module("time_emb_proj", torch::nn::Linear(o.temb_channels, o.out_channels));
+        register_module("time_emb_proj", LoadedLinear(o.temb_channels, o.out_channels));
   }
   norm2_ = register_module("norm2", MakeGroupNorm(o.groups, o.out_channels, o.eps));
   conv2_ = register_module("conv2", MakeConv(o.out_channels, o.out_channels, 3, 1, 1));

@@ -8,6 +8,8 @@
 
 #include <torch/torch.h>
 
+#include "models/layers/loaded_layers.h"
+
 namespace tlcm {
 
 struct ResnetBlock2DOptions {
@@ -33,11 +35,11 @@ class ResnetBlock2DImpl : public torch::nn::Module {
 
  private:
   torch::nn::GroupNorm norm1_{nullptr};
-  torch::nn::Conv2d conv1_{nullptr};
-  torch::nn::Linear time_emb_proj_{nullptr};
+  LoadedConv2d conv1_{nullptr};
+  LoadedLinear time_emb_proj_{nullptr};
   torch::nn::GroupNorm norm2_{nullptr};
-  torch::nn::Conv2d conv2_{nullptr};
-  torch::nn::Conv2d conv_shortcut_{nullptr};
+  LoadedConv2d conv2_{nullptr};
+  LoadedConv2d conv_shortcut_{nullptr};
 };
 TORCH_MODULE(ResnetBlock2D);
 
@@ -49,7 +51,7 @@ class Downsample2DImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
-  torch::nn::Conv2d conv_{nullptr};
+  LoadedConv2d conv_{nullptr};
 };
 TORCH_MODULE(Downsample2D);
 
@@ -65,7 +67,7 @@ class Upsample2DImpl : public torch::nn::Module {
                         const std::optional<std::vector<int64_t>>& size = std::nullopt);
 
  private:
-  torch::nn::Conv2d conv_{nullptr};
+  LoadedConv2d conv_{nullptr};
 };
 TORCH_MODULE(Upsample2D);
 

@@ -3,7 +3,7 @@
 namespace tlcm {
 
 GegluImpl::GegluImpl(int64_t dim, int64_t inner_dim) {
-  proj_ = register_module("proj", torch::nn::Linear(dim, 2 * inner_dim));
+  proj_ = register_module("proj", LoadedLinear(dim, 2 * inner_dim));
 }
 
 torch::Tensor GegluImpl::forward(const torch::Tensor& x) {
@@ -13,7 +13,7 @@ torch::Tensor GegluImpl::forward(const torch::Tensor& x) {
 
 GegluFeedForwardImpl::GegluFeedForwardImpl(int64_t dim, int64_t inner_dim) {
   geglu_ = Geglu(dim, inner_dim);
-  out_ = torch::nn::Linear(inner_dim, dim);
+  out_ = LoadedLinear(inner_dim, dim);
   torch::nn::ModuleList net;
   net->push_back(geglu_);
   net->push_back(torch::nn::Identity());  // diffusers' dropout slot
@@ -59,10 +59,10 @@ Transformer2DModelImpl::Transformer2DModelImpl(const Transformer2DOptions& o) {
                                        .eps(1e-6)
                                        .affine(true)));
   if (o.use_linear_projection) {
-    proj_in_linear_ = register_module("proj_in", torch::nn::Linear(o.in_channels, inner));
+    proj_in_linear_ = register_module("proj_in", LoadedLinear(o.in_channels, inner));
   } else {
     proj_in_conv_ = register_module(
-        "proj_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_channels, inner, 1)));
+        "proj_in", LoadedConv2d(o.in_channels, inner, 1));
   }
   transformer_blocks_ = register_module("transformer_blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.num_layers; ++i) {
@@ -70,10 +70,10 @@ Transformer2DModelImpl::Transformer2DModelImpl(const Transformer2DOptions& o) {
         BasicTransformerBlock(inner, o.heads, o.head_dim, o.cross_attention_dim));
   }
   if (o.use_linear_projection) {
-    proj_out_linear_ = register_module("proj_out", torch::nn::Linear(inner, o.in_channels));
+    proj_out_linear_ = register_module("proj_out", LoadedLinear(inner, o.in_channels));
   } else {
     proj_out_conv_ = register_module(
-        "proj_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(inner, o.in_channels, 1)));
+        "proj_out", LoadedConv2d(inner, o.in_channels, 1));
   }
 }
 

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "models/layers/attention.h"
+#include "models/layers/loaded_layers.h"
 
 namespace tlcm {
 
@@ -19,7 +20,7 @@ class GegluImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
-  torch::nn::Linear proj_{nullptr};
+  LoadedLinear proj_{nullptr};
 };
 TORCH_MODULE(Geglu);
 
@@ -34,7 +35,7 @@ class GegluFeedForwardImpl : public torch::nn::Module {
 
  private:
   Geglu geglu_{nullptr};
-  torch::nn::Linear out_{nullptr};
+  LoadedLinear out_{nullptr};
 };
 TORCH_MODULE(GegluFeedForward);
 
@@ -80,11 +81,11 @@ class Transformer2DModelImpl : public torch::nn::Module {
 
  private:
   torch::nn::GroupNorm norm_{nullptr};
-  torch::nn::Linear proj_in_linear_{nullptr};  // one of the two proj_in forms is registered
-  torch::nn::Conv2d proj_in_conv_{nullptr};
+  LoadedLinear proj_in_linear_{nullptr};  // one of the two proj_in forms is registered
+  LoadedConv2d proj_in_conv_{nullptr};
   torch::nn::ModuleList transformer_blocks_{nullptr};
-  torch::nn::Linear proj_out_linear_{nullptr};
-  torch::nn::Conv2d proj_out_conv_{nullptr};
+  LoadedLinear proj_out_linear_{nullptr};
+  LoadedConv2d proj_out_conv_{nullptr};
 };
 TORCH_MODULE(Transformer2DModel);
 

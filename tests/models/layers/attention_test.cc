@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "test_util.h"
+
 namespace tlcm {
 namespace {
 
@@ -17,6 +19,7 @@ TEST(AttentionTest, SpatialInputAttendsOverPositionsWithResidual) {
   options.norm_eps = 1e-6;
   options.residual_connection = true;
   Attention attention(options);
+  testing::FillRandom(*attention, /*seed=*/1);
   torch::NoGradGuard no_grad;
   const torch::Tensor x = torch::randn({2, 8, 3, 5});
   const torch::Tensor out = attention(x);
@@ -46,6 +49,7 @@ TEST(AttentionTest, CrossAttentionProjectsTheContext) {
   options.heads = 2;
   options.dim_head = 4;
   Attention attention(options);
+  testing::FillRandom(*attention, /*seed=*/2);
   std::vector<std::string> names;
   for (const auto& p : attention->named_parameters()) names.push_back(p.key());
   EXPECT_EQ(names, (std::vector<std::string>{"to_q.weight", "to_k.weight", "to_v.weight",

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "test_util.h"
+
 namespace tlcm {
 namespace {
 
@@ -11,6 +13,7 @@ TEST(Upsample2DTest, ExplicitDoubleSizeEqualsScaleTwo) {
   // as diffusers' scale_factor=2 path.
   torch::manual_seed(0);
   Upsample2D up(3, 5);
+  testing::FillRandom(*up, /*seed=*/1);
   torch::NoGradGuard no_grad;
   const torch::Tensor x = torch::randn({2, 3, 4, 6});
   const torch::Tensor by_scale = up(x);
@@ -22,6 +25,7 @@ TEST(Upsample2DTest, ExplicitDoubleSizeEqualsScaleTwo) {
 
 TEST(Downsample2DTest, HalvesRoundingUp) {
   Downsample2D down(3, 3);
+  testing::FillRandom(*down, /*seed=*/2);
   torch::NoGradGuard no_grad;
   EXPECT_EQ(down(torch::randn({1, 3, 7, 5})).sizes(), (std::vector<int64_t>{1, 3, 4, 3}));
 }

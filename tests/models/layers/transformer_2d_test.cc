@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "test_util.h"
+
 namespace tlcm {
 namespace {
 
@@ -20,9 +22,9 @@ Transformer2DOptions Options(bool linear) {
 
 TEST(Transformer2DTest, ConvProjectionEqualsLinearProjection) {
   // A 1x1 convolution is a per-position linear map: with the same weights both forms agree.
-  torch::manual_seed(0);
   Transformer2DModel linear(Options(true));
   Transformer2DModel conv(Options(false));
+  testing::FillRandom(*linear, /*seed=*/0);
   torch::NoGradGuard no_grad;
   auto conv_params = conv->named_parameters();
   for (const auto& item : linear->named_parameters()) {
