@@ -79,6 +79,12 @@ check_config "fetch_models.sh sdxl,flux" < "$work/models/server.textproto"
 HF_CLI=true scripts/fetch_models.sh --dest "$work/models2" --no-vae-fix --path-prefix /models \
     --config - 2> /dev/null | check_config "fetch_models.sh sdxl --no-vae-fix"
 
+# ---------------------------------------------------------------- image scripts
+step "docker/ scripts parse (the images themselves are built by hand: docker/README.md)"
+bash -n docker/check-image.sh
+bash -n docker/collect-runtime-libs.sh
+echo ok
+
 # ---------------------------------------------------------------- Prometheus
 step "promtool: $rules"
 "$promtool_bin" check rules "$rules"
