@@ -26,7 +26,8 @@ void AppendList(std::string& out, const char* title, const std::vector<std::stri
 }  // namespace
 
 absl::Status LoadModuleWeights(torch::nn::Module& module, const WeightStore& weights,
-                               const KeyRemap& remap) {
+                               const KeyRemap& remap,
+                               const std::optional<WeightPlacement>& placement) {
   std::map<std::string, torch::Tensor> targets;
   for (const auto& item : module.named_parameters(/*recurse=*/true)) targets[item.key()] = item.value();
   for (const auto& item : module.named_buffers(/*recurse=*/true)) targets[item.key()] = item.value();
@@ -68,7 +69,12 @@ absl::Status LoadModuleWeights(torch::nn::Module& module, const WeightStore& wei
   for (auto& [name, target] : targets) {
     auto tensor = weights.Get(source_key.at(name));
     if (!tensor.ok()) return tensor.status();
-    target.set_data(tensor->to(target.options()));
+    torch::TensorOptions options = target.options();
+    if (placement) {
+      options = options.device(placement->device);
+      if (target.is_floating_point()) options = options.dtype(placement->dtype);
+    }
+    target.set_data(tensor->to(options));
   }
   return absl::OkStatus();
 }

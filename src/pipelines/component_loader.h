@@ -13,17 +13,20 @@
 
 namespace tlcm {
 
-// Parses <dir>/config.json with Config::FromFile, builds Module(config) on CPU in float32 (its
-// parameters allocated, not initialised: models/layers/loaded_layers.h) and loads the folder's
-// weights (variant preferred) by exact name match after `remap`. The caller fuses LoRA, then
-// moves the module to its device and dtype. Errors name the file and key.
+// Parses <dir>/config.json with Config::FromFile, builds Module(config) (its parameters
+// allocated on the CPU, not initialised: models/layers/loaded_layers.h) and loads the folder's
+// weights (variant preferred) by exact name match after `remap`, each converted straight to
+// `placement`: no float32 copy of a half-precision model is ever made, and a CPU module in the
+// file's dtype views the mapped file. Returns the module in eval mode on placement.device /
+// placement.dtype. Errors name the file and key.
 template <typename Module, typename Config>
 absl::StatusOr<Module> LoadComponent(const std::string& dir, const std::string& variant,
-                                     const KeyRemap& remap) {
+                                     const KeyRemap& remap, const WeightPlacement& placement) {
   TLCM_ASSIGN_OR_RETURN(Config config, Config::FromFile(dir + "/config.json"));
   Module module(config);
   TLCM_ASSIGN_OR_RETURN(WeightStore weights, WeightStore::OpenComponent(dir, variant));
-  TLCM_RETURN_IF_ERROR(LoadModuleWeights(*module, weights, remap));
+  TLCM_RETURN_IF_ERROR(LoadModuleWeights(*module, weights, remap, placement));
+  module->to(placement.device, placement.dtype);  // anything not from the checkpoint
   module->eval();
   return module;
 }

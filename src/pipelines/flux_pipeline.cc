@@ -50,31 +50,28 @@ absl::StatusOr<std::unique_ptr<FluxPipeline>> FluxPipeline::Load(const std::stri
   TLCM_RETURN_IF_ERROR(CheckFluxComponentsFit(model_path, vae_dir));
   std::unique_ptr<FluxPipeline> p(new FluxPipeline());
   p->options_ = options;
-  // Each component goes to its device and dtype as soon as it is loaded (and fused), so that
-  // host memory holds at most one component in float32 at a time.
+  // Each weight goes to its device and dtype as it is read; LoRA is fused there.
+  const WeightPlacement placement{options.device, options.dtype};
   TLCM_ASSIGN_OR_RETURN(p->tokenizer_, ClipTokenizer::FromFolder(folder.ComponentDir("tokenizer")));
   TLCM_ASSIGN_OR_RETURN(p->tokenizer_2_, T5Tokenizer::FromFolder(folder.ComponentDir("tokenizer_2")));
   TLCM_ASSIGN_OR_RETURN(p->text_encoder_, (LoadComponent<ClipTextModel, ClipTextConfig>(
                                               folder.ComponentDir("text_encoder"),
-                                              options.variant, ClipTextKeys())));
-  p->text_encoder_->to(options.device, options.dtype);
+                                              options.variant, ClipTextKeys(), placement)));
   TLCM_ASSIGN_OR_RETURN(p->text_encoder_2_, (LoadComponent<T5EncoderModel, T5Config>(
                                                 folder.ComponentDir("text_encoder_2"),
-                                                options.variant, T5EncoderKeys())));
-  p->text_encoder_2_->to(options.device, options.dtype);
+                                                options.variant, T5EncoderKeys(), placement)));
   TLCM_ASSIGN_OR_RETURN(FluxTransformerConfig transformer_config,
                         FluxTransformerConfig::FromFile(folder.ComponentDir("transformer") +
                                                         "/config.json"));
   p->guidance_embeds_ = transformer_config.guidance_embeds;
   TLCM_ASSIGN_OR_RETURN(p->transformer_,
                         (LoadComponent<FluxTransformer2DModel, FluxTransformerConfig>(
-                            folder.ComponentDir("transformer"), options.variant, IdentityKeys())));
+                            folder.ComponentDir("transformer"), options.variant, IdentityKeys(),
+                            placement)));
   TLCM_RETURN_IF_ERROR(FuseConfiguredLora(*p->transformer_, options));
-  p->transformer_->to(options.device, options.dtype);
   TLCM_ASSIGN_OR_RETURN(p->vae_config_, AutoencoderKLConfig::FromFile(vae_dir + "/config.json"));
   TLCM_ASSIGN_OR_RETURN(p->vae_, (LoadComponent<AutoencoderKLDecoder, AutoencoderKLConfig>(
-                                     vae_dir, options.variant, VaeDecoderKeys())));
-  p->vae_->to(options.device, options.dtype);
+                                     vae_dir, options.variant, VaeDecoderKeys(), placement)));
   TLCM_ASSIGN_OR_RETURN(FlowMatchSchedulerConfig scheduler_config,
                         FlowMatchSchedulerConfig::FromFile(folder.ComponentDir("scheduler") +
                                                            "/scheduler_config.json"));

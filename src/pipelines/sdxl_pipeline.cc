@@ -26,39 +26,36 @@ absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> StableDiffusionXLPipe
   TLCM_RETURN_IF_ERROR(CheckSdxlComponentsFit(model_path, vae_dir));
   std::unique_ptr<StableDiffusionXLPipeline> p(new StableDiffusionXLPipeline());
   p->options_ = options;
-  // Each component goes to its device and dtype as soon as it is loaded (and fused), so that
-  // host memory holds at most one component in float32 at a time.
+  // Each weight goes to its device and dtype as it is read; LoRA is fused there.
+  const WeightPlacement placement{options.device, options.dtype};
   TLCM_ASSIGN_OR_RETURN(p->tokenizer_, ClipTokenizer::FromFolder(folder.ComponentDir("tokenizer")));
   TLCM_ASSIGN_OR_RETURN(p->tokenizer_2_,
                         ClipTokenizer::FromFolder(folder.ComponentDir("tokenizer_2")));
   TLCM_ASSIGN_OR_RETURN(p->text_encoder_, (LoadComponent<ClipTextModel, ClipTextConfig>(
                                               folder.ComponentDir("text_encoder"),
-                                              options.variant, ClipTextKeys())));
-  p->text_encoder_->to(options.device, options.dtype);
+                                              options.variant, ClipTextKeys(), placement)));
   TLCM_ASSIGN_OR_RETURN(p->text_encoder_2_, (LoadComponent<ClipTextModel, ClipTextConfig>(
                                                 folder.ComponentDir("text_encoder_2"),
-                                                options.variant, ClipTextKeys())));
-  p->text_encoder_2_->to(options.device, options.dtype);
+                                                options.variant, ClipTextKeys(), placement)));
   TLCM_ASSIGN_OR_RETURN(p->unet_, (LoadComponent<UNet2DConditionModel, UNet2DConditionConfig>(
                                       folder.ComponentDir("unet"), options.variant,
-                                      IdentityKeys())));
+                                      IdentityKeys(), placement)));
   TLCM_RETURN_IF_ERROR(FuseConfiguredLora(*p->unet_, options));
-  p->unet_->to(options.device, options.dtype);
   TLCM_ASSIGN_OR_RETURN(p->vae_config_, AutoencoderKLConfig::FromFile(vae_dir + "/config.json"));
+  // The SDXL VAE overflows in fp16: it decodes in float32 unless its config says it is safe.
+  p->vae_dtype_ = options.dtype == torch::kFloat16 && p->vae_config_.force_upcast ? torch::kFloat32
+                                                                                  : options.dtype;
   TLCM_ASSIGN_OR_RETURN(p->vae_, (LoadComponent<AutoencoderKLDecoder, AutoencoderKLConfig>(
-                                     vae_dir, options.variant, VaeDecoderKeys())));
+                                     vae_dir, options.variant, VaeDecoderKeys(),
+                                     WeightPlacement{options.device, p->vae_dtype_})));
   TLCM_ASSIGN_OR_RETURN(LcmSchedulerConfig scheduler_config,
                         LcmSchedulerConfig::FromFile(folder.ComponentDir("scheduler") +
                                                      "/scheduler_config.json"));
   p->lcm_ = std::make_unique<LcmScheduler>(scheduler_config);
   p->table_ = std::make_unique<TlcmTableScheduler>(scheduler_config);
 
-  // The SDXL VAE overflows in fp16: it decodes in float32 unless its config says it is safe.
-  p->vae_dtype_ = options.dtype == torch::kFloat16 && p->vae_config_.force_upcast ? torch::kFloat32
-                                                                                  : options.dtype;
   p->vae_scale_factor_ = 1 << (p->vae_config_.block_out_channels.size() - 1);
   p->latent_channels_ = static_cast<int>(p->vae_config_.latent_channels);
-  p->vae_->to(options.device, p->vae_dtype_);
   p->prompt_cache_ = std::make_unique<PromptCache>(options.prompt_cache_entries);
   return p;
 }

@@ -18,7 +18,7 @@ constexpr double kRelTolerance = 1e-4;
 
 TEST(LoraGoldenTest, FusedUNetMatchesPeft) {
   auto unet = LoadComponent<UNet2DConditionModel, UNet2DConditionConfig>(
-      DataPath("sdxl-tiny/model/unet"), "", IdentityKeys());
+      DataPath("sdxl-tiny/model/unet"), "", IdentityKeys(), WeightPlacement{});
   ASSERT_TRUE(unet.ok()) << unet.status();
   auto adapter = LoadLoraAdapter(DataPath("sdxl-tiny/lora"));
   ASSERT_TRUE(adapter.ok()) << adapter.status();
@@ -32,7 +32,7 @@ TEST(LoraGoldenTest, FusedUNetMatchesPeft) {
 
 TEST(LoraGoldenTest, FusedFluxTransformerMatchesPeft) {
   auto transformer = LoadComponent<FluxTransformer2DModel, FluxTransformerConfig>(
-      DataPath("flux-rich/model/transformer"), "", IdentityKeys());
+      DataPath("flux-rich/model/transformer"), "", IdentityKeys(), WeightPlacement{});
   ASSERT_TRUE(transformer.ok()) << transformer.status();
   auto adapter = LoadLoraAdapter(DataPath("flux-rich/lora"));  // stored bfloat16
   ASSERT_TRUE(adapter.ok()) << adapter.status();
