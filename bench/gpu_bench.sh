@@ -14,7 +14,7 @@
 #                   tokenizers, huggingface_hub at the versions of our venv)
 # 2. On the GPU machine, in a copy of the repository with those folders:
 #      bench/gpu_bench.sh [--budget SECONDS] [--tests-only]       (default 480)
-#    Unpacks the packages under /tmp/tlcm-deps, builds pipeline_bench and tlcm_core_tests against the
+#    Unpacks the packages under /tmp/tlcm-deps, builds pipeline_bench, load_bench and tlcm_core_tests against the
 #    machine's LibTorch while the random-weight models are written to /tmp/tlcm-models, then runs the
 #    stages below; a stage that the remaining budget cannot cover is skipped and says so.
 #    Output in $OUT (or ./gpu-bench-out): results.jsonl (one JSON line per model and step count) and
@@ -121,10 +121,10 @@ cmake_args=(-S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTLCM_BU
 # nvidia-* pip packages it does so without the CUDA allocator's memory figures).
 wheel_args=(-DTLCM_TORCH_WHEEL="$torch_dir")
 if ! { stage configure 120 cmake "${cmake_args[@]}" &&
-       stage build_bench "$build_s" cmake --build "$build" --target pipeline_bench; }; then
+       stage build_bench "$build_s" cmake --build "$build" --target pipeline_bench load_bench; }; then
   rm -rf "$build"
   { stage configure_wheel 120 cmake "${cmake_args[@]}" "${wheel_args[@]}" &&
-    stage build_bench_wheel "$build_s" cmake --build "$build" --target pipeline_bench; } ||
+    stage build_bench_wheel "$build_s" cmake --build "$build" --target pipeline_bench load_bench; } ||
     { say "configure or build failed"; exit 1; }
 fi
 grep -hE 'LibTorch|TLCM_WITH_CUDA' "$out"/configure*.log | tee -a "$out/summary.log"
@@ -156,6 +156,9 @@ bench() {  # bench NAME LIMIT PROGRAM... : the program's JSON lines (complete or
 }
 bench tlcm_sdxl 150 "$build/bench/pipeline_bench" "${common[@]}" "${sdxl[@]}"
 bench tlcm_flux 200 "$build/bench/pipeline_bench" "${common[@]}" "${flux[@]}"
+# Host memory and time of loading the UNet: float32-then-cast versus straight to the GPU.
+bench load_unet 120 "$build/bench/load_bench" --unet "$models/sdxl-1024/unet" --device "$device" \
+  --dtype fp16 --repeats 2
 # The tests that exercise the GPU: golden runs on cuda:0 and the half-precision targets on CUDA.
 stage core_tests_cuda 90 "$build/tests/tlcm_core_tests" --gtest_filter='*cuda*' --gtest_brief=1
 grep -E 'tests? from|PASSED|FAILED' "$out/core_tests_cuda.log" | tee -a "$out/summary.log"
