@@ -59,8 +59,9 @@ TORCH_MODULE(VaeDecoder);
 // AutoencoderKL.decode: post_quant_conv (1x1, when use_post_quant_conv) then `decoder`.
 // Checkpoint keys: post_quant_conv.*, decoder.* (load the full AutoencoderKL file through
 // VaeDecoderKeys(), which drops the encoder and renames legacy attention keys).
-// Built in float32 on the CPU; move with ->to(device, dtype). Runs in float32 / float16 /
-// bfloat16 (SDXL's VAE overflows in float16: see force_upcast).
+// Built on the CPU with unset float32 parameters (load them: layers/loaded_layers.h); move with
+// ->to(device, dtype). Runs in float32 / float16 / bfloat16 (SDXL's VAE overflows in float16:
+// see force_upcast).
 class AutoencoderKLDecoderImpl : public torch::nn::Module {
  public:
   explicit AutoencoderKLDecoderImpl(const AutoencoderKLConfig& config);

@@ -140,9 +140,10 @@ class ClipTextTransformerImpl : public torch::nn::Module {
 TORCH_MODULE(ClipTextTransformer);
 
 // CLIPTextModel, or CLIPTextModelWithProjection when config.with_projection.
-// Built in float32 on CPU; forward works in any floating dtype / device the module was moved
-// to. Causal mask only (no padding mask, as SDXL and FLUX call it). Not thread-safe for
-// concurrent forward calls that also move or load the module; concurrent forwards are fine.
+// Built on the CPU with unset float32 parameters (load them: layers/loaded_layers.h); forward
+// works in any floating dtype / device the module was moved to. Causal mask only (no padding
+// mask, as SDXL and FLUX call it). Not thread-safe for concurrent forward calls that also move or
+// load the module; concurrent forwards are fine.
 class ClipTextModelImpl : public torch::nn::Module {
  public:
   explicit ClipTextModelImpl(const ClipTextConfig& config);

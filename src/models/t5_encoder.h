@@ -153,10 +153,10 @@ class T5StackImpl : public torch::nn::Module {
 };
 TORCH_MODULE(T5Stack);
 
-// T5EncoderModel: `shared` token embedding (no scaling) + `encoder`. Built in float32 on CPU;
-// forward works in the dtype / device the module was moved to (see the precision note above).
-// No attention mask (FLUX passes none). Concurrent forwards are fine; moving or loading the
-// module meanwhile is not.
+// T5EncoderModel: `shared` token embedding (no scaling) + `encoder`. Built on the CPU with
+// unset float32 parameters (load them: layers/loaded_layers.h); forward works in the dtype /
+// device the module was moved to (see the precision note above). No attention mask (FLUX passes
+// none). Concurrent forwards are fine; moving or loading the module meanwhile is not.
 class T5EncoderModelImpl : public torch::nn::Module {
  public:
   explicit T5EncoderModelImpl(const T5Config& config);

@@ -2,7 +2,8 @@
 // Submodules carry the checkpoint attribute names, so a diffusers `transformer/` folder loads
 // with LoadModuleWeights(model, store, IdentityKeys()).
 //
-// Every module here is built in float32 on CPU and may then be moved with ->to(device, dtype);
+// Every module here is built on the CPU with unset float32 parameters (load them:
+// layers/loaded_layers.h) and may then be moved with ->to(device, dtype);
 // forward() runs in float32, float16 or bfloat16 (the dtype of the weights). Layer norms and
 // RMS norms compute their statistics in float32, RoPE is applied in float32, attention's
 // softmax runs in float32. forward() changes no module state; loading weights or moving a model

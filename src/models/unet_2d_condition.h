@@ -57,7 +57,8 @@ struct UNet2DConditionConfig {
 // Checkpoint keys (exactly diffusers'): conv_in, time_embedding.linear_{1,2},
 // add_embedding.linear_{1,2}, down_blocks.{i}.{resnets,attentions,downsamplers}.*,
 // mid_block.{resnets,attentions}.*, up_blocks.{i}.{resnets,attentions,upsamplers}.*,
-// conv_norm_out, conv_out. Built in float32 on the CPU; move with ->to(device, dtype).
+// conv_norm_out, conv_out. Built on the CPU with unset
+// float32 parameters (load them: layers/loaded_layers.h); move with ->to(device, dtype).
 // forward() runs in float32, float16 or bfloat16 (norms use the native kernels, which
 // accumulate in float32, as diffusers does). Not thread-safe to mutate; concurrent forward()
 // calls under NoGradGuard are fine.
