@@ -47,12 +47,13 @@ absl::StatusOr<Sample> LoadOnce(const Flags& flags, const std::string& route) {
   TLCM_ASSIGN_OR_RETURN(const torch::Device device, tlcm::ParseDevice(flags.device));
   TLCM_ASSIGN_OR_RETURN(const torch::Dtype dtype,
                         tlcm::ParseDtype(flags.dtype, device, torch::kFloat16));
+  using Unet = tlcm::UNet2DConditionModel;
   const bool direct = route == "direct";
-  const tlcm::WeightPlacement placement = direct ? tlcm::WeightPlacement{device, dtype}
-                                                 : tlcm::WeightPlacement{torch::kCPU, torch::kFloat32};
+  const tlcm::WeightPlacement target{device, dtype}, float32_on_cpu{torch::kCPU, torch::kFloat32};
+  const tlcm::WeightPlacement placement = direct ? target : float32_on_cpu;
   const auto start = std::chrono::steady_clock::now();
-  TLCM_ASSIGN_OR_RETURN(tlcm::UNet2DConditionModel unet,
-                        (tlcm::LoadComponent<tlcm::UNet2DConditionModel, tlcm::UNet2DConditionConfig>(
+  TLCM_ASSIGN_OR_RETURN(Unet unet,
+                        (tlcm::LoadComponent<Unet, tlcm::UNet2DConditionConfig>(
                             flags.unet, flags.variant, tlcm::IdentityKeys(), placement)));
   if (!direct) unet->to(device, dtype);
   if (device.is_cuda()) torch::cuda::synchronize();
@@ -106,8 +107,10 @@ int main(int argc, char** argv) {
     else if (name == "--dtype") flags.dtype = value;
     else if (name == "--device") flags.device = value;
     else if (name == "--variant") flags.variant = value;
-    else if (name == "--repeats") ok = absl::SimpleAtoi(value, &flags.repeats) && flags.repeats > 0;
-    else if (name == "--threads") ok = absl::SimpleAtoi(value, &flags.threads) && flags.threads >= 0;
+    else if (name == "--repeats")
+      ok = absl::SimpleAtoi(value, &flags.repeats) && flags.repeats > 0;
+    else if (name == "--threads")
+      ok = absl::SimpleAtoi(value, &flags.threads) && flags.threads >= 0;
     else ok = false;
     if (!ok) {
       std::cerr << "bad flag " << name << " " << value << "\n";

@@ -5,9 +5,9 @@
 // the T5 part of encode_ms, FLUX only; cpu_ms: process CPU time of a run, all threads, less
 // sensitive than wall time to other processes on a shared machine; load_s: the model's loading
 // time; gpu_allocated_gib / gpu_peak_gib: the CUDA caching allocator's bytes in use after the
-// runs and at most so far, -1 off CUDA). bench/compare_diffusers.sh runs it next to diffusers (tools/bench_diffusers.py) on the
-// same model, threads and machine and prints the ratios; bench/gpu_bench.sh runs both at full size
-// on a CUDA machine.
+// runs and at most so far, -1 off CUDA). bench/compare_diffusers.sh runs it next to diffusers
+// (tools/bench_diffusers.py) on the same model, threads and machine and prints the ratios;
+// bench/gpu_bench.sh runs both at full size on a CUDA machine.
 #include <ATen/Parallel.h>
 
 #include <algorithm>

@@ -35,9 +35,10 @@ struct LoraAdapter {
 absl::StatusOr<LoraAdapter> LoadLoraAdapter(const std::string& path);
 
 // Fuses `adapter` into `model`: W += scale * (B @ A) for a LoadedLinear, the 1x1-by-kxk product
-// for a LoadedConv2d (models/layers/loaded_layers.h), computed in float32 and written back in the weight's dtype. Fails, before changing any
-// weight, when an adapter module does not exist in the model, is neither Linear nor Conv2d, or
-// has mismatched shapes; the message names the adapter file and the module.
+// for a LoadedConv2d (models/layers/loaded_layers.h), computed in float32 and written back in the
+// weight's dtype on the weight's device. Fails, before changing any weight, when an adapter
+// module does not exist in the model, is neither Linear nor Conv2d, or has mismatched shapes; the
+// message names the adapter file and the module.
 absl::Status FuseLora(torch::nn::Module& model, const LoraAdapter& adapter, float scale);
 
 }  // namespace tlcm

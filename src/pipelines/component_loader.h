@@ -17,8 +17,9 @@ namespace tlcm {
 // allocated on the CPU, not initialised: models/layers/loaded_layers.h) and loads the folder's
 // weights (variant preferred) by exact name match after `remap`, each converted straight to
 // `placement`: no float32 copy of a half-precision model is ever made, and a CPU module in the
-// file's dtype views the mapped file. Returns the module in eval mode on placement.device /
-// placement.dtype. Errors name the file and key.
+// file's dtype views the mapped file. The match is exact, so every parameter and buffer ends up
+// on placement.device / placement.dtype. Returns the module in eval mode. Errors name the file
+// and key.
 template <typename Module, typename Config>
 absl::StatusOr<Module> LoadComponent(const std::string& dir, const std::string& variant,
                                      const KeyRemap& remap, const WeightPlacement& placement) {
@@ -26,7 +27,6 @@ absl::StatusOr<Module> LoadComponent(const std::string& dir, const std::string& 
   Module module(config);
   TLCM_ASSIGN_OR_RETURN(WeightStore weights, WeightStore::OpenComponent(dir, variant));
   TLCM_RETURN_IF_ERROR(LoadModuleWeights(*module, weights, remap, placement));
-  module->to(placement.device, placement.dtype);  // anything not from the checkpoint
   module->eval();
   return module;
 }

@@ -104,12 +104,12 @@ TEST(SafetensorsTest, RejectsTruncatedFilesAndHugeHeaders) {
   }
   auto file = SafetensorsFile::Open(huge);
   EXPECT_NE(file.status().message().find("limit"), std::string::npos) << file.status();
-  EXPECT_EQ(SafetensorsFile::Open(testing::FreshTempPath("absent")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(SafetensorsFile::Open(testing::FreshTempPath("absent")).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST(WeightStoreTest, ReadsShardsThroughTheIndexAndPrefersTheVariant) {
-  const fs::path dir = testing::FreshTempPath("component");
-  fs::create_directories(dir);
+  const fs::path dir = testing::FreshTempDir("component");
   ASSERT_TRUE(WriteSafetensors((dir / "model-00001-of-00002.safetensors").string(),
                                {{"a", torch::ones({2})}}).ok());
   ASSERT_TRUE(WriteSafetensors((dir / "model-00002-of-00002.safetensors").string(),
