@@ -12,7 +12,7 @@
 # --no-as-needed, because nothing references them by symbol; their static initialisers register
 # the CUDA kernels and hooks. The CUDA runtime headers that c10/cuda needs come from the nvidia-*
 # pip packages next to torch (site-packages/nvidia/{cuda_runtime,cuda_nvcc}/include).
-# TLCM_TORCH_WHEEL_CUDA=OFF imports the CPU part only.
+# TLCM_TORCH_WHEEL_CUDA=OFF imports the CPU part only; so does a wheel without libtorch_cuda.so.
 set(_wheel "${TLCM_TORCH_WHEEL}")
 # The version macros: torch/headeronly/version.h from 2.10 on (torch/version.h includes it),
 # torch/version.h under the C++ API include folder in earlier 2.x wheels, include/torch/ in others.
@@ -31,15 +31,17 @@ endforeach()
 string(REPLACE ";" "." Torch_VERSION "${Torch_VERSION}")
 set(TORCH_INCLUDE_DIRS "${_wheel}/include" "${_wheel}/include/torch/csrc/api/include")
 add_library(tlcm_torch_wheel INTERFACE)
+# libtorch.so is only a shim that loads libtorch_cpu and libtorch_cuda: a CPU import (what
+# scripts/install-torch.sh unpacks) links libtorch_cpu and libc10 alone.
 target_link_libraries(tlcm_torch_wheel INTERFACE
-  "${_wheel}/lib/libtorch.so" "${_wheel}/lib/libtorch_cpu.so" "${_wheel}/lib/libc10.so")
+  "${_wheel}/lib/libtorch_cpu.so" "${_wheel}/lib/libc10.so")
 target_link_options(tlcm_torch_wheel INTERFACE "-Wl,-rpath,${_wheel}/lib")
 
 option(TLCM_TORCH_WHEEL_CUDA "Import the CUDA part of a CUDA wheel given in TLCM_TORCH_WHEEL" ON)
 if(TLCM_TORCH_WHEEL_CUDA AND EXISTS "${_wheel}/lib/libtorch_cuda.so")
   target_link_libraries(tlcm_torch_wheel INTERFACE
-    "-Wl,--no-as-needed" "${_wheel}/lib/libtorch_cuda.so" "${_wheel}/lib/libc10_cuda.so"
-    "-Wl,--as-needed")
+    "-Wl,--no-as-needed" "${_wheel}/lib/libtorch.so" "${_wheel}/lib/libtorch_cuda.so"
+    "${_wheel}/lib/libc10_cuda.so" "-Wl,--as-needed")
   # cuda_runtime_api.h is in the runtime package; the crt/ headers it includes ship with nvcc's
   # package (nvidia-cuda-nvcc-cu12, not a torch dependency: install the runtime's version).
   get_filename_component(_site_packages "${_wheel}" DIRECTORY)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the build and test dependencies of tlcm-serve from Debian/Ubuntu packages.
+# Installs the build and test dependencies of tlcm-serve from Debian/Ubuntu packages. LibTorch is
+# not one of them: scripts/install-torch.sh fetches the pinned PyTorch wheel's.
 # Usage: scripts/install-deps.sh   (as root, or with sudo available)
 set -euo pipefail
 SUDO=""
@@ -7,7 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
-  libtorch-dev libopenblas0-pthread
+  python3 python3-pip  # scripts/install-torch.sh fetches the pinned LibTorch with `pip download`
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
   libabsl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev

@@ -10,6 +10,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 if [ "${SKIP_DEPS:-0}" != 1 ]; then scripts/install-deps.sh; fi
 scripts/install-tools.sh
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+torch_dir="$(scripts/install-torch.sh)"
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTLCM_TORCH_WHEEL="$torch_dir"
 cmake --build "$BUILD_DIR" -j "$JOBS"
 ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 600 -j "$JOBS"

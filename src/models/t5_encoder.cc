@@ -88,8 +88,7 @@ torch::Tensor T5RelativePositionBucket(const torch::Tensor& relative_position, i
 
 torch::Tensor T5ClampFloat16(const torch::Tensor& x) {
   if (x.scalar_type() != torch::kHalf) return x;
-  // The limit is chosen on the device (no host sync). Written with where() rather than clamp()
-  // so that it also runs on CPU builds without half-precision clamp kernels (LibTorch 1.13).
+  // The limit is chosen on the device (no host sync): a tensor, where clamp() takes a number.
   constexpr double kMax = 65504.0;  // largest finite float16
   auto opts = torch::TensorOptions().dtype(torch::kFloat).device(x.device());
   torch::Tensor limit = torch::where(x.isinf().any(), torch::scalar_tensor(kMax - 1000.0, opts),

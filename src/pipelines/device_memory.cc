@@ -30,8 +30,7 @@ engine::DeviceMemory MeasureDeviceMemory(const torch::Device& device) {
 #if defined(TLCM_WITH_CUDA)
   if (device.is_cuda()) {
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
-    // Index 0 is StatType::AGGREGATE (c10::cuda::CUDACachingAllocator::StatType in 1.13,
-    // c10::CachingAllocator::StatType in 2.x): all pools together.
+    // Index 0 is c10::CachingAllocator::StatType::AGGREGATE: all pools together.
     constexpr size_t kAggregate = 0;
     memory.allocated_bytes = stats.allocated_bytes[kAggregate].current;
     memory.reserved_bytes = stats.reserved_bytes[kAggregate].current;

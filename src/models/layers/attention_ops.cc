@@ -3,8 +3,6 @@
 #include <cmath>
 #include <limits>
 
-#include <torch/version.h>
-
 namespace tlcm {
 
 torch::Tensor ScaledDotProductAttention(const torch::Tensor& q, const torch::Tensor& k,
@@ -12,21 +10,10 @@ torch::Tensor ScaledDotProductAttention(const torch::Tensor& q, const torch::Ten
                                         const std::optional<torch::Tensor>& bias,
                                         std::optional<double> scale) {
   const double s = scale.value_or(1.0 / std::sqrt(static_cast<double>(q.size(-1))));
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-  // The fused kernel (flash / memory-efficient on CUDA) takes the scale since 2.1.
   std::optional<torch::Tensor> mask;
   if (bias) mask = bias->to(q.scalar_type());
   return at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, /*is_causal=*/false,
                                           s);
-#else
-  const bool half = q.scalar_type() == torch::kFloat16 || q.scalar_type() == torch::kBFloat16;
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));
-  if (half) scores = scores.to(torch::kFloat32);
-  scores = scores * s;
-  if (bias) scores = scores + bias->to(scores.scalar_type());
-  torch::Tensor probs = torch::softmax(scores, -1).to(v.scalar_type());
-  return torch::matmul(probs, v);
-#endif
 }
 
 torch::Tensor CausalMask(int64_t length, torch::Dtype dtype, torch::Device device) {

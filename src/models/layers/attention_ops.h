@@ -1,5 +1,5 @@
-// Attention kernels shared by every model. LibTorch 2.x has a fused
-// scaled_dot_product_attention; 1.13 (Debian's) does not, so the math runs by hand there.
+// Attention kernels shared by every model: LibTorch's fused scaled_dot_product_attention (flash /
+// memory-efficient kernels on CUDA, a fused flash kernel on the CPU).
 #pragma once
 
 #include <optional>

@@ -59,7 +59,7 @@ torch::Tensor Upsample2DImpl::forward(const torch::Tensor& x,
   } else {
     options.scale_factor(std::vector<double>{2.0, 2.0});
   }
-  // Nearest-neighbour copying is exact in every dtype (bf16 included on LibTorch 1.13).
+  // Nearest-neighbour copying is exact in every dtype.
   return conv_(F::interpolate(x, options));
 }
 
