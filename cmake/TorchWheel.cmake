@@ -42,13 +42,15 @@ if(TLCM_TORCH_WHEEL_CUDA AND EXISTS "${_wheel}/lib/libtorch_cuda.so")
   target_link_libraries(tlcm_torch_wheel INTERFACE
     "-Wl,--no-as-needed" "${_wheel}/lib/libtorch.so" "${_wheel}/lib/libtorch_cuda.so"
     "${_wheel}/lib/libc10_cuda.so" "-Wl,--as-needed")
-  # cuda_runtime_api.h is in the runtime package; the crt/ headers it includes ship with nvcc's
-  # package (nvidia-cuda-nvcc-cu12, not a torch dependency: install the runtime's version).
+  # cuda_runtime_api.h is in the runtime package; the crt/ headers it includes ship with another
+  # one that is not a torch dependency: nvidia-cuda-crt for CUDA 13 wheels (nvidia/cu13/include),
+  # nvidia-cuda-nvcc-cu12 for CUDA 12 ones. Install it at the runtime's version.
   get_filename_component(_site_packages "${_wheel}" DIRECTORY)
   set(_cuda_headers_found TRUE)
   foreach(_header cuda_runtime_api.h crt/host_defines.h)
     find_path(_include_dir "${_header}" NO_DEFAULT_PATH NO_CACHE
-      PATHS "${_site_packages}/nvidia/cuda_runtime/include" "${_site_packages}/nvidia/cuda_nvcc/include")
+      PATHS "${_site_packages}/nvidia/cu13/include" "${_site_packages}/nvidia/cuda_runtime/include"
+            "${_site_packages}/nvidia/cuda_nvcc/include")
     if(_include_dir)
       list(APPEND TORCH_INCLUDE_DIRS "${_include_dir}")
     else()
@@ -62,9 +64,9 @@ if(TLCM_TORCH_WHEEL_CUDA AND EXISTS "${_wheel}/lib/libtorch_cuda.so")
   else()
     # GPUs work; only the device-memory gauges stay empty (they read the CUDA allocator).
     message(WARNING "TLCM_TORCH_WHEEL: CUDA wheel, libtorch_cuda linked, but cuda_runtime_api.h "
-                    "or crt/host_defines.h is not under ${_site_packages}/nvidia/{cuda_runtime,"
-                    "cuda_nvcc}/include, so no CUDA memory metrics: pip install nvidia-cuda-nvcc-cu12 "
-                    "at the nvidia-cuda-runtime-cu12 version")
+                    "or crt/host_defines.h is not under ${_site_packages}/nvidia/{cu13,cuda_runtime,"
+                    "cuda_nvcc}/include, so no CUDA memory metrics: pip install nvidia-cuda-crt "
+                    "(CUDA 13) or nvidia-cuda-nvcc-cu12 (CUDA 12) at the CUDA runtime's version")
   endif()
 endif()
 list(REMOVE_DUPLICATES TORCH_INCLUDE_DIRS)

@@ -8,7 +8,8 @@
 # which libtorch_cpu loads even without a GPU. The layout mirrors site-packages (torch/ beside
 # nvidia/cu13/) so the wheel's own RPATHs find them. No CUDA libraries, cuDNN or cuBLAS (3 GB).
 # Environment: TLCM_CACHE_DIR (default ${XDG_CACHE_HOME:-~/.cache}/tlcm-serve), PYTHON (python3
-# with pip; only `pip download` is used, nothing is installed into Python).
+# with pip; only `pip download` is used, nothing is installed into Python), PIP_DOWNLOAD_ARGS
+# (extra options for it, e.g. "--no-index --find-links docker/wheels" for offline builds).
 # Progress goes to stderr; stdout is the folder alone.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -32,7 +33,7 @@ echo "install-torch: downloading torch==${TORCH_VERSION} (${arch}) from PyPI" >&
   --platform "manylinux_2_28_${arch}" --platform "manylinux_2_25_${arch}" \
   --platform "manylinux_2_17_${arch}" --dest "$download" \
   "torch==${TORCH_VERSION}" "nvidia-cuda-runtime==${CUDA_RUNTIME_VERSION}" \
-  "nvidia-cuda-cupti==${CUDA_RUNTIME_VERSION}" >&2
+  "nvidia-cuda-cupti==${CUDA_RUNTIME_VERSION}" ${PIP_DOWNLOAD_ARGS:-} >&2
 
 rm -rf "$root"
 mkdir -p "$root"
@@ -48,8 +49,7 @@ download, root = sys.argv[1:]
 keep = re.compile(
     r"^torch/include/"
     r"|^torch/lib/lib(c10|torch_cpu|torch_global_deps|shm|gomp|gfortran)\.so[.0-9]*$"
-    r"|^nvidia/cu13/lib/lib(cudart|cupti)\.so[.0-9]*$"
-    r"|^nvidia/cu13/include/")
+    r"|^nvidia/cu13/lib/lib(cudart|cupti)\.so[.0-9]*$")
 for wheel in sorted(glob.glob(os.path.join(download, "*.whl"))):
     with zipfile.ZipFile(wheel) as archive:
         for member in archive.infolist():

@@ -94,6 +94,11 @@ absl::Status ResolveModel(const std::string& field, const std::vector<std::strin
     return Invalid(field + ".dtype",
                    absl::StrCat("\"", model->dtype(), "\" is not auto, fp32, fp16 or bf16"));
   }
+  if (model->vae_dtype().empty()) model->set_vae_dtype("auto");
+  if (kDtypes.count(model->vae_dtype()) == 0) {
+    return Invalid(field + ".vae_dtype",
+                   absl::StrCat("\"", model->vae_dtype(), "\" is not auto, fp32, fp16 or bf16"));
+  }
   if (model->has_lora_scale() && !(model->lora_scale() >= 0 && model->lora_scale() <= 16)) {
     return Invalid(field + ".lora_scale", absl::StrCat(model->lora_scale(), " is outside [0, 16]"));
   }
@@ -316,6 +321,7 @@ engine::EngineOptions MakeEngineOptions(const ServerConfig& resolved) {
     m.spec.dtype = model.dtype();
     m.spec.variant = model.variant();
     m.spec.vae_path = model.vae_path();
+    m.spec.vae_dtype = model.vae_dtype();
     m.spec.max_sequence_length = model.max_sequence_length();
     m.spec.min_steps = model.min_steps();
     m.spec.max_steps = model.max_steps();

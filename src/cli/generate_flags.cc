@@ -95,6 +95,13 @@ absl::StatusOr<GenerateFlags> ParseGenerateFlags(const std::vector<std::string>&
       {"max_sequence_length", IntIn("max_sequence_length", &f.max_sequence_length, 1, 512)},
       {"variant", String(&f.variant)},
       {"vae_path", String(&f.vae_path)},
+      {"vae_dtype", OneOf("vae_dtype", &f.vae_dtype, {"auto", "fp32", "fp16", "bf16"})},
+      {"channels_last",
+       [&](const std::string& v) {
+         if (v != "true" && v != "false") return BadValue("channels_last", v, "must be true or false");
+         f.channels_last = v == "true";
+         return absl::OkStatus();
+       }},
       {"threads", IntIn("threads", &f.threads, 0, 1024)},
   };
   for (size_t i = 0; i < args.size(); ++i) {
@@ -151,6 +158,9 @@ std::string GenerateUsage() {
   --lora_scale S            LoRA scale (default 0.125 = 8/64, as the TLCM code loads it)
   --lora_scale_from_config  use lora_alpha / r from the adapter's config instead
   --variant NAME            weight file variant, e.g. fp16     --vae_path DIR  replacement VAE
+  --vae_dtype auto|fp32|fp16|bf16  VAE decoder dtype (default auto: --dtype's, fp32 for an SDXL
+                            VAE with force_upcast in fp16)
+  --channels_last true|false  NHWC convolution weights (default true)
   --threads N               CPU threads for LibTorch (default: all cores)
 )";
 }
@@ -177,6 +187,8 @@ ModelSpec ModelSpecOf(const GenerateFlags& flags, std::string name) {
   spec.dtype = flags.dtype;
   spec.variant = flags.variant;
   spec.vae_path = flags.vae_path;
+  spec.vae_dtype = flags.vae_dtype;
+  spec.channels_last = flags.channels_last;
   spec.max_sequence_length = flags.max_sequence_length;
   spec.prompt_cache_entries = 0;
   return spec;

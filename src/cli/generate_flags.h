@@ -36,6 +36,8 @@ struct GenerateFlags {
   int max_sequence_length = 512;      // FLUX T5 tokens
   std::string variant;
   std::string vae_path;
+  std::string vae_dtype = "auto";      // VAE decoder dtype (ModelSpec::vae_dtype)
+  bool channels_last = true;           // NHWC convolution weights (ModelSpec::channels_last)
   int threads = 0;                    // LibTorch threads; 0 = all cores
 };
 

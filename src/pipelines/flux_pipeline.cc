@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "loaders/diffusers_folder.h"
 #include "loaders/key_remap.h"
+#include "models/layers/memory_format.h"
 #include "pipelines/active_set.h"
 #include "pipelines/component_fit.h"
 #include "pipelines/component_loader.h"
@@ -70,8 +71,12 @@ absl::StatusOr<std::unique_ptr<FluxPipeline>> FluxPipeline::Load(const std::stri
                             placement)));
   TLCM_RETURN_IF_ERROR(FuseConfiguredLora(*p->transformer_, options));
   TLCM_ASSIGN_OR_RETURN(p->vae_config_, AutoencoderKLConfig::FromFile(vae_dir + "/config.json"));
+  // diffusers' FluxPipeline decodes in the VAE's own dtype, whatever its force_upcast says.
+  p->vae_dtype_ = VaeDtype(options, /*upcast_float16=*/false);
   TLCM_ASSIGN_OR_RETURN(p->vae_, (LoadComponent<AutoencoderKLDecoder, AutoencoderKLConfig>(
-                                     vae_dir, options.variant, VaeDecoderKeys(), placement)));
+                                     vae_dir, options.variant, VaeDecoderKeys(),
+                                     WeightPlacement{options.device, p->vae_dtype_})));
+  if (options.channels_last) UseChannelsLast(*p->vae_);
   TLCM_ASSIGN_OR_RETURN(FlowMatchSchedulerConfig scheduler_config,
                         FlowMatchSchedulerConfig::FromFile(folder.ComponentDir("scheduler") +
                                                            "/scheduler_config.json"));
@@ -196,7 +201,7 @@ absl::StatusOr<RunResult> FluxPipeline::Run(const std::vector<ImageRequest>& req
   // 5. Unpack, undo the VAE's scaling and shift, decode.
   torch::Tensor z = Unpack(latents, h, w) / vae_config_.scaling_factor +
                     vae_config_.shift_factor.value_or(0.0);
-  std::vector<RgbImage> images = ToRgbImages(vae_->forward(z.to(options_.dtype)));
+  std::vector<RgbImage> images = ToRgbImages(vae_->forward(z.to(vae_dtype_)));
   for (size_t r = 0; r < images.size(); ++r) result.images[active.images()[r]] = std::move(images[r]);
   result.decode_ms = timer.Lap();
   return result;

@@ -65,6 +65,7 @@ class FluxPipeline {
   bool guidance_embeds_ = false;
   AutoencoderKLDecoder vae_{nullptr};
   AutoencoderKLConfig vae_config_;
+  torch::Dtype vae_dtype_ = torch::kFloat32;
   std::unique_ptr<FlowMatchTlcmScheduler> scheduler_;
   int vae_scale_factor_ = 8;
   int latent_channels_ = 16;

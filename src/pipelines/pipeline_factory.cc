@@ -103,6 +103,10 @@ absl::StatusOr<std::unique_ptr<engine::Pipeline>> CreatePipeline(const ModelSpec
   if (spec.lora_scale >= 0) options.lora_scale = spec.lora_scale;
   options.lora_scale_from_config = spec.lora_scale_from_config;
   options.vae_path = spec.vae_path;
+  if (spec.vae_dtype != "auto") {
+    TLCM_ASSIGN_OR_RETURN(options.vae_dtype, ParseDtype(spec.vae_dtype, device, options.dtype));
+  }
+  options.channels_last = spec.channels_last;
   options.max_sequence_length = spec.max_sequence_length;
   options.prompt_cache_entries = spec.prompt_cache_entries;
   try {
@@ -127,7 +131,8 @@ absl::StatusOr<std::unique_ptr<engine::Pipeline>> CreatePipeline(const ModelSpec
 std::vector<std::string> AvailableDevices() {
   std::vector<std::string> devices = {"cpu"};
   if (torch::cuda::is_available()) {
-    for (size_t i = 0; i < torch::cuda::device_count(); ++i) devices.push_back(absl::StrCat("cuda:", i));
+    const int count = static_cast<int>(torch::cuda::device_count());
+    for (int i = 0; i < count; ++i) devices.push_back(absl::StrCat("cuda:", i));
   }
   return devices;
 }

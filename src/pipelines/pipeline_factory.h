@@ -25,6 +25,10 @@ struct ModelSpec {
                                 // bf16 (FLUX) on CUDA
   std::string variant;          // weight file variant, e.g. "fp16"; empty = plain files
   std::string vae_path;         // optional replacement VAE folder (e.g. sdxl-vae-fp16-fix)
+  // VAE decoder dtype: "fp32", "fp16", "bf16"; auto = `dtype`, except float32 for an SDXL VAE
+  // whose config says force_upcast when `dtype` is fp16 (it overflows in float16).
+  std::string vae_dtype = "auto";
+  bool channels_last = true;    // UNet / VAE convolution weights NHWC (same maths, faster kernels)
   int max_sequence_length = 512;  // FLUX T5 tokens
   int min_steps = 2;
   int max_steps = 8;

@@ -16,6 +16,11 @@ absl::StatusOr<torch::Dtype> ParseDtype(const std::string& name, const torch::De
       absl::StrCat("dtype '", name, "' is not one of fp32, fp16, bf16, auto"));
 }
 
+torch::Dtype VaeDtype(const PipelineOptions& options, bool upcast_float16) {
+  if (options.vae_dtype) return *options.vae_dtype;
+  return options.dtype == torch::kFloat16 && upcast_float16 ? torch::kFloat32 : options.dtype;
+}
+
 absl::StatusOr<torch::Device> ParseDevice(const std::string& name) {
   if (name == "cpu") return torch::Device(torch::kCPU);
   int index = 0;

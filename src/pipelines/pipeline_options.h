@@ -24,7 +24,16 @@ struct PipelineOptions {
   std::string vae_path;                  // replacement VAE folder; empty = <model>/vae
   int max_sequence_length = 512;         // FLUX: T5 tokens
   int prompt_cache_entries = 0;          // LRU of prompt embeddings; 0 = no cache
+  // The VAE decoder's dtype; unset = VaeDtype()'s choice.
+  std::optional<torch::Dtype> vae_dtype;
+  // Convolution weights (UNet, VAE decoder) stored channels-last: models/layers/memory_format.h.
+  bool channels_last = true;
 };
+
+// The dtype the VAE decodes in: options.vae_dtype when set; otherwise options.dtype, except that
+// float16 runs decode in float32 when `upcast_float16` (SDXL's VAE with force_upcast in its
+// config overflows in float16; diffusers upcasts it the same way).
+torch::Dtype VaeDtype(const PipelineOptions& options, bool upcast_float16);
 
 // "fp32" | "fp16" | "bf16" | "auto" (fp32 on CPU; on CUDA `cuda_auto`). InvalidArgument otherwise.
 absl::StatusOr<torch::Dtype> ParseDtype(const std::string& name, const torch::Device& device,

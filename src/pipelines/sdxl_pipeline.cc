@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "loaders/diffusers_folder.h"
 #include "loaders/key_remap.h"
+#include "models/layers/memory_format.h"
 #include "pipelines/active_set.h"
 #include "pipelines/component_fit.h"
 #include "pipelines/component_loader.h"
@@ -43,11 +44,14 @@ absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> StableDiffusionXLPipe
   TLCM_RETURN_IF_ERROR(FuseConfiguredLora(*p->unet_, options));
   TLCM_ASSIGN_OR_RETURN(p->vae_config_, AutoencoderKLConfig::FromFile(vae_dir + "/config.json"));
   // The SDXL VAE overflows in fp16: it decodes in float32 unless its config says it is safe.
-  p->vae_dtype_ = options.dtype == torch::kFloat16 && p->vae_config_.force_upcast ? torch::kFloat32
-                                                                                  : options.dtype;
+  p->vae_dtype_ = VaeDtype(options, p->vae_config_.force_upcast);
   TLCM_ASSIGN_OR_RETURN(p->vae_, (LoadComponent<AutoencoderKLDecoder, AutoencoderKLConfig>(
                                      vae_dir, options.variant, VaeDecoderKeys(),
                                      WeightPlacement{options.device, p->vae_dtype_})));
+  if (options.channels_last) {
+    UseChannelsLast(*p->unet_);
+    UseChannelsLast(*p->vae_);
+  }
   TLCM_ASSIGN_OR_RETURN(LcmSchedulerConfig scheduler_config,
                         LcmSchedulerConfig::FromFile(folder.ComponentDir("scheduler") +
                                                      "/scheduler_config.json"));

@@ -8,10 +8,12 @@
 
 namespace tlcm {
 
-// cos / sin tables: [S, sum(axes_dims)] float32 each.
+// cos / sin tables: [S, sum(axes_dims)] float32 each; `rotation` holds the same angles once per
+// pair as complex numbers cos + i sin: [S, sum(axes_dims) / 2] complex64.
 struct RopeTables {
   torch::Tensor cos;
   torch::Tensor sin;
+  torch::Tensor rotation;
 };
 
 // Tables for the positions `ids` ([S, n_axes], any numeric dtype; converted to float32 first,
@@ -25,7 +27,8 @@ RopeTables MultiAxisRopeTables(const torch::Tensor& ids, const std::vector<int64
 
 // Rotates the interleaved pairs (x[2k], x[2k+1]) of the last dimension:
 //   out = x * cos + rotate(x) * sin,  rotate(x)[2k] = -x[2k+1], rotate(x)[2k+1] = x[2k],
-// computed in float32 and returned in x's dtype.
+// computed in float32 and returned in x's dtype. That is the complex product of each pair
+// x[2k] + i x[2k+1] with cos + i sin, which is how it runs: one pass instead of seven.
 // x: [B, H, S, D]; tables: [S, D].
 torch::Tensor ApplyRope(const torch::Tensor& x, const RopeTables& rope);
 

@@ -90,7 +90,10 @@ torch::Tensor Transformer2DModelImpl::forward(const torch::Tensor& x,
     h = block->as<BasicTransformerBlockImpl>()->forward(h, context);
   }
   if (proj_out_linear_) h = proj_out_linear_(h);                           // [B, HW, C]
-  h = h.reshape({b, height, width, h.size(-1)}).permute({0, 3, 1, 2}).contiguous();  // [B, C, H, W]
+  // [B, C, H, W] in x's layout: a free view when x is channels-last, a copy otherwise.
+  h = h.reshape({b, height, width, h.size(-1)})
+          .permute({0, 3, 1, 2})
+          .contiguous(x.suggest_memory_format());
   if (proj_out_conv_) h = proj_out_conv_(h);
   return h + x;
 }
