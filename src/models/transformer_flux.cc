@@ -22,10 +22,16 @@ torch::Tensor PlainLayerNorm(const torch::Tensor& x) {
   return torch::layer_norm(x, {x.size(-1)}, /*weight=*/{}, /*bias=*/{}, kNormEps);
 }
 
-// x * (1 + scale) + shift with scale, shift [B, C] broadcast over the tokens of x [B, L, C].
+// x * (1 + scale) + shift with scale, shift [B, C] broadcast over the tokens of x [B, L, C]:
+// one pass over x (rounded once in half precision, where diffusers rounds twice).
 torch::Tensor Modulate(const torch::Tensor& x, const torch::Tensor& scale,
                        const torch::Tensor& shift) {
-  return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1);
+  return torch::addcmul(shift.unsqueeze(1), x, 1 + scale.unsqueeze(1));
+}
+
+// x + gate * y with gate [B, C] broadcast over the tokens of x, y [B, L, C], in one pass.
+torch::Tensor GatedAdd(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& y) {
+  return torch::addcmul(x, gate.unsqueeze(1), y);
 }
 
 // Float16 activations are kept finite the way diffusers does after each block.
@@ -246,13 +252,12 @@ FluxStreams FluxTransformerBlockImpl::forward(const torch::Tensor& hidden_states
   AdaLayerNormZeroOutput txt = norm1_context_(encoder_hidden_states, temb);
   auto [img_attn, txt_attn] = attn_->JointForward(img.x, txt.x, rope);
 
-  torch::Tensor x = hidden_states + img.gate_msa.unsqueeze(1) * img_attn;
-  x = x + img.gate_mlp.unsqueeze(1) *
-              ff_(Modulate(PlainLayerNorm(x), img.scale_mlp, img.shift_mlp));
+  torch::Tensor x = GatedAdd(hidden_states, img.gate_msa, img_attn);
+  x = GatedAdd(x, img.gate_mlp, ff_(Modulate(PlainLayerNorm(x), img.scale_mlp, img.shift_mlp)));
 
-  torch::Tensor c = encoder_hidden_states + txt.gate_msa.unsqueeze(1) * txt_attn;
-  c = c + txt.gate_mlp.unsqueeze(1) *
-              ff_context_(Modulate(PlainLayerNorm(c), txt.scale_mlp, txt.shift_mlp));
+  torch::Tensor c = GatedAdd(encoder_hidden_states, txt.gate_msa, txt_attn);
+  c = GatedAdd(c, txt.gate_mlp,
+               ff_context_(Modulate(PlainLayerNorm(c), txt.scale_mlp, txt.shift_mlp)));
   return {x, ClampIfHalf(c)};
 }
 
@@ -271,8 +276,7 @@ torch::Tensor FluxSingleTransformerBlockImpl::forward(const torch::Tensor& x,
   auto [nx, gate] = norm_(x, temb);
   torch::Tensor mlp = torch::gelu(proj_mlp_(nx), "tanh");  // [B, N, 4*dim]
   torch::Tensor attn = attn_(nx, rope);                     // [B, N, dim]
-  torch::Tensor out = gate.unsqueeze(1) * proj_out_(torch::cat({attn, mlp}, 2));
-  return ClampIfHalf(x + out);
+  return ClampIfHalf(GatedAdd(x, gate, proj_out_(torch::cat({attn, mlp}, 2))));
 }
 
 // ---------------------------------------------------------------------------------------------
