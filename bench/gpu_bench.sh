@@ -83,6 +83,14 @@ stage() {
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 df -h /tmp "$repo" | tee -a "$out/gpu.txt"; free -g | tee -a "$out/gpu.txt"; nproc | tee -a "$out/gpu.txt"
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' | tee -a "$out/gpu.txt"
+# Both sides use the machine's PyTorch (it has no registry to install another): say so when it is
+# not the version every other build pins (scripts/torch-version.env).
+source scripts/torch-version.env
+machine_torch="$(python3 -c 'import torch; print(torch.__version__.split("+")[0])')"
+if [[ "$machine_torch" != "$TORCH_VERSION" ]]; then
+  echo "note: this machine has torch $machine_torch, the pin is $TORCH_VERSION; both sides use $machine_torch" |
+    tee -a "$out/gpu.txt"
+fi
 
 # Dependencies: Debian packages unpacked outside / (their .pc files say prefix=/usr: sysroot).
 rm -rf "$deps" && mkdir -p "$deps"
