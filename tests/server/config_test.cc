@@ -62,6 +62,7 @@ TEST(ConfigTest, FillsDefaults) {
   EXPECT_EQ(resolved->max_receive_message_bytes(), 1 << 20);
   const auto& model = resolved->models(0);
   EXPECT_EQ(model.dtype(), "auto");
+  EXPECT_EQ(model.vae_dtype(), "auto");
   EXPECT_EQ(model.min_steps(), 2);
   EXPECT_EQ(model.max_steps(), 8);
   EXPECT_EQ(model.default_steps(), 4);
@@ -98,6 +99,7 @@ TEST(ConfigTest, AllDevicesMeansEveryGpuOrCpu) {
   EXPECT_EQ(engine.models[0].spec.base_model_path, "/etc/tlcm/models/sdxl");
   EXPECT_EQ(engine.models[0].spec.lora_path, "/abs/lora");
   EXPECT_EQ(engine.models[0].spec.lora_scale, -1.0f);
+  EXPECT_EQ(engine.models[0].spec.vae_dtype, "auto");
   EXPECT_EQ(engine.models[0].batching.max_queue_delay_micros, 10000);
   EXPECT_EQ(engine.drain_grace_micros, 30000000);
 }
@@ -128,6 +130,7 @@ TEST(ConfigTest, InvalidValuesNameTheField) {
        "models { name: \"a\" base_model_path: \"y\" }",
        "models[1].name"},
       {"models { name: \"a\" base_model_path: \"x\" dtype: \"fp64\" }", "models[0].dtype"},
+      {"models { name: \"a\" base_model_path: \"x\" vae_dtype: \"int8\" }", "models[0].vae_dtype"},
       {"models { name: \"a\" base_model_path: \"x\" min_steps: 4 max_steps: 2 }",
        "models[0].max_steps"},
       {"models { name: \"a\" base_model_path: \"x\" default_steps: 9 }", "models[0].default_steps"},
