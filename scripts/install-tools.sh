@@ -11,9 +11,12 @@
 # Usage: scripts/install-tools.sh [TOOL...]    install what is missing (default: all three)
 #        scripts/install-tools.sh --path TOOL  print the tool's path; exit 1 when it is missing
 #
-# Go: `go` on PATH, else /usr/local/go/bin/go. Go's own module and build caches are used
-# (GOMODCACHE, GOCACHE: outside the source tree); where Go has none (no HOME), they go to
-# .cache/go/. `go install` stamps no version into the binaries, so the folder names carry it.
+# Go (1.24 or later, what helm v3.19 needs): `go` on PATH, else /usr/local/go/bin/go, else Go
+# GO_TOOLCHAIN's toolchain fetched once from the Go module proxy (GOPROXY, the same mechanism as
+# `go`'s own toolchain switching) into ${TLCM_CACHE_DIR:-~/.cache/tlcm-serve}: a fresh Debian or
+# Ubuntu has no Go that new. Go's own module and build caches are used (GOMODCACHE, GOCACHE:
+# outside the source tree); where Go has none (no HOME), they go to .cache/go/. `go install`
+# stamps no version into the binaries, so the folder names carry it.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -25,6 +28,7 @@ HELM_KUBE_MAJOR=1
 HELM_KUBE_MINOR=34
 GHZ_VERSION=v0.120.0
 PROMTOOL_VERSION=v0.316.0   # Go module version of Prometheus 3.x; only used without apt
+GO_TOOLCHAIN=1.24.13        # fetched only where no Go >= 1.24 is installed
 tools="${repo}/.cache/tools"
 
 # tool_path TOOL: where TOOL is (or goes).
@@ -37,12 +41,52 @@ tool_path() {
   esac
 }
 
+# go_at_least_1_24 GO: whether the go binary GO runs and is 1.24 or later.
+go_at_least_1_24() {
+  local version
+  version="$("$1" env GOVERSION 2> /dev/null)" || return 1
+  version="${version#go}"
+  [ "${version%%.*}" -gt 1 ] || { local minor="${version#1.}"; [ "${minor%%.*}" -ge 24 ]; }
+}
+
+# find_go: prints a Go >= 1.24, fetching GO_TOOLCHAIN from the module proxy when none is installed.
+find_go() {
+  local candidate
+  for candidate in "$(command -v go || true)" /usr/local/go/bin/go; do
+    if [ -n "${candidate}" ] && go_at_least_1_24 "${candidate}"; then echo "${candidate}"; return; fi
+  done
+  local root="${TLCM_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME}/.cache}/tlcm-serve}/go${GO_TOOLCHAIN}"
+  if [ ! -x "${root}/bin/go" ]; then
+    local arch proxy
+    arch="$(uname -m)"; case "${arch}" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; esac
+    proxy="$(printf '%s' "${GOPROXY:-https://proxy.golang.org}" | tr ',|' '\n\n' | grep -m1 '^http')"
+    local module="golang.org/toolchain@v0.0.1-go${GO_TOOLCHAIN}.linux-${arch}"
+    echo "install-tools.sh: no Go >= 1.24 here; fetching ${module} from ${proxy}" >&2
+    rm -rf "${root}.tmp" && mkdir -p "${root}.tmp"
+    python3 - "${proxy}/golang.org/toolchain/@v/v0.0.1-go${GO_TOOLCHAIN}.linux-${arch}.zip" \
+        "${module}/" "${root}.tmp" <<'PY'
+import io, os, sys, urllib.request, zipfile
+url, prefix, dest = sys.argv[1:]
+with urllib.request.urlopen(url) as response:
+    archive = zipfile.ZipFile(io.BytesIO(response.read()))
+for member in archive.infolist():
+    if member.filename.startswith(prefix) and not member.is_dir():
+        path = os.path.join(dest, member.filename[len(prefix):])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with archive.open(member) as src, open(path, "wb") as out:
+            out.write(src.read())
+PY
+    # Module zips keep no file modes: the toolchain's programs are bin/* and pkg/tool/*/*.
+    chmod +x "${root}.tmp"/bin/* "${root}.tmp"/pkg/tool/*/*
+    rm -rf "${root}" && mv "${root}.tmp" "${root}"
+  fi
+  echo "${root}/bin/go"
+}
+
 # go_install DIR MODULE@VERSION [GO FLAGS...]: builds the module's command into DIR.
 go_install() {
   local go
-  go="$(command -v go || true)"
-  [ -n "${go}" ] || go=/usr/local/go/bin/go
-  [ -x "${go}" ] || { echo "install-tools.sh: the Go toolchain is needed for $2" >&2; exit 1; }
+  go="$(find_go)"
   # -modcacherw: a module cache under .cache/ stays deletable with rm -rf.
   export GOFLAGS=-modcacherw
   if [ -z "$("${go}" env GOPATH)" ]; then export GOPATH="${repo}/.cache/go"; fi
