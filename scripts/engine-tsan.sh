@@ -23,7 +23,7 @@ fi
 cat > "$WORK/CMakeLists.txt" <<CMAKE
 cmake_minimum_required(VERSION 3.18)
 project(tlcm_engine_tsan LANGUAGES C CXX)
-set(CMAKE_CXX_STANDARD 17)
+set(CMAKE_CXX_STANDARD 20)
 set(CMAKE_CXX_STANDARD_REQUIRED ON)
 add_compile_options(-fsanitize=thread -O1 -g)
 add_link_options(-fsanitize=thread)
