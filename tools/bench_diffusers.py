@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The diffusers side of bench/compare_diffusers.sh: times whole diffusers pipeline runs of one model.
+"""The diffusers side of bench/compare_diffusers.sh and bench/cpu_compare.sh: times whole diffusers pipeline runs of one model.
 
 Developer tooling (not run by CI); run it with the venv that has diffusers 0.31.0 / transformers 4.39.3
 / peft 0.13.2. Takes the flags of pipeline_bench (tlcm-generate's names) that matter for the cost and

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Medium-size random-weight models for bench/compare_diffusers.sh (developer tooling, not run by CI).
+"""Medium-size random-weight models for bench/cpu_compare.sh (developer tooling, not run by CI).
 
 The test models under tests/data/ are so small that a benchmark on them measures per-call overhead
 only. These configurations keep the real structure of SDXL and FLUX.1-dev (every block type, 3

@@ -18,7 +18,7 @@ absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
   png.height = static_cast<png_uint_32>(image.height);
   png.format = PNG_FORMAT_RGB;
   // One compression pass into a buffer of libpng's worst-case size (asking for the size first
-  // compresses the whole image twice: 2.5x the time for a 1024x1024 image).
+  // compresses the whole image twice: 2x the time).
   png_alloc_size_t size = PNG_IMAGE_PNG_SIZE_MAX(png);
   std::string out(size, '\0');
   if (!png_image_write_to_memory(&png, out.data(), &size, 0, image.pixels.data(), 0, nullptr)) {
