@@ -2,7 +2,8 @@
 # Runs the C++ pipeline (pipeline_bench) and then diffusers (tools/bench_diffusers.py) on the same
 # model, LoRA, prompt, steps, size, batch, seed and thread count, one after the other on this
 # machine, prints both JSON lines and the time ratio diffusers / tlcm-serve per stage and in total
-# (> 1: tlcm-serve is faster).
+# (> 1: tlcm-serve is faster). For one model and one setting; bench/cpu_compare.sh runs the whole
+# CPU matrix (models, threads, precisions, rounds) and reports tlcm-serve / diffusers instead.
 #
 # Usage: bench/compare_diffusers.sh FLAGS...
 #   FLAGS are passed unchanged to both programs: --base_model_path --lora_path --prompt

@@ -11,18 +11,16 @@ RopeTables MultiAxisRopeTables(const torch::Tensor& ids, const std::vector<int64
   // Positions pass through float32 (as diffusers' ids.float()) before the float64 products.
   torch::Tensor pos = ids.to(torch::kFloat32).to(torch::kFloat64);
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(ids.device());
-  std::vector<torch::Tensor> cos_parts, sin_parts, rotation_parts;
+  std::vector<torch::Tensor> rotation_parts;
   for (size_t i = 0; i < axes_dims.size(); ++i) {
     const int64_t d = axes_dims[i];
     TORCH_CHECK(d % 2 == 0, "RoPE axis ", i, " has odd dimension ", d);
     torch::Tensor freqs = 1.0 / torch::pow(theta, torch::arange(0, d, 2, f64) / static_cast<double>(d));
     torch::Tensor angles = torch::outer(pos.select(1, static_cast<int64_t>(i)), freqs);  // [S, d/2]
-    const torch::Tensor cos = angles.cos().to(torch::kFloat32), sin = angles.sin().to(torch::kFloat32);
-    cos_parts.push_back(cos.repeat_interleave(2, /*dim=*/1));
-    sin_parts.push_back(sin.repeat_interleave(2, /*dim=*/1));
-    rotation_parts.push_back(torch::complex(cos, sin));
+    rotation_parts.push_back(
+        torch::complex(angles.cos().to(torch::kFloat32), angles.sin().to(torch::kFloat32)));
   }
-  return {torch::cat(cos_parts, -1), torch::cat(sin_parts, -1), torch::cat(rotation_parts, -1)};
+  return {torch::cat(rotation_parts, -1)};
 }
 
 torch::Tensor ApplyRope(const torch::Tensor& x, const RopeTables& rope) {

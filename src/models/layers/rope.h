@@ -8,20 +8,18 @@
 
 namespace tlcm {
 
-// cos / sin tables: [S, sum(axes_dims)] float32 each; `rotation` holds the same angles once per
-// pair as complex numbers cos + i sin: [S, sum(axes_dims) / 2] complex64.
+// One rotation per position and pair of channels, cos + i sin of its angle:
+// [S, sum(axes_dims) / 2] complex64 (float32 cos and sin).
 struct RopeTables {
-  torch::Tensor cos;
-  torch::Tensor sin;
   torch::Tensor rotation;
 };
 
 // Tables for the positions `ids` ([S, n_axes], any numeric dtype; converted to float32 first,
 // like diffusers). Axis i with even dimension d_i has frequencies
 // theta^-(2j/d_i), j in [0, d_i/2), computed in float64; angle = pos_i * freq, its cos and sin
-// are each repeated twice in place (c0 c0 c1 c1 ...) and the axes concatenated in order; the
-// result is cast to float32. Throws c10::Error when ids.size(1) != axes_dims.size() or a d_i is
-// odd. Runs on ids' device.
+// rounded to float32, the axes concatenated in order (diffusers' tables hold the same values,
+// each repeated for both channels of a pair). Throws c10::Error when ids.size(1) !=
+// axes_dims.size() or a d_i is odd. Runs on ids' device.
 RopeTables MultiAxisRopeTables(const torch::Tensor& ids, const std::vector<int64_t>& axes_dims,
                                double theta = 10000.0);
 

@@ -30,10 +30,12 @@ TEST(RopeTest, TablesMatchDiffusersFluxPosEmbed) {
        0.841470957f, 0.841470957f, 0.000000000f, 0.000000000f, 0.000000000f, 0.000000000f, -0.958924294f, -0.958924294f})
       .view({4, 8});
   RopeTables rope = MultiAxisRopeTables(Ids(), {2, 4, 2});
-  EXPECT_EQ(rope.cos.scalar_type(), torch::kFloat32);
+  EXPECT_EQ(rope.rotation.scalar_type(), torch::kComplexFloat);
+  // diffusers repeats each pair's value for both of its channels; one per pair here.
   // float32 roundings of the float64 angles' cos / sin; the table is printed to 9 decimals.
-  EXPECT_TRUE(AllClose(rope.cos, expected_cos, 1e-8));
-  EXPECT_TRUE(AllClose(rope.sin, expected_sin, 1e-8));
+  EXPECT_TRUE(AllClose(torch::real(rope.rotation), expected_cos.slice(1, 0, 8, 2), 1e-8));
+  EXPECT_TRUE(AllClose(torch::imag(rope.rotation), expected_sin.slice(1, 0, 8, 2), 1e-8));
+  EXPECT_TRUE(torch::equal(expected_cos.slice(1, 0, 8, 2), expected_cos.slice(1, 1, 8, 2)));
 }
 
 TEST(RopeTest, RotatesInterleavedPairsLikeDiffusers) {
