@@ -11,7 +11,8 @@
 # CUDA wheels (lib/libtorch_cuda.so present): libtorch_cuda and libc10_cuda are linked with
 # --no-as-needed, because nothing references them by symbol; their static initialisers register
 # the CUDA kernels and hooks. The CUDA runtime headers that c10/cuda needs come from the nvidia-*
-# pip packages next to torch (site-packages/nvidia/{cuda_runtime,cuda_nvcc}/include).
+# pip packages next to torch (site-packages/nvidia/cu13/include for CUDA 13 wheels,
+# nvidia/{cuda_runtime,cuda_nvcc}/include for CUDA 12 ones).
 # TLCM_TORCH_WHEEL_CUDA=OFF imports the CPU part only; so does a wheel without libtorch_cuda.so.
 set(_wheel "${TLCM_TORCH_WHEEL}")
 # The version macros: torch/headeronly/version.h from 2.10 on (torch/version.h includes it),

@@ -46,7 +46,10 @@ go_at_least_1_24() {
   local version
   version="$("$1" env GOVERSION 2> /dev/null)" || return 1
   version="${version#go}"
-  [ "${version%%.*}" -gt 1 ] || { local minor="${version#1.}"; [ "${minor%%.*}" -ge 24 ]; }
+  local major="${version%%[!0-9]*}" minor="${version#*.}"
+  minor="${minor%%[!0-9]*}"
+  [ -n "${major}" ] && [ -n "${minor}" ] || return 1
+  [ "${major}" -gt 1 ] || [ "${minor}" -ge 24 ]
 }
 
 # find_go: prints a Go >= 1.24, fetching GO_TOOLCHAIN from the module proxy when none is installed.
@@ -55,16 +58,20 @@ find_go() {
   for candidate in "$(command -v go || true)" /usr/local/go/bin/go; do
     if [ -n "${candidate}" ] && go_at_least_1_24 "${candidate}"; then echo "${candidate}"; return; fi
   done
-  local root="${TLCM_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME}/.cache}/tlcm-serve}/go${GO_TOOLCHAIN}"
+  local root="${TLCM_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-${repo}}/.cache}/tlcm-serve}/go${GO_TOOLCHAIN}"
   if [ ! -x "${root}/bin/go" ]; then
     local arch proxy
     arch="$(uname -m)"; case "${arch}" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; esac
-    proxy="$(printf '%s' "${GOPROXY:-https://proxy.golang.org}" | tr ',|' '\n\n' | grep -m1 '^http')"
+    proxy="$(printf '%s' "${GOPROXY:-https://proxy.golang.org}" | tr ',|' '\n\n' | grep -m1 '^http' || true)"
+    if [ -z "${proxy}" ]; then
+      echo "install-tools.sh: no Go >= 1.24 here and GOPROXY names no proxy to fetch one from" >&2
+      return 1
+    fi
     local module="golang.org/toolchain@v0.0.1-go${GO_TOOLCHAIN}.linux-${arch}"
     echo "install-tools.sh: no Go >= 1.24 here; fetching ${module} from ${proxy}" >&2
     rm -rf "${root}.tmp" && mkdir -p "${root}.tmp"
     python3 - "${proxy}/golang.org/toolchain/@v/v0.0.1-go${GO_TOOLCHAIN}.linux-${arch}.zip" \
-        "${module}/" "${root}.tmp" <<'PY'
+        "${module}/" "${root}.tmp" <<'PY' || { echo "install-tools.sh: fetching ${module} failed" >&2; return 1; }
 import io, os, sys, urllib.request, zipfile
 url, prefix, dest = sys.argv[1:]
 with urllib.request.urlopen(url) as response:
@@ -77,7 +84,8 @@ for member in archive.infolist():
             out.write(src.read())
 PY
     # Module zips keep no file modes: the toolchain's programs are bin/* and pkg/tool/*/*.
-    chmod +x "${root}.tmp"/bin/* "${root}.tmp"/pkg/tool/*/*
+    chmod +x "${root}.tmp"/bin/* "${root}.tmp"/pkg/tool/*/* || return 1
+    go_at_least_1_24 "${root}.tmp/bin/go" || { echo "install-tools.sh: ${module} does not run" >&2; return 1; }
     rm -rf "${root}" && mv "${root}.tmp" "${root}"
   fi
   echo "${root}/bin/go"
@@ -86,7 +94,7 @@ PY
 # go_install DIR MODULE@VERSION [GO FLAGS...]: builds the module's command into DIR.
 go_install() {
   local go
-  go="$(find_go)"
+  go="$(find_go)" || exit 1
   # -modcacherw: a module cache under .cache/ stays deletable with rm -rf.
   export GOFLAGS=-modcacherw
   if [ -z "$("${go}" env GOPATH)" ]; then export GOPATH="${repo}/.cache/go"; fi

@@ -2,9 +2,9 @@
 //
 // A deliberately small HTTP/1.1 server of our own, not prometheus-cpp's civetweb exposer:
 // civetweb starts its threads with a fixed 100 KiB stack, and in a LibTorch process the static
-// thread-local storage of libtorch_cpu + OpenBLAS + glog alone is larger than that, so glibc
-// refuses to create them (pthread_create: EINVAL) and the exposer cannot start. Our one thread
-// uses the default stack size.
+// thread-local storage of LibTorch's libraries can be larger than that (it was with Debian's
+// LibTorch 1.13: libtorch_cpu + OpenBLAS + glog), so glibc refuses to create them
+// (pthread_create: EINVAL) and the exposer cannot start. Our one thread uses the default stack.
 //
 // Protocol: GET or HEAD of /metrics (query string ignored) answers 200 with the registry in the
 // Prometheus text format 0.0.4; any other path 404; any other method 405; a malformed or oversized

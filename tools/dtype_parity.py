@@ -51,6 +51,7 @@ def diffusers_image(family: str, model: Path, lora: Path, dtype: torch.dtype) ->
 def ours_image(generate: str, model: Path, lora: Path, flags: list[str]) -> np.ndarray:
     with tempfile.TemporaryDirectory() as out:
         subprocess.run([generate, "--base_model_path", str(model), "--lora_path", str(lora), "--prompt", PROMPT,
+                        "--threads", str(torch.get_num_threads()),
                         "--infer-steps", str(STEPS), "--resolution", str(SIZE), "--seed", str(SEED),
                         "--output_dir", out, *flags], check=True, capture_output=True)
         (png,) = Path(out).rglob("*.png")

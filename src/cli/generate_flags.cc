@@ -49,6 +49,17 @@ Setter OneOf(const std::string& flag, std::string* out, std::vector<std::string>
   };
 }
 
+Setter Bool(const std::string& flag, bool* out) {
+  return [=](const std::string& v) {
+    if (v != "true" && v != "false") return BadValue(flag, v, "must be true or false");
+    *out = v == "true";
+    return absl::OkStatus();
+  };
+}
+
+// The dtype names of --dtype and --vae_dtype.
+const std::vector<std::string> kDtypeNames = {"auto", "fp32", "fp16", "bf16"};
+
 }  // namespace
 
 absl::StatusOr<GenerateFlags> ParseGenerateFlags(const std::vector<std::string>& args) {
@@ -75,7 +86,7 @@ absl::StatusOr<GenerateFlags> ParseGenerateFlags(const std::vector<std::string>&
       {"format", OneOf("format", &f.format, {"png", "jpg", "jpeg", "webp"})},
       {"quality", IntIn("quality", &f.quality, 1, 100)},
       {"device", String(&f.device)},
-      {"dtype", OneOf("dtype", &f.dtype, {"auto", "fp32", "fp16", "bf16"})},
+      {"dtype", OneOf("dtype", &f.dtype, kDtypeNames)},
       {"lora_scale",
        [&](const std::string& v) {
          float s = 0;
@@ -95,13 +106,8 @@ absl::StatusOr<GenerateFlags> ParseGenerateFlags(const std::vector<std::string>&
       {"max_sequence_length", IntIn("max_sequence_length", &f.max_sequence_length, 1, 512)},
       {"variant", String(&f.variant)},
       {"vae_path", String(&f.vae_path)},
-      {"vae_dtype", OneOf("vae_dtype", &f.vae_dtype, {"auto", "fp32", "fp16", "bf16"})},
-      {"channels_last",
-       [&](const std::string& v) {
-         if (v != "true" && v != "false") return BadValue("channels_last", v, "must be true or false");
-         f.channels_last = v == "true";
-         return absl::OkStatus();
-       }},
+      {"vae_dtype", OneOf("vae_dtype", &f.vae_dtype, kDtypeNames)},
+      {"channels_last", Bool("channels_last", &f.channels_last)},
       {"threads", IntIn("threads", &f.threads, 0, 1024)},
   };
   for (size_t i = 0; i < args.size(); ++i) {
@@ -158,8 +164,7 @@ std::string GenerateUsage() {
   --lora_scale S            LoRA scale (default 0.125 = 8/64, as the TLCM code loads it)
   --lora_scale_from_config  use lora_alpha / r from the adapter's config instead
   --variant NAME            weight file variant, e.g. fp16     --vae_path DIR  replacement VAE
-  --vae_dtype auto|fp32|fp16|bf16  VAE decoder dtype (default auto: --dtype's, fp32 for an SDXL
-                            VAE with force_upcast in fp16)
+  --vae_dtype auto|fp32|fp16|bf16  VAE decoder dtype (default auto: see PipelineOptions)
   --channels_last true|false  NHWC convolution weights (default true)
   --threads N               CPU threads for LibTorch (default: all cores)
 )";

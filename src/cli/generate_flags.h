@@ -29,15 +29,15 @@ struct GenerateFlags {
   std::string format = "png";         // png | jpg | webp
   int quality = 90;                   // jpg / webp
   std::string device = "cpu";
-  std::string dtype = "auto";
+  std::string dtype = ModelSpec().dtype;
   float lora_scale = -1.0f;           // negative = the TLCM default 0.125
   bool lora_scale_from_config = false;
   std::optional<float> guidance_scale;  // FLUX; default 7
   int max_sequence_length = 512;      // FLUX T5 tokens
   std::string variant;
   std::string vae_path;
-  std::string vae_dtype = "auto";      // VAE decoder dtype (ModelSpec::vae_dtype)
-  bool channels_last = true;           // NHWC convolution weights (ModelSpec::channels_last)
+  std::string vae_dtype = ModelSpec().vae_dtype;
+  bool channels_last = ModelSpec().channels_last;
   int threads = 0;                    // LibTorch threads; 0 = all cores
 };
 

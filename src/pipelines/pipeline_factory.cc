@@ -103,7 +103,7 @@ absl::StatusOr<std::unique_ptr<engine::Pipeline>> CreatePipeline(const ModelSpec
   if (spec.lora_scale >= 0) options.lora_scale = spec.lora_scale;
   options.lora_scale_from_config = spec.lora_scale_from_config;
   options.vae_path = spec.vae_path;
-  if (spec.vae_dtype != "auto") {
+  if (spec.vae_dtype != "auto" && !spec.vae_dtype.empty()) {
     TLCM_ASSIGN_OR_RETURN(options.vae_dtype, ParseDtype(spec.vae_dtype, device, options.dtype));
   }
   options.channels_last = spec.channels_last;

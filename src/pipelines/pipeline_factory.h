@@ -25,10 +25,12 @@ struct ModelSpec {
                                 // bf16 (FLUX) on CUDA
   std::string variant;          // weight file variant, e.g. "fp16"; empty = plain files
   std::string vae_path;         // optional replacement VAE folder (e.g. sdxl-vae-fp16-fix)
-  // VAE decoder dtype: "fp32", "fp16", "bf16"; auto = `dtype`, except float32 for an SDXL VAE
-  // whose config says force_upcast when `dtype` is fp16 (it overflows in float16).
+  // VAE decoder dtype: "fp32", "fp16", "bf16"; "auto" (or empty) = VaeDtype()'s rule in
+  // pipelines/pipeline_options.h.
   std::string vae_dtype = "auto";
-  bool channels_last = true;    // UNet / VAE convolution weights NHWC (same maths, faster kernels)
+  // UNet / VAE convolution weights NHWC (PipelineOptions::channels_last). A benchmark switch of
+  // tlcm-generate and pipeline_bench; the server configuration keeps the default.
+  bool channels_last = true;
   int max_sequence_length = 512;  // FLUX T5 tokens
   int min_steps = 2;
   int max_steps = 8;

@@ -62,7 +62,7 @@ TEST_P(FluxTransformerGoldenTest, MatchesDiffusersInFloat32) {
       has_guidance ? golden.at("guidance") : torch::Tensor(), golden.at("img_ids"),
       golden.at("txt_ids"));
   // Tolerance: 1e-4 of the output's largest magnitude (float32 vs float32, different kernels).
-  // Measured on LibTorch 1.13 CPU: 4.3e-6 (flux-tiny) and 5.1e-5 (flux-rich). The flux-rich
+  // Measured on the CPU (LibTorch 1.13): 4.3e-6 (flux-tiny) and 5.1e-5 (flux-rich). The flux-rich
   // error comes from the float32 sinusoid of guidance * 1000 = 7000: exp / sin kernels that
   // differ by one ulp move the angles by ~1e-4; computing that sinusoid in float64 moves
   // diffusers' own output by 1.2e-4 of its scale.

@@ -1,6 +1,7 @@
 // The metrics endpoint inside a process that has LibTorch loaded, like the real tlcm-server.
 // Regression test: prometheus-cpp's civetweb exposer could not start its threads there (their
-// fixed 100 KiB stacks are smaller than the static TLS of libtorch_cpu + OpenBLAS + glog).
+// fixed 100 KiB stacks were smaller than the static TLS of Debian's LibTorch 1.13, OpenBLAS and
+// glog).
 #include <ATen/Parallel.h>
 
 #include <prometheus/gauge.h>

@@ -10,8 +10,8 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   // x: [..., dim]
   const auto wtype = weight_.scalar_type();
   if (wtype == torch::kFloat16 || wtype == torch::kBFloat16) {
-    // LibTorch's fused kernel: the same float32 statistics in one pass (2x faster on the CPU in
-    // bfloat16). It rounds once where the steps below round twice: one unit in the last place.
+    // LibTorch's fused kernel: float32 statistics in one pass (2x faster on the CPU in bfloat16).
+    // It rounds once where diffusers rounds twice: one unit in the last place.
     return at::rms_norm(x.to(wtype), {x.size(-1)}, weight_, eps_);
   }
   torch::Tensor variance = x.to(torch::kFloat32).pow(2).mean(-1, /*keepdim=*/true);

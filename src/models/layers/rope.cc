@@ -30,7 +30,7 @@ torch::Tensor ApplyRope(const torch::Tensor& x, const RopeTables& rope) {
   pair_shape.push_back(2);
   torch::Tensor real = x.to(torch::kFloat32).reshape(pair_shape);
   // A strided view (heads split off a projection) is read in place when its layout allows it.
-  const bool viewable = real.storage_offset() % 2 == 0 &&
+  const bool viewable = real.stride(-1) == 1 && real.storage_offset() % 2 == 0 &&
                         std::all_of(real.strides().begin(), real.strides().end() - 1,
                                     [](int64_t stride) { return stride % 2 == 0; });
   const torch::Tensor pairs = torch::view_as_complex(viewable ? real : real.contiguous());

@@ -27,7 +27,7 @@ RopeTables MultiAxisRopeTables(const torch::Tensor& ids, const std::vector<int64
 //   out = x * cos + rotate(x) * sin,  rotate(x)[2k] = -x[2k+1], rotate(x)[2k+1] = x[2k],
 // computed in float32 and returned in x's dtype. That is the complex product of each pair
 // x[2k] + i x[2k+1] with cos + i sin, which is how it runs: one pass instead of seven.
-// x: [B, H, S, D]; tables: [S, D].
+// x: [B, H, S, D]; rope.rotation: [S, D/2].
 torch::Tensor ApplyRope(const torch::Tensor& x, const RopeTables& rope);
 
 }  // namespace tlcm
