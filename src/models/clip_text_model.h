@@ -1,5 +1,5 @@
 // transformers CLIPTextModel / CLIPTextModelWithProjection (SDXL's two text encoders, FLUX's
-// CLIP encoder). SPEC.md §2.1 (features, pooling) and §3 (architecture, keys).
+// CLIP encoder). Features, pooling, architecture and keys: docs/model-notes.md §2.
 //
 // Module names equal the checkpoint keys (`text_model.encoder.layers.3.self_attn.q_proj.weight`),
 // so weights load with LoadModuleWeights(model, store, ClipTextKeys()).

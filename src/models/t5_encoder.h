@@ -1,4 +1,4 @@
-// transformers T5EncoderModel (FLUX's text_encoder_2, t5-v1_1-xxl). SPEC.md §4.3.
+// transformers T5EncoderModel (FLUX's text_encoder_2, t5-v1_1-xxl): docs/model-notes.md §4.
 //
 // Module names equal the checkpoint keys (`encoder.block.3.layer.1.DenseReluDense.wi_0.weight`),
 // so weights load with LoadModuleWeights(model, store, T5EncoderKeys()).
@@ -43,9 +43,9 @@ struct T5Config {
 
 // The bidirectional relative-position bucket of transformers' T5Attention for
 // relative_position = key_position - query_position (any integer tensor; int64 result of the
-// same shape, values in [0, num_buckets)). SPEC.md §4.3; the float ops (log in float32, the
-// divisor log(max_distance / max_exact) in double) follow transformers, since bucket boundaries
-// depend on their rounding.
+// same shape, values in [0, num_buckets)): docs/model-notes.md §4. The float ops (log in
+// float32, the divisor log(max_distance / max_exact) in double) follow transformers, since
+// bucket boundaries depend on their rounding.
 torch::Tensor T5RelativePositionBucket(const torch::Tensor& relative_position, int64_t num_buckets,
                                        int64_t max_distance);
 

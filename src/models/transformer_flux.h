@@ -1,4 +1,5 @@
-// FLUX.1 diffusion transformer: diffusers' FluxTransformer2DModel (0.31.0), SPEC.md §4.2.
+// FLUX.1 diffusion transformer: diffusers' FluxTransformer2DModel (0.31.0);
+// docs/model-notes.md §3.
 // Submodules carry the checkpoint attribute names, so a diffusers `transformer/` folder loads
 // with LoadModuleWeights(model, store, IdentityKeys()).
 //
