@@ -43,7 +43,7 @@ absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> StableDiffusionXLPipe
                                       IdentityKeys(), placement)));
   TLCM_RETURN_IF_ERROR(FuseConfiguredLora(*p->unet_, options));
   TLCM_ASSIGN_OR_RETURN(p->vae_config_, AutoencoderKLConfig::FromFile(vae_dir + "/config.json"));
-  // The SDXL VAE overflows in fp16: it decodes in float32 unless its config says it is safe.
+  // SDXL's VAE overflows in fp16 unless its config says force_upcast: false (VaeDtype's rule).
   p->vae_dtype_ = VaeDtype(options, p->vae_config_.force_upcast);
   TLCM_ASSIGN_OR_RETURN(p->vae_, (LoadComponent<AutoencoderKLDecoder, AutoencoderKLConfig>(
                                      vae_dir, options.variant, VaeDecoderKeys(),
