@@ -48,6 +48,11 @@ ABSL_FLAG(std::optional<double>, drain_grace_seconds, std::nullopt,
           "On SIGTERM/SIGINT, how long accepted requests may still run (default 30).");
 ABSL_FLAG(std::optional<int>, threads, std::nullopt,
           "LibTorch intra-op compute threads; 0 = the number of cores (the default).");
+ABSL_FLAG(std::optional<int>, encoder_threads, std::nullopt,
+          "Image encoding threads; 0 = half the hardware threads, 1..16 (the default).");
+ABSL_FLAG(std::optional<double>, worker_stall_seconds, std::nullopt,
+          "Liveness (health service tlcm.v1.Liveness) fails when a device worker makes no "
+          "progress in a batch for this long (default 300; 0 = never).");
 
 namespace {
 
@@ -73,6 +78,8 @@ void ApplyFlags(tlcm::v1::ServerConfig* config) {
   if (auto v = absl::GetFlag(FLAGS_auth_token_file)) config->set_auth_token_file(*v);
   if (auto v = absl::GetFlag(FLAGS_drain_grace_seconds)) config->set_drain_grace_seconds(*v);
   if (auto v = absl::GetFlag(FLAGS_threads)) config->set_compute_threads(*v);
+  if (auto v = absl::GetFlag(FLAGS_encoder_threads)) config->set_encoder_threads(*v);
+  if (auto v = absl::GetFlag(FLAGS_worker_stall_seconds)) config->set_worker_stall_seconds(*v);
 }
 
 }  // namespace

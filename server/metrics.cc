@@ -62,6 +62,14 @@ ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry)
                                        "VAE decode time per batch")),
       image_encode_duration_(HistogramFamily(*registry_, "tlcm_image_encode_duration_seconds",
                                              "PNG / JPEG / WebP encoding time per image")),
+      batch_worker_duration_(HistogramFamily(*registry_, "tlcm_batch_worker_duration_seconds",
+                                             "How long a batch kept its device's worker busy "
+                                             "(image encoding runs beside it)")),
+      encoder_backlog_(prometheus::BuildGauge()
+                           .Name("tlcm_encoder_backlog")
+                           .Help("Images and previews waiting for or in encoding")
+                           .Register(*registry_)
+                           .Add({})),
       batch_size_(HistogramFamily(*registry_, "tlcm_batch_size", "Images per batch run")),
       batches_(prometheus::BuildCounter()
                    .Name("tlcm_batches_total")
@@ -152,6 +160,7 @@ void ServerMetrics::OnBatchDone(const engine::BatchReport& report, bool warmup) 
   denoise_duration_.Add(labels, StageBuckets()).Observe(Seconds(report.denoise_ms));
   denoise_step_duration_.Add(labels, StageBuckets()).Observe(Seconds(report.step_ms));
   decode_duration_.Add(labels, StageBuckets()).Observe(Seconds(report.decode_ms));
+  batch_worker_duration_.Add(labels, StageBuckets()).Observe(Seconds(report.worker_ms));
   denoising_steps_.Add(labels).Increment(report.steps);
   prompt_cache_hits_.Add(labels).Increment(report.prompt_cache_hits);
   prompt_cache_misses_.Add(labels).Increment(report.prompt_cache_misses);
@@ -162,6 +171,8 @@ void ServerMetrics::OnImageDelivered(const std::string& model, double encode_ms)
   images_generated_.Add(labels).Increment();
   image_encode_duration_.Add(labels, StageBuckets()).Observe(Seconds(encode_ms));
 }
+
+void ServerMetrics::OnEncoderBacklog(int pending) { encoder_backlog_.Set(pending); }
 
 void ServerMetrics::OnWorkerReady(const std::string& device, int worker,
                                   const absl::Status& status) {

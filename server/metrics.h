@@ -12,6 +12,10 @@
 //   tlcm_denoise_step_duration_seconds{model}       one denoising step of a batch
 //   tlcm_decode_duration_seconds{model}             VAE decode, per batch
 //   tlcm_image_encode_duration_seconds{model}       PNG / JPEG / WebP encoding, per image
+//   tlcm_batch_worker_duration_seconds{model}       how long a batch kept its device's worker
+//                                                   busy (image encoding runs beside it)
+//   tlcm_encoder_backlog                            images and previews waiting for or in
+//                                                   encoding on the encoder threads
 //   tlcm_batch_size{model}                          images per batch run
 //   tlcm_batches_total{model,device,code}           batch runs by outcome
 //   tlcm_queue_depth{model}                         requests waiting in the model's queue
@@ -67,6 +71,7 @@ class ServerMetrics : public engine::EngineObserver {
                      const engine::RequestMetrics& metrics) override;
   void OnBatchDone(const engine::BatchReport& report, bool warmup) override;
   void OnImageDelivered(const std::string& model, double encode_ms) override;
+  void OnEncoderBacklog(int pending) override;
   void OnWorkerReady(const std::string& device, int worker, const absl::Status& status) override;
   void OnDeviceMemory(const std::string& device, int worker,
                       const engine::DeviceMemory& memory) override;
@@ -83,6 +88,8 @@ class ServerMetrics : public engine::EngineObserver {
   prometheus::Family<prometheus::Histogram>& denoise_step_duration_;
   prometheus::Family<prometheus::Histogram>& decode_duration_;
   prometheus::Family<prometheus::Histogram>& image_encode_duration_;
+  prometheus::Family<prometheus::Histogram>& batch_worker_duration_;
+  prometheus::Gauge& encoder_backlog_;
   prometheus::Family<prometheus::Histogram>& batch_size_;
   prometheus::Family<prometheus::Counter>& batches_;
   prometheus::Family<prometheus::Gauge>& queue_depth_;

@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <algorithm>
+
 #include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -83,6 +85,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const tlcm::v1::ServerConf
   // The default health service starts SERVING for ""; nothing is ready yet.
   server->grpc_server_->GetHealthCheckService()->SetServingStatus("", false);
   server->grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, false);
+  server->grpc_server_->GetHealthCheckService()->SetServingStatus(kLivenessService, true);
   server->metrics_->SetReady(false);
 
   LogEvent("listening",
@@ -96,7 +99,30 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const tlcm::v1::ServerConf
                                      "/metrics",
                            config.devices_size(), config.models_size()));
   server->readiness_thread_ = std::thread([s = server.get()] { s->WatchReadiness(); });
+  if (config.worker_stall_seconds() > 0) {
+    const absl::Duration limit = absl::Seconds(config.worker_stall_seconds());
+    server->liveness_thread_ = std::thread([s = server.get(), limit] { s->WatchLiveness(limit); });
+  }
   return server;
+}
+
+void Server::WatchLiveness(absl::Duration stall_limit) {
+  // Often enough that a stall is seen within a tenth of the limit (at most every 10 s).
+  const absl::Duration period =
+      std::clamp(stall_limit / 10, absl::Milliseconds(100), absl::Seconds(10));
+  while (!stop_liveness_.WaitForNotificationWithTimeout(period)) {
+    const absl::Status progress = engine_->CheckProgress(stall_limit);
+    if (progress.ok()) continue;
+    grpc_server_->GetHealthCheckService()->SetServingStatus(kLivenessService, false);
+    LogEvent("stalled", absl::StrCat(progress.message(), "; health ", kLivenessService,
+                                     " NOT_SERVING: restart the process"));
+    return;
+  }
+}
+
+void Server::StopLivenessWatch() {
+  if (!stop_liveness_.HasBeenNotified()) stop_liveness_.Notify();
+  if (liveness_thread_.joinable()) liveness_thread_.join();
 }
 
 void Server::WatchReadiness() {
@@ -127,7 +153,9 @@ void Server::Drain(absl::Duration grace) {
     first = !draining_;
     draining_ = true;
     if (first) {
-      grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+      // Readiness only: liveness stays as it is, so that a draining pod is not killed.
+      grpc_server_->GetHealthCheckService()->SetServingStatus("", false);
+      grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, false);
       metrics_->SetReady(false);
     }
   }
@@ -138,6 +166,7 @@ void Server::Drain(absl::Duration grace) {
   LogEvent("draining", absl::StrCat("health NOT_SERVING, new requests UNAVAILABLE; grace ",
                                     absl::FormatDuration(grace)));
   engine_->Drain(grace);
+  StopLivenessWatch();
   // Every accepted request has its terminal status; let the streams write their last messages.
   grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + kStreamFlushGrace));
   LogEvent("drained", "every accepted request answered; gRPC server stopped");
@@ -152,6 +181,7 @@ Server::~Server() {
   // A Start that failed half-way has no gRPC server; the engine's destructor drains it alone.
   if (grpc_server_ != nullptr) Drain(absl::ZeroDuration());
   if (readiness_thread_.joinable()) readiness_thread_.join();
+  StopLivenessWatch();
 }
 
 }  // namespace tlcm::server

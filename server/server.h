@@ -25,8 +25,13 @@
 
 namespace tlcm::server {
 
-// The gRPC service name, as health checks and reflection know it.
+// The gRPC service name, as health checks and reflection know it. Its health (and the
+// server's, "") is readiness: SERVING once the models are loaded and warm, NOT_SERVING while
+// loading and from the start of a drain.
 inline constexpr char kServiceName[] = "tlcm.v1.TlcmService";
+// The health service name of liveness: SERVING from the start, through loading and drains,
+// until a device worker stalls (ServerConfig.worker_stall_seconds); then NOT_SERVING for good.
+inline constexpr char kLivenessService[] = "tlcm.v1.Liveness";
 
 class Server {
  public:
@@ -62,6 +67,10 @@ class Server {
  private:
   Server() = default;
   void WatchReadiness();
+  // Polls the engine's progress until `stop_liveness_` or a stall, which turns kLivenessService
+  // NOT_SERVING.
+  void WatchLiveness(absl::Duration stall_limit);
+  void StopLivenessWatch();
 
   tlcm::v1::ServerConfig config_;
   std::unique_ptr<ServerMetrics> metrics_;
@@ -79,6 +88,8 @@ class Server {
   absl::Status ready_status_;      // written once before ready_ is notified
   absl::Notification ready_;
   std::thread readiness_thread_;
+  absl::Notification stop_liveness_;
+  std::thread liveness_thread_;
 };
 
 }  // namespace tlcm::server

@@ -272,6 +272,14 @@ absl::StatusOr<ServerConfig> ResolveServerConfig(ServerConfig config,
   TLCM_RETURN_IF_ERROR(CheckRange("max_receive_message_bytes", config.max_receive_message_bytes(),
                                   16 * 1024, 1 << 30));
   TLCM_RETURN_IF_ERROR(CheckRange("compute_threads", config.compute_threads(), 0, 1024));
+  TLCM_RETURN_IF_ERROR(CheckRange("encoder_threads", config.encoder_threads(), 0, 256));
+  if (!config.has_worker_stall_seconds()) {
+    config.set_worker_stall_seconds(kDefaultWorkerStallSeconds);
+  }
+  if (!(config.worker_stall_seconds() >= 0 && config.worker_stall_seconds() <= 86400)) {
+    return Invalid("worker_stall_seconds",
+                   absl::StrCat(config.worker_stall_seconds(), " is outside [0, 86400]"));
+  }
 
   if (config.models().empty()) return Invalid("models", "at least one model is required");
   std::set<std::string> names;
@@ -311,6 +319,7 @@ engine::EngineOptions MakeEngineOptions(const ServerConfig& resolved) {
   engine::EngineOptions options;
   options.devices.assign(resolved.devices().begin(), resolved.devices().end());
   options.drain_grace_micros = static_cast<int64_t>(resolved.drain_grace_seconds() * 1e6);
+  options.encoder_threads = resolved.encoder_threads();
   for (const auto& model : resolved.models()) {
     engine::ModelOptions m;
     m.spec.name = model.name();

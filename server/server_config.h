@@ -15,6 +15,7 @@ namespace tlcm::server {
 inline constexpr int kDefaultPort = 50051;
 inline constexpr int kDefaultMetricsPort = 9464;
 inline constexpr double kDefaultDrainGraceSeconds = 30;
+inline constexpr double kDefaultWorkerStallSeconds = 300;
 inline constexpr int kDefaultMaxReceiveMessageBytes = 1 << 20;
 
 // Parses the text-format file at `path`. Relative paths inside it (model folders, TLS files,

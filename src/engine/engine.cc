@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/batch_queue.h"
+#include "engine/encoder_pool.h"
 #include "engine/event_stream.h"
 
 namespace tlcm::engine {
@@ -51,7 +52,8 @@ absl::StatusOr<T> GuardedCall(F&& call) {
 
 // What the observer hears about one Run of `batch_size` images on `device`.
 BatchReport MakeBatchReport(const std::string& device, int worker, const BatchKey& key,
-                            int batch_size, const absl::StatusOr<StageTimings>& timings) {
+                            int batch_size, const absl::StatusOr<StageTimings>& timings,
+                            double worker_ms) {
   BatchReport report;
   report.model = key.model;
   report.device = device;
@@ -61,6 +63,7 @@ BatchReport MakeBatchReport(const std::string& device, int worker, const BatchKe
   report.width = key.width;
   report.height = key.height;
   report.status = timings.status();
+  report.worker_ms = worker_ms;
   if (timings.ok()) {
     report.text_encode_ms = timings->text_encode_ms;
     report.denoise_ms = timings->denoise_ms;
@@ -74,6 +77,10 @@ BatchReport MakeBatchReport(const std::string& device, int worker, const BatchKe
 
 // Random seeds stay below 2^53 so that clients holding numbers as doubles (JSON) keep them exact.
 constexpr uint64_t kRandomSeedLimit = uint64_t{1} << 53;
+
+// Decoded images that may wait for an encoder thread, per thread: beyond it the device worker
+// waits (bounds host memory: a 1024x1024 image is 3 MB) instead of running ahead of encoding.
+constexpr int kEncoderQueuePerThread = 4;
 
 }  // namespace
 
@@ -100,6 +107,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   bool ready();
   absl::Status WaitUntilReady();
   std::vector<ModelStatus> ListModels();
+  absl::Status CheckProgress(absl::Duration limit);
+  int encoder_threads() const { return encoder_threads_; }
   absl::Duration default_drain_grace() const {
     return absl::Microseconds(options_.drain_grace_micros);
   }
@@ -128,6 +137,10 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   struct WorkerSlot {
     WorkerState state = WorkerState::kLoading;
     std::optional<Batch> assigned;  // handed over by the scheduler, not yet picked up
+    bool running = false;           // inside RunBatch
+    absl::Time progressed;          // while running: the batch's start or its latest step
+                                    // boundary or image, whichever came last
+    std::string running_model;      // while running
   };
   // One device. Immutable after construction except `pipelines` (touched only by its thread)
   // and `thread`.
@@ -140,11 +153,31 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
     absl::CondVar cv;  // with mu_: a batch was assigned, or stopping
     std::thread thread;
   };
-  // One image job of a running batch.
+  // How far one chunk of a running batch has come; shared by its worker and the encoder jobs
+  // of its images, guarded by mu_. The chunk is settled (its request told that the chunk ended,
+  // or failed) once, when its Run has returned and none of its encodes is pending.
+  struct ChunkProgress {
+    int delivered = 0;        // images encoded and posted
+    int encodes_pending = 0;  // images and previews handed to the encoder pool, not yet done
+    bool run_done = false;    // the batch's Run returned OK
+  };
+  // One chunk of a running batch.
   struct LiveChunk {
     QueuedChunk chunk;
     std::shared_ptr<const Request> request;
-    int delivered = 0;  // images handed to the sink (worker-local)
+    std::shared_ptr<ChunkProgress> progress;
+  };
+  // One image or preview on its way through the encoder pool.
+  struct EncodeJob {
+    std::shared_ptr<const Request> request;
+    std::shared_ptr<ChunkProgress> progress;
+    int chunk_images = 0;            // the chunk's num_images (for settling)
+    EventStream::Slot slot = 0;      // its place in the request's events
+    RgbImage image;
+    bool final_image = false;        // an image (counted as delivered), not a preview
+    std::string what;                // "image 3", "the preview of image 0" (for errors)
+    std::string context;             // model and device (for errors)
+    std::function<EventStream::Event(std::string)> make_event;  // from the encoded bytes
   };
 
   enum class DrainState { kServing, kDraining, kDrained };
@@ -156,6 +189,11 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   absl::Status WarmUp(Worker& worker, Pipeline& pipeline, const ModelInfo& info,
                       const ModelOptions& options);
   void RunBatch(Worker& worker, Batch batch);
+  // Reserves `job`'s place in its request's events and hands it to the encoder pool (waiting
+  // while the pool is full). Call with no lock held, from a worker.
+  void SubmitEncode(EncodeJob job);
+  // Runs on an encoder thread: encodes, fills the reserved place, settles the chunk.
+  void Encode(EncodeJob& job);
   // Asks `pipeline` for its device memory and hands it to the observer. Call with no lock held.
   void ReportMemory(const Worker& worker, const Pipeline& pipeline);
 
@@ -169,6 +207,12 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void ReportInFlightLocked(const std::string& model) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PostLocked(uint64_t id, EventStream::Event event, FlushList* flush)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the chunk's part of request `id` once its Run has returned and its encodes are done:
+  // INTERNAL when fewer than `images` were delivered, OK for the request after its last chunk.
+  void SettleChunkLocked(uint64_t id, const ChunkProgress& progress, int images,
+                         const std::string& context, FlushList* flush)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReportEncoderBacklogLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool IsActiveLocked(uint64_t id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return active_.contains(id);
   }
@@ -188,6 +232,10 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   absl::flat_hash_map<std::string, int> model_index_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::thread scheduler_;
+  const int encoder_threads_;
+  // Created with the core; reset by Stop() after the workers have joined (that runs the jobs
+  // still queued: their requests have ended by then, so they only drop their images).
+  std::unique_ptr<EncoderPool> encoders_;
 
   mutable absl::Mutex mu_;
   absl::CondVar scheduler_cv_;  // the scheduler has work: a request, an idle worker, drain, stop
@@ -202,6 +250,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   DrainState drain_state_ ABSL_GUARDED_BY(mu_) = DrainState::kServing;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int open_streams_ ABSL_GUARDED_BY(mu_) = 0;  // admitted requests whose OnDone has not returned
+  int encoder_backlog_ ABSL_GUARDED_BY(mu_) = 0;  // encode jobs submitted and not finished
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::BitGen bitgen_ ABSL_GUARDED_BY(mu_);
 };
@@ -210,7 +259,10 @@ EngineCore::EngineCore(EngineOptions options, PipelineFactory factory)
     : options_(std::move(options)),
       factory_(std::move(factory)),
       clock_(options_.clock != nullptr ? options_.clock : RealClock()),
-      observer_(options_.observer) {
+      observer_(options_.observer),
+      encoder_threads_(EncoderPool::ThreadsFor(options_.encoder_threads)),
+      encoders_(std::make_unique<EncoderPool>(encoder_threads_,
+                                              kEncoderQueuePerThread * encoder_threads_)) {
   for (size_t d = 0; d < options_.devices.size(); ++d) {
     auto worker = std::make_unique<Worker>();
     worker->index = static_cast<int>(d);
@@ -578,7 +630,8 @@ absl::Status EngineCore::WarmUp(Worker& worker, Pipeline& pipeline, const ModelI
   ReportMemory(worker, pipeline);
   if (observer_ != nullptr) {
     absl::MutexLock lock(&mu_);
-    observer_->OnBatchDone(MakeBatchReport(worker.device, worker.index, key, 1, timings),
+    observer_->OnBatchDone(MakeBatchReport(worker.device, worker.index, key, 1, timings,
+                                           /*worker_ms=*/0),
                            /*warmup=*/true);
   }
   return timings.status();
@@ -587,17 +640,21 @@ absl::Status EngineCore::WarmUp(Worker& worker, Pipeline& pipeline, const ModelI
 void EngineCore::RunBatch(Worker& worker, Batch batch) {
   const BatchKey& key = batch.key;
   const std::string context = absl::StrCat("model \"", key.model, "\" on ", worker.device);
+  const absl::Time started_at = clock_->Now();
   std::vector<LiveChunk> live;
   std::vector<std::pair<size_t, int>> job_owner;  // job -> (live chunk, image index)
   std::vector<ImageJob> jobs;
   FlushList flush;
   {
     absl::MutexLock lock(&mu_);
-    const absl::Time now = clock_->Now();
+    WorkerSlot& slot = slots_[worker.index];
+    slot.running = true;
+    slot.progressed = started_at;
+    slot.running_model = key.model;
     for (const QueuedChunk& chunk : batch.chunks) {
       auto it = active_.find(chunk.request_id);
       if (it == active_.end()) continue;  // ended between dispatch and here
-      live.push_back(LiveChunk{chunk, it->second.request, 0});
+      live.push_back(LiveChunk{chunk, it->second.request, std::make_shared<ChunkProgress>()});
     }
     int batch_size = 0;
     for (const LiveChunk& c : live) batch_size += c.chunk.num_images;
@@ -607,7 +664,7 @@ void EngineCore::RunBatch(Worker& worker, Batch batch) {
       Active& active = active_.at(r.id);
       if (!active.started) {
         active.started = true;
-        active.metrics.queue_ms = Millis(now - r.admitted);
+        active.metrics.queue_ms = Millis(started_at - r.admitted);
         active.metrics.device = worker.device;
       }
       ++active.metrics.num_batches;
@@ -627,40 +684,24 @@ void EngineCore::RunBatch(Worker& worker, Batch batch) {
     }
   }
   Flush(flush);
-  if (live.empty()) return;
+  // The worker is busy until here even when every chunk ended before it started.
+  const auto finish_running = [&] {
+    absl::MutexLock lock(&mu_);
+    slots_[worker.index].running = false;
+  };
+  if (live.empty()) {
+    finish_running();
+    return;
+  }
 
-  // Encodes `image` for the request owning `job` and posts what `make_event` builds from the
-  // bytes; an encoding failure ends the request with INTERNAL. Returns the encoding time in
-  // milliseconds when the event was posted (not when the request had already ended).
-  const auto deliver = [&](size_t job, const RgbImage& image, absl::string_view what,
-                           const std::function<EventStream::Event(std::string)>& make_event)
-      -> std::optional<double> {
-    const Request& r = *live[job_owner[job].first].request;
-    const absl::Time start = clock_->Now();
-    absl::StatusOr<std::string> encoded =
-        EncodeImage(image, r.request.format, r.resolved.quality);
-    const double encode_ms = Millis(clock_->Now() - start);
-    FlushList flush;
-    std::optional<double> delivered;
-    {
-      absl::MutexLock lock(&mu_);
-      auto it = active_.find(r.id);
-      if (it != active_.end()) {
-        if (!encoded.ok()) {
-          // The request was valid; a picture the encoder refuses is the server's fault.
-          FinishLocked(r.id,
-                       absl::InternalError(absl::StrCat(context, ": encoding ", what, ": ",
-                                                        encoded.status().message())),
-                       &flush);
-        } else {
-          it->second.metrics.image_encode_ms += encode_ms;
-          PostLocked(r.id, make_event(*std::move(encoded)), &flush);
-          delivered = encode_ms;
-        }
-      }
-    }
-    Flush(flush);
-    return delivered;
+  // Hands `image` of `job` to the encoder pool; what the sink gets is `make_event` of the bytes.
+  const auto encode = [&](size_t job, RgbImage image, std::string what, bool final_image,
+                          std::function<EventStream::Event(std::string)> make_event) {
+    const LiveChunk& chunk = live[job_owner[job].first];
+    EncodeJob encode_job{chunk.request,     chunk.progress,   chunk.chunk.num_images,
+                         0,                 std::move(image), final_image,
+                         std::move(what),   context,          std::move(make_event)};
+    SubmitEncode(std::move(encode_job));
   };
 
   BatchCallbacks callbacks;
@@ -670,9 +711,11 @@ void EngineCore::RunBatch(Worker& worker, Batch batch) {
     bool drop = false;
     {
       absl::MutexLock lock(&mu_);
+      const absl::Time now = clock_->Now();
+      slots_[worker.index].progressed = now;
       if (!IsActiveLocked(r.id)) {
         drop = true;
-      } else if (clock_->Now() >= r.request.deadline) {
+      } else if (now >= r.request.deadline) {
         FinishLocked(r.id, absl::DeadlineExceededError("the deadline passed while running"),
                      &flush);
         drop = true;
@@ -685,6 +728,7 @@ void EngineCore::RunBatch(Worker& worker, Batch batch) {
     FlushList flush;
     {
       absl::MutexLock lock(&mu_);
+      slots_[worker.index].progressed = clock_->Now();
       for (const LiveChunk& c : live) {
         StepEvent event{step, total, c.chunk.first_image, c.chunk.num_images};
         PostLocked(c.request->id, [event](GenerationEventSink& s) { s.OnStep(event); }, &flush);
@@ -703,32 +747,31 @@ void EngineCore::RunBatch(Worker& worker, Batch batch) {
     const int index = job_owner[job].second;
     const int width = preview.width, height = preview.height;
     const ImageFormat format = r.request.format;
-    deliver(job, preview, absl::StrCat("the preview of image ", index),
-            [&](std::string bytes) -> EventStream::Event {
-              PreviewEvent event{index, step, std::move(bytes), width, height, format};
-              return [event = std::move(event)](GenerationEventSink& s) mutable {
-                s.OnPreview(std::move(event));
-              };
-            });
+    encode(job, std::move(preview), absl::StrCat("the preview of image ", index),
+           /*final_image=*/false, [=](std::string bytes) -> EventStream::Event {
+             PreviewEvent event{index, step, std::move(bytes), width, height, format};
+             return [event = std::move(event)](GenerationEventSink& s) mutable {
+               s.OnPreview(std::move(event));
+             };
+           });
   };
   callbacks.on_image = [&](size_t job, RgbImage image) {
-    LiveChunk& chunk = live[job_owner[job].first];
-    const Request& r = *chunk.request;
+    const Request& r = *live[job_owner[job].first].request;
     const int index = job_owner[job].second;
     const int width = image.width, height = image.height;
     const ImageFormat format = r.request.format;
     const uint64_t seed = r.seed + static_cast<uint64_t>(index);
-    const std::optional<double> encode_ms = deliver(
-        job, image, absl::StrCat("image ", index), [&](std::string bytes) -> EventStream::Event {
-          GeneratedImage event{index, seed, std::move(bytes), width, height, format};
-          return [event = std::move(event)](GenerationEventSink& s) mutable {
-            s.OnImage(std::move(event));
-          };
-        });
-    if (encode_ms.has_value()) {
-      ++chunk.delivered;
-      if (observer_ != nullptr) observer_->OnImageDelivered(key.model, *encode_ms);
+    {
+      absl::MutexLock lock(&mu_);
+      slots_[worker.index].progressed = clock_->Now();
     }
+    encode(job, std::move(image), absl::StrCat("image ", index), /*final_image=*/true,
+           [=](std::string bytes) -> EventStream::Event {
+             GeneratedImage event{index, seed, std::move(bytes), width, height, format};
+             return [event = std::move(event)](GenerationEventSink& s) mutable {
+               s.OnImage(std::move(event));
+             };
+           });
   };
 
   Pipeline& pipeline = *worker.pipelines.at(key.model);
@@ -738,9 +781,11 @@ void EngineCore::RunBatch(Worker& worker, Batch batch) {
 
   {
     absl::MutexLock lock(&mu_);
+    slots_[worker.index].running = false;
     if (observer_ != nullptr) {
       observer_->OnBatchDone(MakeBatchReport(worker.device, worker.index, key,
-                                             static_cast<int>(jobs.size()), timings),
+                                             static_cast<int>(jobs.size()), timings,
+                                             Millis(clock_->Now() - started_at)),
                              /*warmup=*/false);
     }
     for (const LiveChunk& c : live) {
@@ -754,16 +799,81 @@ void EngineCore::RunBatch(Worker& worker, Batch batch) {
       active.metrics.text_encode_ms += timings->text_encode_ms;
       active.metrics.denoise_ms += timings->denoise_ms;
       active.metrics.decode_ms += timings->decode_ms;
-      active.metrics.num_images += c.delivered;
-      if (c.delivered != c.chunk.num_images) {
-        FinishLocked(c.request->id,
-                     absl::InternalError(absl::StrCat(
-                         context, ": the pipeline returned ", c.delivered, " of ",
-                         c.chunk.num_images, " images without an error")),
+      c.progress->run_done = true;
+      SettleChunkLocked(c.request->id, *c.progress, c.chunk.num_images, context, &flush);
+    }
+  }
+  Flush(flush);
+}
+
+void EngineCore::SettleChunkLocked(uint64_t id, const ChunkProgress& progress, int images,
+                                   const std::string& context, FlushList* flush) {
+  if (!progress.run_done || progress.encodes_pending > 0) return;
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  if (progress.delivered != images) {
+    FinishLocked(id,
+                 absl::InternalError(absl::StrCat(context, ": the pipeline returned ",
+                                                  progress.delivered, " of ", images,
+                                                  " images without an error")),
+                 flush);
+    return;
+  }
+  if (--it->second.chunks_left == 0) FinishLocked(id, absl::OkStatus(), flush);
+}
+
+void EngineCore::ReportEncoderBacklogLocked() {
+  if (observer_ != nullptr) observer_->OnEncoderBacklog(encoder_backlog_);
+}
+
+void EngineCore::SubmitEncode(EncodeJob job) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!IsActiveLocked(job.request->id)) return;  // ended: nobody waits for the image
+    job.slot = job.request->events->Reserve();
+    ++job.progress->encodes_pending;
+    ++encoder_backlog_;
+    ReportEncoderBacklogLocked();
+  }
+  // std::function needs a copyable callable: the job travels in a shared_ptr.
+  auto shared = std::make_shared<EncodeJob>(std::move(job));
+  encoders_->Submit([this, shared] { Encode(*shared); });
+}
+
+void EngineCore::Encode(EncodeJob& job) {
+  const Request& r = *job.request;
+  const absl::Time start = clock_->Now();
+  absl::StatusOr<std::string> encoded =
+      options_.image_encoder ? options_.image_encoder(job.image, r.request.format,
+                                                      r.resolved.quality)
+                             : EncodeImage(job.image, r.request.format, r.resolved.quality);
+  const double encode_ms = Millis(clock_->Now() - start);
+  job.image = RgbImage();  // the pixels are not needed any more
+  FlushList flush;
+  {
+    absl::MutexLock lock(&mu_);
+    --encoder_backlog_;
+    ReportEncoderBacklogLocked();
+    --job.progress->encodes_pending;
+    auto it = active_.find(r.id);
+    if (it != active_.end()) {
+      if (!encoded.ok()) {
+        // The request was valid; a picture the encoder refuses is the server's fault.
+        FinishLocked(r.id,
+                     absl::InternalError(absl::StrCat(job.context, ": encoding ", job.what, ": ",
+                                                      encoded.status().message())),
                      &flush);
-        continue;
+      } else {
+        it->second.metrics.image_encode_ms += encode_ms;
+        r.events->Fill(job.slot, job.make_event(*std::move(encoded)));
+        flush.push_back(r.events);
+        if (job.final_image) {
+          ++job.progress->delivered;
+          ++it->second.metrics.num_images;
+          if (observer_ != nullptr) observer_->OnImageDelivered(r.request.model, encode_ms);
+        }
+        SettleChunkLocked(r.id, *job.progress, job.chunk_images, job.context, &flush);
       }
-      if (--active.chunks_left == 0) FinishLocked(c.request->id, absl::OkStatus(), &flush);
     }
   }
   Flush(flush);
@@ -820,6 +930,21 @@ std::vector<ModelStatus> EngineCore::ListModels() {
   return out;
 }
 
+absl::Status EngineCore::CheckProgress(absl::Duration limit) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = clock_->Now();
+  for (const auto& worker : workers_) {
+    const WorkerSlot& slot = slots_[worker->index];
+    if (!slot.running || now - slot.progressed <= limit) continue;
+    return absl::DeadlineExceededError(absl::StrCat(
+        "worker ", worker->index, " (", worker->device, ") has made no progress for ",
+        absl::FormatDuration(absl::Trunc(now - slot.progressed, absl::Seconds(1))),
+        " in a batch of model \"", slot.running_model, "\" (limit ",
+        absl::FormatDuration(limit), ")"));
+  }
+  return absl::OkStatus();
+}
+
 void EngineCore::Drain(absl::Duration grace) {
   mu_.Lock();
   if (drain_state_ != DrainState::kServing) {
@@ -865,6 +990,7 @@ void EngineCore::Stop() {
   for (auto& worker : workers_) {
     if (worker->thread.joinable()) worker->thread.join();
   }
+  encoders_.reset();
 }
 
 }  // namespace internal
@@ -887,6 +1013,10 @@ absl::Status ValidateOptions(const EngineOptions& options, const PipelineFactory
     }
   }
   if (options.models.empty()) return absl::InvalidArgumentError("models: none configured");
+  if (options.encoder_threads < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("encoder_threads: ", options.encoder_threads, " is negative"));
+  }
   if (options.drain_grace_micros < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("drain_grace_micros: ", options.drain_grace_micros, " is negative"));
@@ -985,5 +1115,9 @@ void Engine::Drain() { core_->Drain(core_->default_drain_grace()); }
 bool Engine::ready() const { return core_->ready(); }
 absl::Status Engine::WaitUntilReady() const { return core_->WaitUntilReady(); }
 std::vector<ModelStatus> Engine::ListModels() const { return core_->ListModels(); }
+absl::Status Engine::CheckProgress(absl::Duration limit) const {
+  return core_->CheckProgress(limit);
+}
+int Engine::encoder_threads() const { return core_->encoder_threads(); }
 
 }  // namespace tlcm::engine

@@ -5,8 +5,9 @@
 // Life of a request:
 //   Submit() validates and admits it (or answers an error at once) -> it waits in the queue of
 //   its BatchKey -> a free worker takes the oldest ready batch -> the pipeline runs it, calling
-//   back per step and per image -> the engine encodes each image and hands it to the request's
-//   GenerationEventSink -> exactly one terminal OnDone.
+//   back per step and per image -> the engine's encoder pool encodes each image (the worker
+//   goes on at once) and hands it to the request's GenerationEventSink, in the order the
+//   pipeline produced them -> exactly one terminal OnDone, after the last image.
 //
 // Batching (TF-Serving's shared batch scheduler, with images as the task size): requests batch
 // only when their BatchKey (model, steps, width, height, sampler) is equal. Each key holds a list
@@ -32,6 +33,7 @@
 #include "engine/generation_events.h"
 #include "engine/generation_request.h"
 #include "engine/pipeline.h"
+#include "image/image_format.h"
 #include "pipelines/pipeline_factory.h"
 
 namespace tlcm::engine {
@@ -65,6 +67,14 @@ struct EngineOptions {
   std::vector<ModelOptions> models;
   // Grace period of Drain() without argument and of the destructor.
   int64_t drain_grace_micros = 30'000'000;
+  // Threads that encode images and previews (PNG / JPEG / WebP) off the device workers;
+  // 0 = half the machine's hardware threads, 1..16 (EncoderPool::ThreadsFor).
+  int encoder_threads = 0;
+  // What the encoder threads call; empty = tlcm::EncodeImage. Must be thread-safe. (Tests pass
+  // slow or failing encoders.)
+  std::function<absl::StatusOr<std::string>(const RgbImage& image, ImageFormat format,
+                                            int quality)>
+      image_encoder;
   Clock* clock = nullptr;              // not owned; nullptr = RealClock()
   EngineObserver* observer = nullptr;  // not owned, may be null; must outlive the Engine
 };
@@ -163,6 +173,15 @@ class Engine {
 
   // The configured models, in configuration order.
   std::vector<ModelStatus> ListModels() const;
+
+  // Whether the device workers make progress. DEADLINE_EXCEEDED naming the worker when one has
+  // been inside a batch for longer than `limit` on the engine's Clock without reaching a step
+  // boundary, delivering an image or ending the batch (a hung device, driver or kernel: only a
+  // restart helps); OK otherwise, also while loading, idle or draining.
+  absl::Status CheckProgress(absl::Duration limit) const;
+
+  // Encoder threads in use (EngineOptions::encoder_threads resolved).
+  int encoder_threads() const;
 
  private:
   explicit Engine(std::shared_ptr<internal::EngineCore> core);

@@ -24,6 +24,9 @@ struct BatchReport {
   double denoise_ms = 0;
   double decode_ms = 0;
   double step_ms = 0;         // denoise_ms / steps: the mean time of one denoising step
+  double worker_ms = 0;       // how long the device's worker was busy with the batch: the Run
+                              // and the engine's callbacks, not the images' encoding (that runs
+                              // on the encoder pool); 0 for warm-ups
   int prompt_cache_hits = 0;
   int prompt_cache_misses = 0;
 };
@@ -51,8 +54,10 @@ class EngineObserver {
   // Every batch run, including the warm-up runs (`warmup` true).
   virtual void OnBatchDone(const BatchReport& /*report*/, bool /*warmup*/) {}
 
-  // Images delivered (encoded and handed to a sink).
+  // Images delivered (encoded on the encoder pool and handed to a sink).
   virtual void OnImageDelivered(const std::string& /*model*/, double /*encode_ms*/) {}
+  // Gauge: images and previews handed to the encoder pool and not yet encoded.
+  virtual void OnEncoderBacklog(int /*pending*/) {}
 
   // Gauge: the memory of `device` as worker `worker`'s pipeline measured it right after a batch
   // run (warm-ups included). Fields the pipeline could not measure are -1. Not called under an

@@ -208,6 +208,9 @@ TEST_F(EngineTest, CreateRejectsBadOptionsNamingTheOption) {
   absl::Status status = code_and_message(zero_batch);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("batching.max_batch_size"));
+  EngineOptions negative_encoders = Options();
+  negative_encoders.encoder_threads = -1;
+  EXPECT_THAT(code_and_message(negative_encoders).message(), HasSubstr("encoder_threads"));
   EngineOptions idle_device = Options({"cpu", "cuda:0"});
   idle_device.models[0].devices = {"cpu"};
   EXPECT_THAT(code_and_message(idle_device).message(), HasSubstr("holds no model"));
@@ -235,6 +238,101 @@ TEST_F(EngineTest, EventsArriveInOrderWithOneTerminalStatus) {
   ASSERT_EQ(previews.size(), 4u);
   EXPECT_EQ(previews[0].width, 8);
   EXPECT_TRUE(DecodePng(previews[0].data).ok());
+}
+
+TEST_F(EngineTest, EventsStayInOrderWhenManyEncoderThreadsFinishInAnyOrder) {
+  EngineOptions options = Options();
+  options.encoder_threads = 4;
+  Start(options);
+  for (int round = 0; round < 20; ++round) {
+    GenerationRequest request = Request("a cat", 100 * round);
+    request.num_images = 4;
+    request.steps = 3;
+    request.previews = true;
+    auto sink = Submit(request);
+    ASSERT_EQ(DoneCode(*sink), absl::StatusCode::kOk);
+    std::vector<std::string> expected = {"queued 0", "started cpu#0 batch 4 images 0+4"};
+    for (int step = 1; step <= 3; ++step) {
+      expected.push_back(absl::StrCat("step ", step, "/3"));
+      for (int i = 0; i < 4; ++i) expected.push_back(absl::StrCat("preview ", i, " @", step));
+    }
+    for (int i = 0; i < 4; ++i) {
+      expected.push_back(absl::StrCat("image ", i, " seed ", 100 * round + i));
+    }
+    expected.push_back("done OK");
+    ASSERT_EQ(sink->events(), expected) << "round " << round;
+    EXPECT_EQ(sink->violations(), 0);
+    EXPECT_EQ(sink->metrics().num_images, 4);
+  }
+  EXPECT_EQ(engine_->encoder_threads(), 4);
+}
+
+TEST_F(EngineTest, ImagesAreEncodedOffTheWorkerSoSlowEncodingDoesNotStallTheDevice) {
+  // An encoder that blocks on the first request's image until released: were images encoded on
+  // the device's worker, the second request could not even start before the release.
+  absl::Notification release;
+  EngineOptions options = Options();
+  options.models[0].batching.max_batch_size = 1;
+  options.encoder_threads = 2;
+  options.image_encoder = [&](const RgbImage& image, ImageFormat format, int quality) {
+    if (testing::SeedOfFakeImage(image) == 1) {
+      release.WaitForNotificationWithTimeout(absl::Seconds(20));
+    }
+    return EncodeImage(image, format, quality);
+  };
+  Start(options);
+  auto slow = Submit(Request("slow", 1));
+  auto next = Submit(Request("next", 2));
+  EXPECT_EQ(DoneCode(*next), absl::StatusCode::kOk);  // ran and was delivered meanwhile
+  EXPECT_FALSE(slow->done());
+  EXPECT_TRUE(slow->WaitForEvent("step 4/4"));        // its batch itself was over
+  release.Notify();
+  EXPECT_EQ(DoneCode(*slow), absl::StatusCode::kOk);
+  EXPECT_EQ(slow->images().size(), 1u);
+}
+
+TEST_F(EngineTest, AnEncoderFailureEndsOnlyThatRequestAsInternal) {
+  EngineOptions options = Options();
+  options.image_encoder = [](const RgbImage& image, ImageFormat format, int quality)
+      -> absl::StatusOr<std::string> {
+    if (testing::SeedOfFakeImage(image) == 1) return absl::InternalError("codec broke");
+    return EncodeImage(image, format, quality);
+  };
+  Start(options);
+  auto broken = Submit(Request("broken", 1));
+  auto fine = Submit(Request("fine", 2));
+  EXPECT_EQ(DoneCode(*broken), absl::StatusCode::kInternal);
+  EXPECT_THAT(broken->status().message(), HasSubstr("encoding image 0: codec broke"));
+  EXPECT_THAT(broken->status().message(), HasSubstr("model \"m\" on cpu"));
+  EXPECT_EQ(DoneCode(*fine), absl::StatusCode::kOk);
+  EXPECT_EQ(fine->images().size(), 1u);
+}
+
+TEST_F(EngineTest, CheckProgressNamesAWorkerStuckInsideABatch) {
+  Start(Options());
+  const absl::Duration limit = absl::Seconds(60);
+  EXPECT_TRUE(engine_->CheckProgress(limit).ok());  // idle
+  clock_.Advance(absl::Seconds(120));
+  EXPECT_TRUE(engine_->CheckProgress(limit).ok());  // idle for long is fine
+  control_.SetManualStepping(true);
+  auto sink = Submit(Request());
+  ASSERT_TRUE(control_.WaitForBlockedSteps(1));
+  clock_.Advance(absl::Seconds(59));
+  EXPECT_TRUE(engine_->CheckProgress(limit).ok());
+  clock_.Advance(absl::Seconds(2));
+  const absl::Status stuck = engine_->CheckProgress(limit);
+  EXPECT_EQ(stuck.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(stuck.message(), HasSubstr("worker 0 (cpu)"));
+  EXPECT_THAT(stuck.message(), HasSubstr("model \"m\""));
+  control_.AllowSteps(1);  // a step boundary is progress
+  ASSERT_TRUE(sink->WaitForEvent("step 1/4"));
+  EXPECT_TRUE(engine_->CheckProgress(limit).ok());
+  control_.SetManualStepping(false);
+  EXPECT_EQ(DoneCode(*sink), absl::StatusCode::kOk);
+  EXPECT_TRUE(engine_->CheckProgress(limit).ok());
+  // The batch kept its worker busy for the 61 s the fake clock moved while it ran.
+  ASSERT_TRUE(Eventually([&] { return !observer_.batches().empty(); }));
+  EXPECT_DOUBLE_EQ(observer_.batches()[0].worker_ms, 61'000);
 }
 
 TEST_F(EngineTest, ImagesAreEncodedInTheRequestedFormat) {
