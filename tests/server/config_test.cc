@@ -57,6 +57,8 @@ TEST(ConfigTest, FillsDefaults) {
   ASSERT_EQ(resolved->devices_size(), 1);
   EXPECT_EQ(resolved->devices(0), "cpu");
   EXPECT_EQ(resolved->drain_grace_seconds(), 30);
+  EXPECT_EQ(resolved->worker_stall_seconds(), 300);
+  EXPECT_EQ(resolved->encoder_threads(), 0);  // the engine sizes the pool from the machine
   EXPECT_EQ(resolved->keepalive().time_ms(), 60000);
   EXPECT_TRUE(resolved->keepalive().permit_without_calls());
   EXPECT_EQ(resolved->max_receive_message_bytes(), 1 << 20);
@@ -122,6 +124,10 @@ TEST(ConfigTest, InvalidValuesNameTheField) {
        "tls.client_ca_file"},
       {"drain_grace_seconds: -1 models { name: \"a\" base_model_path: \"x\" }",
        "drain_grace_seconds"},
+      {"worker_stall_seconds: -5 models { name: \"a\" base_model_path: \"x\" }",
+       "worker_stall_seconds"},
+      {"encoder_threads: 1000 models { name: \"a\" base_model_path: \"x\" }",
+       "encoder_threads"},
       {"keepalive { time_ms: 10 } models { name: \"a\" base_model_path: \"x\" }",
        "keepalive.time_ms"},
       {"models { name: \"bad name\" base_model_path: \"x\" }", "models[0].name"},

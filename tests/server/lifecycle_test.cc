@@ -46,6 +46,51 @@ TEST(HealthTest, NotServingWhileLoadingThenServing) {
   EXPECT_TRUE(client->GenerateBlocking(SimpleRequest()).status.ok());
 }
 
+TEST(HealthTest, LivenessServesWhileLoadingAndDuringADrain) {
+  auto control = NewFakePipelineControl();
+  control->HoldLoading(true);
+  TestServer server(BaseConfig(), /*wait_ready=*/false, control);
+  ASSERT_TRUE(server.ok());
+  auto client = server.NewClient();
+  EXPECT_EQ(Health(*client), HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(Health(*client, server::kLivenessService), HealthCheckResponse::SERVING);
+  control->HoldLoading(false);
+  ASSERT_TRUE(server.server().WaitUntilReady().ok());
+  control->HoldSteps(true);
+  auto call = client->Generate(SimpleRequest("running"), {});
+  ASSERT_TRUE(control->WaitForParkedBatches(1));
+  std::thread drainer([&] { server.server().Drain(absl::Seconds(30)); });
+  while (Health(*client) == HealthCheckResponse::SERVING) absl::SleepFor(absl::Milliseconds(2));
+  // Draining: not ready, but alive (a liveness failure would kill the draining pod).
+  EXPECT_EQ(Health(*client, server::kLivenessService), HealthCheckResponse::SERVING);
+  control->HoldSteps(false);
+  EXPECT_TRUE(call->Wait().ok());
+  drainer.join();
+}
+
+TEST(HealthTest, LivenessFailsForGoodWhenAWorkerMakesNoProgress) {
+  tlcm::v1::ServerConfig config = BaseConfig();
+  config.set_worker_stall_seconds(0.2);
+  TestServer server(config);
+  ASSERT_TRUE(server.ok());
+  auto client = server.NewClient();
+  EXPECT_EQ(Health(*client, server::kLivenessService), HealthCheckResponse::SERVING);
+  server.control().SetManualStepping(true);  // the batch waits before its first step
+  auto call = client->Generate(SimpleRequest("stuck"), {});
+  ASSERT_TRUE(server.control().WaitForBlockedSteps(1));
+  for (int i = 0; i < 2000 && Health(*client, server::kLivenessService) ==
+                                  HealthCheckResponse::SERVING;
+       ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(Health(*client, server::kLivenessService), HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(Health(*client), HealthCheckResponse::SERVING);  // readiness is another question
+  server.control().SetManualStepping(false);
+  EXPECT_TRUE(call->Wait().ok());
+  // A stalled device is not trusted again: only a restart brings liveness back.
+  EXPECT_EQ(Health(*client, server::kLivenessService), HealthCheckResponse::NOT_SERVING);
+}
+
 TEST(HealthTest, UnknownServiceIsNotFound) {
   TestServer server;
   ASSERT_TRUE(server.ok());
