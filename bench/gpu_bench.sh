@@ -8,7 +8,7 @@
 # 1. On a networked Debian 12 machine, in the repository root (the folders are git-ignored):
 #      bench/gpu_bench.sh --prepare        (PYTHON: a python with diffusers 0.31.0 / transformers 4.39.3)
 #    .gpu/debs      the build dependencies as .deb files (Abseil, nlohmann-json, GoogleTest, libpng,
-#                   libjpeg, libwebp, zlib, pkgconf), unpacked on the GPU machine with dpkg -x
+#                   libjpeg, libwebp, zlib, libdeflate, pkgconf), unpacked on the GPU machine with dpkg -x
 #    .gpu/skeleton  tools/make_full_size_models.py skeleton: configs, tokenizers, weight shapes
 #    .whl           the diffusers side's wheels for Python 3.12 (diffusers, transformers, peft,
 #                   tokenizers, huggingface_hub at the versions of our venv)
@@ -24,8 +24,8 @@ set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 debs=(libabsl-dev libabsl20220623 nlohmann-json3-dev libgtest-dev libgmock-dev libpng-dev libpng16-16
-      zlib1g-dev zlib1g libjpeg62-turbo-dev libjpeg62-turbo libwebp-dev libwebp7 libwebpmux3
-      libwebpdemux2 pkgconf pkgconf-bin libpkgconf3)
+      zlib1g-dev zlib1g libdeflate-dev libdeflate0 libjpeg62-turbo-dev libjpeg62-turbo libwebp-dev
+      libwebp7 libwebpmux3 libwebpdemux2 pkgconf pkgconf-bin libpkgconf3)
 wheels=(diffusers==0.31.0 transformers==4.39.3 peft==0.13.2 tokenizers==0.15.2 huggingface_hub==0.36.2)
 
 if [[ "${1:-}" == "--prepare" ]]; then

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Checks the deployment files: the Helm chart (helm lint + helm template on the default values,
-# the GPU/autoscaling example and the ci/ values), the server configurations the chart and
+# Checks the deployment files: the Helm chart (helm lint + helm template on the ci/ values and the
+# per-model examples; scripts/check_chart.py's template tests of each deployment rule: weights,
+# rollouts, probes, sizing), the server configurations the chart and
 # scripts/fetch_models.sh write (parsed by protoc against proto/tlcm/v1/server_config.proto), the
 # Prometheus rules (promtool check rules + promtool test rules), the Grafana dashboard (JSON, its
 # PromQL through promtool) and that every tlcm_* metric they use is registered in
-# server/metrics.cc.
+# server/metrics.cc; scripts/fetch_models.sh with a stand-in download command (pins, checksums).
 #
 # Usage: scripts/check_deploy.sh [--no-install]
 #   Missing tools are installed by scripts/install-tools.sh (helm pinned, built with the Go
@@ -43,19 +44,20 @@ check_config() {
 }
 
 # ---------------------------------------------------------------- chart
-for link in "$chart/files/fetch_models.sh" "$chart/files/tlcm-serve-rules.yaml"; do
-  [ -f "$link" ] || { echo "check_deploy.sh: $link does not resolve" >&2; exit 1; }
-done
-value_sets=("$chart/ci/values-default.yaml" "$chart/examples/values-gpu-autoscaling.yaml"
-            "$chart/ci/values-tls-auth-fetch.yaml")
+link="$chart/files/tlcm-serve-rules.yaml"
+[ -f "$link" ] || { echo "check_deploy.sh: $link does not resolve" >&2; exit 1; }
+value_sets=("$chart/ci/values-default.yaml" "$chart/examples/values-sdxl-h100.yaml"
+            "$chart/examples/values-flux-h100.yaml" "$chart/ci/values-tls-auth-fetch.yaml")
+# The download Job needs a lock; the ci/ one has the format, not real pins.
+lock=(--set-file "modelFetch.lock=$chart/ci/models-test.lock")
 for values in "${value_sets[@]}"; do
   name="$(basename "$values" .yaml)"
   step "helm lint / template: $values"
-  "$helm_bin" lint --strict "$chart" -f "$values"
-  "$helm_bin" template tlcm "$chart" -f "$values" > "$work/$name.yaml"
+  "$helm_bin" lint --strict "$chart" -f "$values" "${lock[@]}"
+  "$helm_bin" template tlcm "$chart" -f "$values" "${lock[@]}" > "$work/$name.yaml"
   echo "rendered $(grep -c '^kind:' "$work/$name.yaml") objects"
   # The server configuration of the ConfigMap.
-  "$helm_bin" template tlcm "$chart" -f "$values" --show-only templates/configmap.yaml \
+  "$helm_bin" template tlcm "$chart" -f "$values" "${lock[@]}" --show-only templates/configmap.yaml \
     | python3 -c '
 import sys, re
 text = sys.stdin.read()
@@ -64,11 +66,8 @@ if not m or "models {" not in m.group(1): sys.exit("no server.textproto with mod
 sys.stdout.write("".join(l[4:] + "\n" for l in m.group(1).splitlines()))' \
     | check_config "ConfigMap server.textproto ($name)"
 done
-step "the chart refuses a liveness window shorter than the drain grace"
-if "$helm_bin" template tlcm "$chart" --set probes.liveness.failureThreshold=2 > /dev/null 2>&1; then
-  echo "check_deploy.sh: expected helm template to fail" >&2; exit 1
-fi
-echo "refused, as expected"
+step "template tests (scripts/check_chart.py)"
+python3 scripts/check_chart.py "$helm_bin" "$chart"
 
 # ---------------------------------------------------------------- fetch script
 step "scripts/fetch_models.sh (download command stubbed)"
@@ -79,10 +78,49 @@ check_config "fetch_models.sh sdxl,flux" < "$work/models/server.textproto"
 HF_CLI=true scripts/fetch_models.sh --dest "$work/models2" --no-vae-fix --path-prefix /models \
     --config - 2> /dev/null | check_config "fetch_models.sh sdxl --no-vae-fix"
 
+step "scripts/fetch_models.sh --lock: pinned commits, checksums, skips, a changed pin"
+# A stand-in download command: writes a file whose bytes name the repository and commit, and logs
+# its arguments.
+cat > "$work/fake-hf" <<'SH'
+#!/usr/bin/env bash
+repo="$2"; shift 2; rev=unpinned
+while [ $# -gt 0 ]; do
+  case "$1" in --revision) rev="$2"; shift 2 ;; --local-dir) dir="$2"; shift 2 ;; *) shift ;; esac
+done
+mkdir -p "$dir/unet"
+echo "$repo@$rev" > "$dir/unet/weights.safetensors"
+echo "$repo $rev" >> "$FAKE_LOG"
+SH
+chmod +x "$work/fake-hf"
+fetch_locked() {
+  FAKE_LOG="$work/fetch.log" HF_CLI="$work/fake-hf" scripts/fetch_models.sh --dest "$work/pinned" \
+      --no-vae-fix --config - --lock "$work/models.lock" "$@" > /dev/null 2> "$work/fetch.err"
+}
+expect() {  # expect WHAT CONDITION...: fails the check with WHAT unless CONDITION holds
+  local what="$1"; shift
+  "$@" || { echo "check_deploy.sh: fetch_models.sh: $what" >&2; cat "$work/fetch.err" >&2; exit 1; }
+}
+printf 'revision sdxl-base %s\nrevision tlcm-sdxl-lora %s\n' "$(printf 'a%.0s' {1..40})" \
+    "$(printf 'b%.0s' {1..40})" > "$work/models.lock"
+expect "a lock without checksums was accepted" eval '! fetch_locked'
+expect "no checksums were recorded" fetch_locked --record-checksums
+expect "the pinned commit was not asked for" grep -q "stable-diffusion-xl-base-1.0 $(printf 'a%.0s' {1..40})" "$work/fetch.log"
+expect "the lock lacks the files' checksums" test "$(grep -c '^[0-9a-f]\{64\}  ' "$work/models.lock")" = 2
+: > "$work/fetch.log"
+expect "a complete, matching volume failed" fetch_locked
+expect "complete folders were downloaded again" test ! -s "$work/fetch.log"
+sed -i "s/^revision sdxl-base a/revision sdxl-base c/" "$work/models.lock"
+expect "a changed commit with the old checksums passed" eval '! fetch_locked'
+expect "the changed pin was not downloaded" grep -q "xl-base-1.0 c" "$work/fetch.log"
+expect "the mismatch was not reported" grep -q "does not match the checksums" "$work/fetch.err"
+echo "pinned downloads, checksum failures and skips behave"
+
 # ---------------------------------------------------------------- image scripts
 step "docker/ scripts parse (the images themselves are built by hand: docker/README.md)"
 bash -n docker/check-image.sh
 bash -n docker/collect-runtime-libs.sh
+grep -q "require-hashes" docker/Dockerfile.fetch \
+  || { echo "check_deploy.sh: docker/Dockerfile.fetch installs unpinned packages" >&2; exit 1; }
 echo ok
 
 # ---------------------------------------------------------------- Prometheus

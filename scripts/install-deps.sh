@@ -14,6 +14,7 @@ packages=(
   libgtest-dev libgmock-dev
   nlohmann-json3-dev
   libpng-dev libjpeg-dev libwebp-dev
+  libdeflate-dev  # SIMD CRC-32 / Adler-32 for our PNG writer (src/image/png_writer.cc)
   openssl  # the TLS tests make their certificates with the openssl CLI
 )
 $SUDO apt-get update -qq

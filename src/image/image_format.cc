@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "image/jpeg_codec.h"
-#include "image/png_codec.h"
+#include "image/png_writer.h"
 #include "image/webp_codec.h"
 
 namespace tlcm {

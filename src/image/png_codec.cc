@@ -9,8 +9,8 @@
 
 namespace tlcm {
 
-absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
-  TLCM_RETURN_IF_ERROR(CheckRgbImage(image, "EncodePng"));
+absl::StatusOr<std::string> EncodePngLibpng(const RgbImage& image) {
+  TLCM_RETURN_IF_ERROR(CheckRgbImage(image, "EncodePngLibpng"));
   png_image png;
   std::memset(&png, 0, sizeof(png));
   png.version = PNG_IMAGE_VERSION;
@@ -22,7 +22,7 @@ absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
   png_alloc_size_t size = PNG_IMAGE_PNG_SIZE_MAX(png);
   std::string out(size, '\0');
   if (!png_image_write_to_memory(&png, out.data(), &size, 0, image.pixels.data(), 0, nullptr)) {
-    return absl::InternalError(absl::StrCat("EncodePng: ", png.message));
+    return absl::InternalError(absl::StrCat("EncodePngLibpng: ", png.message));
   }
   out.resize(size);
   return out;

@@ -29,12 +29,195 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
+{{/* "repository:tag", with "@digest" appended when one is given. Arguments: (list repository tag digest). */}}
+{{- define "tlcm-serve.imageRef" -}}
+{{- $ref := printf "%s:%s" (index . 0) (index . 1) -}}
+{{- with index . 2 -}}
+{{- $ref = printf "%s@%s" $ref . -}}
+{{- end -}}
+{{- $ref -}}
+{{- end -}}
+
+{{/* The server image (also runs tlcm-client in the probes, the weights wait and the helm test). */}}
 {{- define "tlcm-serve.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default (printf "%s-cuda" .Chart.AppVersion) .Values.image.tag) -}}
+{{- include "tlcm-serve.imageRef" (list .Values.image.repository (default (printf "%s-cuda" .Chart.AppVersion) .Values.image.tag) .Values.image.digest) -}}
+{{- end -}}
+
+{{/* The download image (docker/Dockerfile.fetch); repository defaults to the server image's. */}}
+{{- define "tlcm-serve.fetchImage" -}}
+{{- $image := .Values.modelFetch.image -}}
+{{- include "tlcm-serve.imageRef" (list (default .Values.image.repository $image.repository) (default (printf "%s-fetch" .Chart.AppVersion) $image.tag) $image.digest) -}}
+{{- end -}}
+
+{{/*
+Where the weights come from; fails with what to set when nothing would fill the volume.
+Prints "claim" (modelStorage.existingClaim), "volume" (modelStorage.volume) or "created" (a PVC of
+this chart, filled by the download Job).
+*/}}
+{{- define "tlcm-serve.modelSource" -}}
+{{- $s := .Values.modelStorage -}}
+{{- if and $s.existingClaim $s.volume -}}
+{{- fail "modelStorage: set existingClaim or volume, not both" -}}
+{{- else if $s.volume -}}
+{{- if .Values.modelFetch.enabled -}}
+{{- fail "modelFetch fills a PersistentVolumeClaim: with modelStorage.volume, fill that volume beforehand (docs/deploy.md, section 3)" -}}
+{{- end -}}
+volume
+{{- else if $s.existingClaim -}}
+claim
+{{- else if .Values.modelFetch.enabled -}}
+created
+{{- else -}}
+{{- fail "no model weights: set modelStorage.existingClaim (a filled PersistentVolumeClaim), modelStorage.volume (e.g. node-local weights), or modelFetch.enabled with modelFetch.lock (a download Job fills a new claim); docs/deploy.md, section 3" -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "tlcm-serve.claimName" -}}
 {{- default (printf "%s-models" (include "tlcm-serve.fullname" .)) .Values.modelStorage.existingClaim -}}
+{{- end -}}
+
+{{/* The pod spec of the download Job (docs/deploy.md, section 3). Its hash names the Job. */}}
+{{- define "tlcm-serve.fetchPodSpec" -}}
+restartPolicy: OnFailure
+automountServiceAccountToken: false
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.tolerations }}
+# The server's tolerations, so that the Job may run beside the server pods (see affinity).
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+affinity:
+  podAffinity:
+    # Prefer a node running this release's servers: a ReadWriteOnce volume attached there can
+    # be mounted by the Job too.
+    preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 100
+        podAffinityTerm:
+          topologyKey: kubernetes.io/hostname
+          labelSelector:
+            matchLabels:
+              {{- include "tlcm-serve.selectorLabels" . | nindent 14 }}
+              app.kubernetes.io/component: server
+containers:
+  - name: fetch
+    image: {{ include "tlcm-serve.fetchImage" . }}
+    imagePullPolicy: {{ .Values.modelFetch.image.pullPolicy }}
+    command: ["bash", "-ec"]
+    args:
+      - |
+        fetch_models.sh --dest {{ .Values.modelStorage.mountPath | quote }} \
+            --models {{ .Values.modelFetch.families | quote }} --lock /etc/tlcm-fetch/models.lock \
+            --config /tmp/fetched.textproto --path-prefix {{ .Values.modelStorage.mountPath | quote }}{{ range .Values.modelFetch.extraArgs }} {{ . | quote }}{{ end }}
+        # What the servers' wait-for-weights init container looks for.
+        printf '%s\n' "$TLCM_FETCH_ID" > {{ printf "%s/.tlcm-fetch-id.tmp" .Values.modelStorage.mountPath | quote }}
+        mv {{ printf "%s/.tlcm-fetch-id.tmp" .Values.modelStorage.mountPath | quote }} {{ include "tlcm-serve.fetchIdFile" . | quote }}
+    env:
+      - name: TLCM_FETCH_ID
+        valueFrom:
+          fieldRef: {fieldPath: "metadata.labels['tlcm-serve/fetch-id']"}
+      - {name: HOME, value: /tmp}
+      - {name: HF_HOME, value: /tmp/hf}
+      {{- with .Values.modelFetch.tokenSecret.name }}
+      - name: HF_TOKEN
+        valueFrom:
+          secretKeyRef:
+            name: {{ . }}
+            key: {{ $.Values.modelFetch.tokenSecret.key }}
+      {{- end }}
+    securityContext:
+      {{- toYaml .Values.securityContext | nindent 6 }}
+    resources:
+      {{- toYaml .Values.modelFetch.resources | nindent 6 }}
+    volumeMounts:
+      - {name: models, mountPath: {{ .Values.modelStorage.mountPath }}}
+      - {name: lock, mountPath: /etc/tlcm-fetch, readOnly: true}
+      - {name: tmp, mountPath: /tmp}
+volumes:
+  - name: models
+    persistentVolumeClaim:
+      claimName: {{ include "tlcm-serve.claimName" . }}
+  - name: lock
+    configMap:
+      name: {{ include "tlcm-serve.fullname" . }}-fetch
+  - name: tmp
+    emptyDir:
+      sizeLimit: {{ .Values.tmpSizeLimit }}
+{{- end -}}
+
+{{/* Identity of one download: the hash of the Job's pod spec and the lock (a changed pin, image or argument is a new Job). */}}
+{{- define "tlcm-serve.fetchId" -}}
+{{- printf "%s\n%s" (include "tlcm-serve.fetchPodSpec" .) .Values.modelFetch.lock | sha256sum | trunc 12 -}}
+{{- end -}}
+
+{{/* Name of the download Job: "<fullname>-fetch-<fetch id>" (63 characters at most). */}}
+{{- define "tlcm-serve.fetchJobName" -}}
+{{- printf "%s-fetch-%s" (include "tlcm-serve.fullname" . | trunc 44 | trimSuffix "-") (include "tlcm-serve.fetchId" .) -}}
+{{- end -}}
+
+{{/* The file the download Job writes last, holding its fetch id. */}}
+{{- define "tlcm-serve.fetchIdFile" -}}
+{{- printf "%s/.tlcm-fetch-id" (trimSuffix "/" .Values.modelStorage.mountPath) -}}
+{{- end -}}
+
+{{/*
+The drain grace the server will use, in whole seconds (rounded up): a --drain_grace_seconds flag in
+server.extraArgs, else rawConfig's drain_grace_seconds (required there), else
+server.drainGraceSeconds.
+*/}}
+{{- define "tlcm-serve.drainGraceSeconds" -}}
+{{- $args := join " " .Values.server.extraArgs -}}
+{{- $flag := "--?drain_grace_seconds[= ]+([0-9.]+)" -}}
+{{- $field := "(?m)^[ \t]*drain_grace_seconds[ \t]*:[ \t]*([0-9.]+)" -}}
+{{- if regexMatch $flag $args -}}
+{{- regexFind $flag $args | regexFind "[0-9.]+$" | float64 | ceil | int -}}
+{{- else if .Values.rawConfig -}}
+{{- if not (regexMatch $field .Values.rawConfig) -}}
+{{- fail "rawConfig: state drain_grace_seconds explicitly: the pod's terminationGracePeriodSeconds is derived from it" -}}
+{{- end -}}
+{{- regexFind $field .Values.rawConfig | regexFind "[0-9.]+$" | float64 | ceil | int -}}
+{{- else -}}
+{{- .Values.server.drainGraceSeconds | float64 | ceil | int -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+LibTorch threads written into the configuration: server.computeThreads when set (0 = every core
+of the node), else the container's CPU request rounded up ("4", 4, "3500m"); nothing when neither.
+*/}}
+{{- define "tlcm-serve.computeThreads" -}}
+{{- if not (kindIs "invalid" .Values.server.computeThreads) -}}
+{{- .Values.server.computeThreads | int -}}
+{{- else -}}
+{{- $cpu := toString (dig "requests" "cpu" "" .Values.resources) -}}
+{{- if hasSuffix "m" $cpu -}}
+{{- div (add (trimSuffix "m" $cpu | int) 999) 1000 -}}
+{{- else if $cpu -}}
+{{- $cpu | float64 | ceil | int -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The Deployment's update strategy: .Values.strategy when given; else Recreate for a ReadWriteOnce(Pod)
+claim (a second pod on another node could not attach it), else a rolling update that stops an old
+pod before starting its replacement (no spare GPU needed).
+*/}}
+{{- define "tlcm-serve.strategy" -}}
+{{- if .Values.strategy -}}
+{{- toYaml .Values.strategy -}}
+{{- else if and (ne (include "tlcm-serve.modelSource" .) "volume") (or (has "ReadWriteOnce" .Values.modelStorage.accessModes) (has "ReadWriteOncePod" .Values.modelStorage.accessModes)) -}}
+type: Recreate
+{{- else -}}
+type: RollingUpdate
+rollingUpdate:
+  maxSurge: 0
+  maxUnavailable: 1
+{{- end -}}
 {{- end -}}
 
 {{/* DNS name of the ClusterIP Service, used by the helm test and as the default TLS server name. */}}
@@ -83,8 +266,8 @@ listen_address: "0.0.0.0"
 {{- include "tlcm-serve.textprotoField" (list "metrics_port" .Values.server.metricsPort "") }}
 {{- include "tlcm-serve.textprotoField" (list "devices" .Values.server.devices "") }}
 {{- include "tlcm-serve.textprotoField" (list "drain_grace_seconds" .Values.server.drainGraceSeconds "") }}
-{{- if .Values.server.computeThreads }}
-{{- include "tlcm-serve.textprotoField" (list "compute_threads" .Values.server.computeThreads "") }}
+{{- with include "tlcm-serve.computeThreads" . }}
+{{- include "tlcm-serve.textprotoField" (list "compute_threads" (int .) "") }}
 {{- end }}
 {{- if .Values.tls.enabled }}
 tls {
@@ -110,17 +293,45 @@ auth_token_file: "/etc/tlcm/auth/tokens"
 {{- end }}
 {{- end -}}
 
-{{/* Command of an exec probe / the helm test: tlcm-client health against this pod. */}}
-{{- define "tlcm-serve.execHealth" -}}
-- tlcm-client
-- health
-- --target=localhost:{{ .Values.server.port }}
-- --timeout_seconds=4
-- --tls
-- --ca_cert=/etc/tlcm/tls/ca.crt
-- --tls_server_name={{ default (include "tlcm-serve.serviceHost" .) .Values.tls.serverName }}
+{{/* gRPC health service names: readiness (and startup) ask the whole server, liveness the worker watch. */}}
+{{- define "tlcm-serve.readinessService" -}}{{- end -}}
+{{- define "tlcm-serve.livenessService" -}}tlcm.v1.Liveness{{- end -}}
+
+{{/*
+Shell lines of a TLS call from inside the cluster: set the positional parameters to tlcm-client's
+connection flags. --ca_cert only when the Secret holds a ca.crt; without one the client verifies
+against the image's system roots (the certificate must then chain to a public CA and name
+tls.serverName).
+*/}}
+{{- define "tlcm-serve.tlsClientArgs" -}}
+set -- "$@" --tls --tls_server_name={{ default (include "tlcm-serve.serviceHost" .) .Values.tls.serverName }}
+if [ -s /etc/tlcm/tls/ca.crt ]; then set -- "$@" --ca_cert=/etc/tlcm/tls/ca.crt; fi
 {{- if .Values.tls.requireClientCert }}
-- --client_cert=/etc/tlcm/tls/tls.crt
-- --client_key=/etc/tlcm/tls/tls.key
+set -- "$@" --client_cert=/etc/tlcm/tls/tls.crt --client_key=/etc/tlcm/tls/tls.key
 {{- end }}
+{{- end -}}
+
+{{/*
+A probe's action: Kubernetes' gRPC probe, or with TLS (which it cannot speak) `tlcm-client health`
+run in the container. Arguments: (list $ service timeoutSeconds).
+*/}}
+{{- define "tlcm-serve.probeAction" -}}
+{{- $ := index . 0 -}}
+{{- $service := index . 1 -}}
+{{- if $.Values.tls.enabled -}}
+exec:
+  command:
+    - sh
+    - -c
+    - |
+      set -- --target=localhost:{{ $.Values.server.port }} --timeout_seconds={{ max 1 (sub (int (index . 2)) 1) }} --service={{ $service | quote }}
+      {{- include "tlcm-serve.tlsClientArgs" $ | nindent 6 }}
+      exec tlcm-client health "$@"
+{{- else -}}
+grpc:
+  port: {{ $.Values.server.port }}
+  {{- with $service }}
+  service: {{ . }}
+  {{- end }}
+{{- end -}}
 {{- end -}}
