@@ -13,12 +13,12 @@
 //   batched     max_batch_size / queue_delay_ms as given
 //   unbatched   max_batch_size 1, no queue delay
 //   zero_cost   the batched options over a pipeline that returns at once (what the engine itself
-//               costs: queueing, events, PNG encoding of the images)
+//               costs: queueing, events, PNG encoding of the images on the encoder pool)
 // Prints one JSON line per phase and a summary line with the batched / unbatched throughput
 // ratio, then a human summary. Latency is the client's view: Submit to OnDone. The engine's own
 // overhead per request is total_ms - queue_ms - (text_encode + denoise + decode)_ms of its
-// RequestMetrics: event delivery, bookkeeping, image encoding (of its whole batch's images, one
-// after the other on the worker) and whatever the pipeline does outside its three timed stages
+// RequestMetrics: event delivery, bookkeeping, image encoding (on the encoder pool, beside the
+// worker) and whatever the pipeline does outside its three timed stages
 // (noise, tensor-to-image conversion).
 #include <algorithm>
 #include <chrono>
@@ -40,6 +40,7 @@
 #include "engine/engine.h"
 #include "pipelines/pipeline_factory.h"
 #include "stats.h"
+#include "zero_cost_pipeline.h"
 
 namespace tlcm {
 namespace {
@@ -111,30 +112,6 @@ bool ParseFlags(int argc, char** argv, BenchOptions* o) {
   }
   return true;
 }
-
-// A pipeline that costs nothing: every step and image at once (a flat grey image).
-class ZeroCostPipeline : public engine::Pipeline {
- public:
-  explicit ZeroCostPipeline(engine::ModelInfo info) : info_(std::move(info)) {}
-  const engine::ModelInfo& info() const override { return info_; }
-  absl::StatusOr<engine::StageTimings> Run(const engine::BatchKey& key,
-                                           const std::vector<engine::ImageJob>& jobs,
-                                           const engine::BatchCallbacks& callbacks) override {
-    for (int step = 1; step <= key.steps; ++step) callbacks.on_step(step, key.steps);
-    for (size_t j = 0; j < jobs.size(); ++j) {
-      if (callbacks.should_drop(j)) continue;
-      RgbImage image;
-      image.width = key.width;
-      image.height = key.height;
-      image.pixels.assign(static_cast<size_t>(key.width) * key.height * 3, 128);
-      callbacks.on_image(j, std::move(image));
-    }
-    return engine::StageTimings{};
-  }
-
- private:
-  engine::ModelInfo info_;
-};
 
 // Waits for one request's end and keeps its metrics.
 class WaitingSink : public engine::GenerationEventSink {
@@ -322,23 +299,9 @@ int main(int argc, char** argv) {
                                    tlcm::CreatePipeline));
   results.push_back(tlcm::RunPhase("unbatched", o, 1, 0, tlcm::CreatePipeline));
   // The zero-cost pipeline takes the limits of the bench's model spec.
-  const tlcm::engine::PipelineFactory zero_cost =
-      [](const tlcm::ModelSpec& spec,
-         const std::string&) -> absl::StatusOr<std::unique_ptr<tlcm::engine::Pipeline>> {
-    tlcm::engine::ModelInfo info;
-    info.name = spec.name;
-    info.family = "zero-cost";
-    info.samplers = {"lcm"};
-    info.min_steps = spec.min_steps;
-    info.max_steps = spec.max_steps;
-    info.default_steps = spec.default_steps;
-    info.default_width = spec.default_width;
-    info.default_height = spec.default_height;
-    info.size_multiple = 1;
-    return std::make_unique<tlcm::ZeroCostPipeline>(info);
-  };
   results.push_back(
-      tlcm::RunPhase("zero_cost", o, o.max_batch_size, o.queue_delay_ms, zero_cost));
+      tlcm::RunPhase("zero_cost", o, o.max_batch_size, o.queue_delay_ms,
+                     tlcm::bench::ZeroCostFactory()));
 
   for (const auto& r : results) std::cout << tlcm::Json(r) << "\n";
   const double ratio = results[1].images_per_s > 0

@@ -9,10 +9,8 @@
 //   build/bench/image_bench [--repeats N] [--size PIXELS]
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <functional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -21,25 +19,9 @@
 #include "image/image_format.h"
 #include "image/png_codec.h"
 #include "stats.h"
+#include "synthetic_image.h"
 
 namespace {
-
-tlcm::RgbImage Synthetic(int size, float noise_sigma) {
-  tlcm::RgbImage image{size, size, std::vector<uint8_t>(static_cast<size_t>(size) * size * 3)};
-  std::mt19937 rng(1);
-  std::normal_distribution<float> noise(0.0f, noise_sigma);
-  for (int y = 0; y < size; ++y) {
-    for (int x = 0; x < size; ++x) {
-      for (int c = 0; c < 3; ++c) {
-        const float v = 128 + 60 * std::sin(x * 0.01f * (c + 1)) * std::cos(y * 0.013f) +
-                        40 * std::sin((x + y) * 0.05f) + noise(rng);
-        image.pixels[(static_cast<size_t>(y) * size + x) * 3 + c] =
-            static_cast<uint8_t>(std::clamp(v, 0.0f, 255.0f));
-      }
-    }
-  }
-  return image;
-}
 
 struct Encoder {
   std::string name;
@@ -70,8 +52,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  for (const auto& [name, sigma] : {std::pair{"smooth", 2.5f}, std::pair{"noisy", 60.0f}}) {
-    const tlcm::RgbImage image = Synthetic(size, sigma);
+  for (const auto& [name, sigma] : {std::pair{"smooth", tlcm::bench::kSmoothNoise},
+                                    std::pair{"noisy", tlcm::bench::kNoisyNoise}}) {
+    const tlcm::RgbImage image = tlcm::bench::SyntheticImage(size, size, sigma);
     double libpng_ms = 0, libpng_bytes = 0;
     for (const Encoder& encoder : Encoders()) {
       std::vector<double> ms;

@@ -8,13 +8,19 @@
 //   in_process   Engine::Submit, the engine called directly (images still encoded to PNG)
 //   grpc         an identical engine behind tlcm::server::Server on loopback, tlcm::client::Client
 //   grpc_batch1  the same, with max_batch_size 1 (no batching)
-// Prints one JSON line per run (wall time, images/s, latency p50/p90/p99) and the medians of the
-// per-round ratios grpc/in_process (serving overhead) and grpc_batch1/grpc (batching gain).
-// Nothing is asserted.
+// Prints one JSON line per run (wall time, images/s, latency p50/p90/p99; the in_process runs
+// add how long each batch kept the device's worker busy and how long encoding took per image)
+// and the medians of the per-round ratios grpc/in_process (serving overhead) and
+// grpc_batch1/grpc (batching gain). Nothing is asserted.
 //
-//   serving_bench [--model_path DIR] [--lora_path DIR] [--requests N] [--concurrency C]
-//                 [--steps_mix 2,4,8] [--size PIXELS] [--max_batch_size B] [--rounds R]
-//                 [--threads T]
+// --pipeline zero_cost replaces the model by a pipeline that returns --size x --size synthetic
+// pictures at once (bench/zero_cost_pipeline.h): what the engine, the encoders and gRPC cost
+// alone, with no GPU.
+//
+//   serving_bench [--pipeline real|zero_cost] [--model_path DIR] [--lora_path DIR]
+//                 [--requests N] [--concurrency C] [--steps_mix 2,4,8] [--size PIXELS]
+//                 [--format png|jpeg|webp] [--max_batch_size B] [--rounds R] [--threads T]
+//                 [--encoder_threads E]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -40,6 +46,7 @@
 #include "server/server_config.h"
 #include "stats.h"
 #include "util/status_macros.h"
+#include "zero_cost_pipeline.h"
 
 ABSL_FLAG(std::string, model_path, TLCM_SOURCE_DIR "/tests/data/sdxl-tiny/model",
           "diffusers folder of the model to serve");
@@ -52,6 +59,9 @@ ABSL_FLAG(int, size, 64, "image width and height in pixels");
 ABSL_FLAG(int, max_batch_size, 4, "images per batch in the in_process and grpc runs");
 ABSL_FLAG(int, rounds, 3, "times the three runs are repeated, interleaved (ratios: medians)");
 ABSL_FLAG(int, threads, 0, "LibTorch intra-op threads; 0 = the number of cores");
+ABSL_FLAG(std::string, pipeline, "real", "real (--model_path) or zero_cost (no model)");
+ABSL_FLAG(std::string, format, "png", "image format of the responses: png, jpeg or webp");
+ABSL_FLAG(int, encoder_threads, 0, "image encoding threads; 0 = the engine's default");
 
 namespace {
 
@@ -94,14 +104,49 @@ LoadResult RunLoad(int requests, int concurrency, const std::function<bool(int)>
 using tlcm::bench::Median;
 using tlcm::bench::Percentile;
 
-void Print(const std::string& run, int round, const LoadResult& r) {
+// The in-process engine's batches: how long each kept its worker busy, and the encoding time of
+// each image (on the encoder pool).
+class WorkerTimes : public tlcm::engine::EngineObserver {
+ public:
+  void OnBatchDone(const tlcm::engine::BatchReport& report, bool warmup) override {
+    if (warmup) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    worker_ms_.push_back(report.worker_ms);
+    images_ += report.batch_size;
+  }
+  void OnImageDelivered(const std::string&, double encode_ms) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    encode_ms_.push_back(encode_ms);
+  }
+  // The JSON fields of what was seen since the last call, which forgets it.
+  std::string TakeJsonFields() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const std::string fields = absl::StrFormat(
+        ",\"batches\":%zu,\"mean_batch\":%.2f,\"worker_ms_per_batch\":%.2f,"
+        "\"encode_ms_per_image\":%.2f",
+        worker_ms_.size(), worker_ms_.empty() ? 0.0 : static_cast<double>(images_) / worker_ms_.size(),
+        tlcm::bench::Mean(worker_ms_), tlcm::bench::Mean(encode_ms_));
+    worker_ms_.clear();
+    encode_ms_.clear();
+    images_ = 0;
+    return fields;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<double> worker_ms_, encode_ms_;
+  int images_ = 0;
+};
+
+void Print(const std::string& run, int round, const LoadResult& r,
+           const std::string& extra_fields = "") {
   const double images = static_cast<double>(r.latencies_ms.size());
   std::printf(
-      "{\"run\":\"%s\",\"round\":%d,\"requests\":%zu,\"failures\":%d,\"wall_ms\":%.1f,\"images_per_s\":%.3f,"
-      "\"p50_ms\":%.1f,\"p90_ms\":%.1f,\"p99_ms\":%.1f}\n",
-      run.c_str(), round, r.latencies_ms.size(), r.failures, r.wall_ms, images * 1000.0 / r.wall_ms,
-      Percentile(r.latencies_ms, 50), Percentile(r.latencies_ms, 90),
-      Percentile(r.latencies_ms, 99));
+      "{\"run\":\"%s\",\"round\":%d,\"requests\":%zu,\"failures\":%d,\"wall_ms\":%.1f,"
+      "\"images_per_s\":%.3f,\"p50_ms\":%.1f,\"p90_ms\":%.1f,\"p99_ms\":%.1f%s}\n",
+      run.c_str(), round, r.latencies_ms.size(), r.failures, r.wall_ms,
+      images * 1000.0 / r.wall_ms, Percentile(r.latencies_ms, 50),
+      Percentile(r.latencies_ms, 90), Percentile(r.latencies_ms, 99), extra_fields.c_str());
   std::fflush(stdout);
 }
 
@@ -129,6 +174,7 @@ tlcm::v1::ServerConfig Config(int max_batch_size, int max_queue_size) {
   config.set_metrics_port(-1);
   config.add_devices("cpu");
   config.set_compute_threads(absl::GetFlag(FLAGS_threads));
+  config.set_encoder_threads(absl::GetFlag(FLAGS_encoder_threads));
   tlcm::v1::ModelConfig* model = config.add_models();
   model->set_name("bench");
   model->set_base_model_path(absl::GetFlag(FLAGS_model_path));
@@ -147,6 +193,7 @@ absl::StatusOr<tlcm::v1::ServerConfig> Resolved(int max_batch_size) {
 }
 
 tlcm::engine::PipelineFactory Factory() {
+  if (absl::GetFlag(FLAGS_pipeline) == "zero_cost") return tlcm::bench::ZeroCostFactory();
   return [](const tlcm::ModelSpec& spec, const std::string& device) {
     return tlcm::CreatePipeline(spec, device);
   };
@@ -158,6 +205,7 @@ std::string PromptOf(int i) { return absl::StrFormat("a lighthouse at dusk, stud
 
 // The in-process engine and the two servers, loaded once and kept for every round.
 struct Targets {
+  std::unique_ptr<WorkerTimes> worker_times;  // the in-process engine's observer
   std::unique_ptr<tlcm::engine::Engine> engine;
   std::unique_ptr<tlcm::server::Server> batched, unbatched;
   std::unique_ptr<tlcm::client::Client> batched_client, unbatched_client;
@@ -179,8 +227,10 @@ absl::StatusOr<std::unique_ptr<tlcm::client::Client>> ClientOf(const tlcm::serve
 absl::StatusOr<Targets> StartTargets() {
   Targets t;
   TLCM_ASSIGN_OR_RETURN(tlcm::v1::ServerConfig config, Resolved(absl::GetFlag(FLAGS_max_batch_size)));
-  TLCM_ASSIGN_OR_RETURN(t.engine, tlcm::engine::Engine::Create(
-                                      tlcm::server::MakeEngineOptions(config), Factory()));
+  t.worker_times = std::make_unique<WorkerTimes>();
+  tlcm::engine::EngineOptions options = tlcm::server::MakeEngineOptions(config);
+  options.observer = t.worker_times.get();
+  TLCM_ASSIGN_OR_RETURN(t.engine, tlcm::engine::Engine::Create(std::move(options), Factory()));
   TLCM_RETURN_IF_ERROR(t.engine->WaitUntilReady());
   TLCM_ASSIGN_OR_RETURN(t.batched, StartServer(absl::GetFlag(FLAGS_max_batch_size)));
   TLCM_ASSIGN_OR_RETURN(t.unbatched, StartServer(1));
@@ -189,25 +239,29 @@ absl::StatusOr<Targets> StartTargets() {
   return t;
 }
 
-LoadResult InProcess(tlcm::engine::Engine& engine, const std::vector<int>& mix) {
+LoadResult InProcess(tlcm::engine::Engine& engine, const std::vector<int>& mix,
+                     tlcm::ImageFormat format) {
   return RunLoad(absl::GetFlag(FLAGS_requests), absl::GetFlag(FLAGS_concurrency), [&](int i) {
     tlcm::engine::GenerationRequest request;
     request.model = "bench";
     request.prompt = PromptOf(i);
     request.steps = StepsOf(i, mix);
     request.seed = static_cast<uint64_t>(i);
+    request.format = format;
     auto sink = std::make_shared<WaitingSink>();
     return engine.Submit(std::move(request), sink).ok() && sink->Wait();
   });
 }
 
-LoadResult ThroughGrpc(tlcm::client::Client& client, const std::vector<int>& mix) {
+LoadResult ThroughGrpc(tlcm::client::Client& client, const std::vector<int>& mix,
+                       tlcm::v1::ImageFormat format) {
   return RunLoad(absl::GetFlag(FLAGS_requests), absl::GetFlag(FLAGS_concurrency), [&](int i) {
     tlcm::v1::GenerateRequest request;
     request.set_model("bench");
     request.set_prompt(PromptOf(i));
     request.set_steps(StepsOf(i, mix));
     request.set_seed(static_cast<uint64_t>(i));
+    request.set_format(format);
     return client.GenerateBlocking(request).status.ok();
   });
 }
@@ -225,6 +279,20 @@ int main(int argc, char** argv) {
     }
     mix.push_back(steps);
   }
+  const std::string pipeline = absl::GetFlag(FLAGS_pipeline);
+  if (pipeline != "real" && pipeline != "zero_cost") {
+    std::cerr << "--pipeline: '" << pipeline << "' is not real or zero_cost\n";
+    return 2;
+  }
+  absl::StatusOr<tlcm::ImageFormat> format = tlcm::ParseImageFormat(absl::GetFlag(FLAGS_format));
+  if (!format.ok()) {
+    std::cerr << "--format: " << format.status().message() << "\n";
+    return 2;
+  }
+  const tlcm::v1::ImageFormat wire_format =
+      *format == tlcm::ImageFormat::kPng    ? tlcm::v1::IMAGE_FORMAT_PNG
+      : *format == tlcm::ImageFormat::kJpeg ? tlcm::v1::IMAGE_FORMAT_JPEG
+                                            : tlcm::v1::IMAGE_FORMAT_WEBP;
   tlcm::SetComputeThreads(absl::GetFlag(FLAGS_threads));
   absl::StatusOr<Targets> targets = StartTargets();
   if (!targets.ok()) {
@@ -233,21 +301,24 @@ int main(int argc, char** argv) {
   }
   std::vector<double> overhead, gain;
   for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
-    const LoadResult in_process = InProcess(*targets->engine, mix);
-    Print("in_process", round, in_process);
-    const LoadResult grpc = ThroughGrpc(*targets->batched_client, mix);
+    targets->worker_times->TakeJsonFields();  // forget the previous round's
+    const LoadResult in_process = InProcess(*targets->engine, mix, *format);
+    Print("in_process", round, in_process, targets->worker_times->TakeJsonFields());
+    const LoadResult grpc = ThroughGrpc(*targets->batched_client, mix, wire_format);
     Print("grpc", round, grpc);
-    const LoadResult unbatched = ThroughGrpc(*targets->unbatched_client, mix);
+    const LoadResult unbatched = ThroughGrpc(*targets->unbatched_client, mix, wire_format);
     Print("grpc_batch1", round, unbatched);
     overhead.push_back(grpc.wall_ms / in_process.wall_ms);
     gain.push_back(unbatched.wall_ms / grpc.wall_ms);
   }
   std::printf(
       "{\"serving_overhead_median\":%.3f,\"batching_gain_median\":%.3f,\"rounds\":%zu,"
-      "\"requests\":%d,\"concurrency\":%d,\"size\":%d,\"max_batch_size\":%d}\n",
-      Median(overhead), Median(gain), overhead.size(), absl::GetFlag(FLAGS_requests),
+      "\"pipeline\":\"%s\",\"format\":\"%s\",\"requests\":%d,\"concurrency\":%d,"
+      "\"size\":%d,\"max_batch_size\":%d,\"encoder_threads\":%d}\n",
+      Median(overhead), Median(gain), overhead.size(), pipeline.c_str(),
+      std::string(tlcm::ImageFormatName(*format)).c_str(), absl::GetFlag(FLAGS_requests),
       absl::GetFlag(FLAGS_concurrency), absl::GetFlag(FLAGS_size),
-      absl::GetFlag(FLAGS_max_batch_size));
+      absl::GetFlag(FLAGS_max_batch_size), targets->engine->encoder_threads());
   targets->batched->Drain(absl::Seconds(30));
   targets->unbatched->Drain(absl::Seconds(30));
   return 0;

@@ -78,9 +78,16 @@ BatchReport MakeBatchReport(const std::string& device, int worker, const BatchKe
 // Random seeds stay below 2^53 so that clients holding numbers as doubles (JSON) keep them exact.
 constexpr uint64_t kRandomSeedLimit = uint64_t{1} << 53;
 
-// Decoded images that may wait for an encoder thread, per thread: beyond it the device worker
-// waits (bounds host memory: a 1024x1024 image is 3 MB) instead of running ahead of encoding.
-constexpr int kEncoderQueuePerThread = 4;
+// How many decoded images may wait for an encoder thread: room for two of the largest batches,
+// and at least 4 per thread. Beyond it the device worker waits (bounds host memory: a 1024x1024
+// image is 3 MB) instead of running ahead of encoding.
+int EncoderQueueLimit(const EngineOptions& options, int encoder_threads) {
+  int limit = 4 * encoder_threads;
+  for (const ModelOptions& model : options.models) {
+    limit = std::max(limit, 2 * model.batching.max_batch_size);
+  }
+  return limit;
+}
 
 }  // namespace
 
@@ -262,7 +269,7 @@ EngineCore::EngineCore(EngineOptions options, PipelineFactory factory)
       observer_(options_.observer),
       encoder_threads_(EncoderPool::ThreadsFor(options_.encoder_threads)),
       encoders_(std::make_unique<EncoderPool>(encoder_threads_,
-                                              kEncoderQueuePerThread * encoder_threads_)) {
+                                              EncoderQueueLimit(options_, encoder_threads_))) {
   for (size_t d = 0; d < options_.devices.size(); ++d) {
     auto worker = std::make_unique<Worker>();
     worker->index = static_cast<int>(d);
