@@ -12,13 +12,21 @@
 #    .gpu/skeleton  tools/make_full_size_models.py skeleton: configs, tokenizers, weight shapes
 #    .whl           the diffusers side's wheels for Python 3.12 (diffusers, transformers, peft,
 #                   tokenizers, huggingface_hub at the versions of our venv)
+#    .gpu/debs-server  gRPC, protobuf, prometheus-cpp and their libraries (18 MB), for --serving
 # 2. On the GPU machine, in a copy of the repository with those folders:
-#      bench/gpu_bench.sh [--budget SECONDS] [--tests-only]       (default 480)
+#      bench/gpu_bench.sh [--budget SECONDS] [--tests-only | --serving]       (default 480)
 #    Unpacks the packages under /tmp/tlcm-deps, builds pipeline_bench, load_bench and tlcm_core_tests against the
 #    machine's LibTorch while the random-weight models are written to /tmp/tlcm-models, then runs the
 #    stages below; a stage that the remaining budget cannot cover is skipped and says so.
 #    Output in $OUT (or ./gpu-bench-out): results.jsonl (one JSON line per model and step count) and
 #    one log per stage.
+#    --serving (carry .gpu/debs, .gpu/debs-server and .gpu/skeleton; no .whl): tlcm-server's
+#    engine and gRPC service on the GPU instead, built from the carried packages with
+#    bench/serving_bench, full-size SDXL only, 1024x1024, 4 steps: for each concurrency 1, 16,
+#    4 and 64 (PNG; JPEG at 16) the same closed load in-process, through gRPC with
+#    max_batch_size 8 and through gRPC with max_batch_size 1. results.jsonl then holds one line
+#    per run with the card's name in `gpu` (impl tlcm-engine / tlcm-server). The diffusers
+#    baseline is the default mode's diffusers_sdxl line (one process, one image at a time).
 set -uo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -26,12 +34,18 @@ cd "$repo"
 debs=(libabsl-dev libabsl20220623 nlohmann-json3-dev libgtest-dev libgmock-dev libpng-dev libpng16-16
       zlib1g-dev zlib1g libdeflate-dev libdeflate0 libjpeg62-turbo-dev libjpeg62-turbo libwebp-dev
       libwebp7 libwebpmux3 libwebpdemux2 pkgconf pkgconf-bin libpkgconf3)
+server_debs=(libgrpc++-dev libgrpc-dev libgrpc29 libgrpc++1.51 libprotobuf-dev libprotobuf32
+             libprotobuf-lite32 protobuf-compiler libprotoc32 protobuf-compiler-grpc libre2-9 libre2-dev
+             libc-ares2 libc-ares-dev libssl-dev libssl3 prometheus-cpp-dev libprometheus-cpp-core1.0
+             libprometheus-cpp-pull1.0 libprometheus-cpp-push1.0 libcivetweb1 libcivetweb-dev libcurl4
+             libcurl4-openssl-dev)
 wheels=(diffusers==0.31.0 transformers==4.39.3 peft==0.13.2 tokenizers==0.15.2 huggingface_hub==0.36.2)
 
 if [[ "${1:-}" == "--prepare" ]]; then
   set -e
-  mkdir -p .gpu/debs .whl
+  mkdir -p .gpu/debs .gpu/debs-server .whl
   (cd .gpu/debs && apt-get download "${debs[@]}")
+  (cd .gpu/debs-server && apt-get download "${server_debs[@]}")
   "${PYTHON:-python3}" tools/make_full_size_models.py skeleton --out .gpu/skeleton
   "${PYTHON:-python3}" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
@@ -40,11 +54,12 @@ if [[ "${1:-}" == "--prepare" ]]; then
   exit 0
 fi
 
-budget=480 tests_only=0
+budget=480 tests_only=0 serving=0
 while (($#)); do
   case "$1" in
     --budget) budget="$2"; shift 2 ;;
     --tests-only) tests_only=1; shift ;;  # build and run the core suite only
+    --serving) serving=1; shift ;;        # the engine and gRPC server (see the header)
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -95,6 +110,10 @@ fi
 # Dependencies: Debian packages unpacked outside / (their .pc files say prefix=/usr: sysroot).
 rm -rf "$deps" && mkdir -p "$deps"
 for f in .gpu/debs/*.deb; do dpkg -x "$f" "$deps"; done
+if [[ "$serving" == 1 ]]; then
+  for f in .gpu/debs-server/*.deb; do dpkg -x "$f" "$deps"; done
+  export PATH="$deps/usr/bin:$PATH"  # protoc and grpc_cpp_plugin
+fi
 find "$deps" -type l -lname '/*' | while read -r l; do ln -sfn "$deps$(readlink "$l")" "$l"; done
 multiarch="$deps/usr/lib/x86_64-linux-gnu"
 # Abseil's libraries load each other by soname from there (also when ctest lists the tests).
@@ -112,15 +131,19 @@ fi
 if [[ -f "$models/complete" || "$tests_only" == 1 ]]; then
   true &
 else
-  { python3 tools/make_full_size_models.py materialize "$models" --skeleton "$skeleton" --device "$device" &&
-    touch "$models/complete"; } >"$out/models.log" 2>&1 &
+  only=()
+  [[ "$serving" == 1 ]] && only=(--only sdxl-1024)
+  { python3 tools/make_full_size_models.py materialize "$models" --skeleton "$skeleton" --device "$device" \
+      "${only[@]}" && { [[ "$serving" == 1 ]] || touch "$models/complete"; }; } >"$out/models.log" 2>&1 &
 fi
 models_pid=$!
 
 export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"  # Hopper; only for code LibTorch compiles itself
 torch_dir="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
 torch_cmake="$(python3 -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')"
-cmake_args=(-S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTLCM_BUILD_SERVER=OFF
+bench_targets=(pipeline_bench load_bench)
+[[ "$serving" == 1 ]] && bench_targets=(serving_bench)
+cmake_args=(-S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTLCM_BUILD_SERVER="$serving"
   -DCMAKE_PREFIX_PATH="$torch_cmake;$deps/usr" -DPKG_CONFIG_EXECUTABLE="$pkg_config"
   -DCMAKE_CXX_FLAGS="-isystem $deps/usr/include/x86_64-linux-gnu")
 # The normal path is find_package(Torch) (CUDA found through nvcc); if the wheel's CMake config
@@ -129,14 +152,18 @@ cmake_args=(-S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTLCM_BU
 # nvidia-* pip packages it does so without the CUDA allocator's memory figures).
 wheel_args=(-DTLCM_TORCH_WHEEL="$torch_dir")
 if ! { stage configure 120 cmake "${cmake_args[@]}" &&
-       stage build_bench "$build_s" cmake --build "$build" --target pipeline_bench load_bench; }; then
+       stage build_bench "$build_s" cmake --build "$build" --target "${bench_targets[@]}"; }; then
   rm -rf "$build"
   { stage configure_wheel 120 cmake "${cmake_args[@]}" "${wheel_args[@]}" &&
-    stage build_bench_wheel "$build_s" cmake --build "$build" --target pipeline_bench load_bench; } ||
+    stage build_bench_wheel "$build_s" cmake --build "$build" --target "${bench_targets[@]}"; } ||
     { say "configure or build failed"; exit 1; }
 fi
 grep -hE 'LibTorch|TLCM_WITH_CUDA' "$out"/configure*.log | tee -a "$out/summary.log"
-stage build_tests "$build_s" cmake --build "$build" --target tlcm_core_tests &
+if [[ "$serving" == 1 ]]; then
+  true &  # the serving run skips the core suite
+else
+  stage build_tests "$build_s" cmake --build "$build" --target tlcm_core_tests &
+fi
 tests_pid=$!
 wait "$models_pid" || { say "model generation failed"; cat "$out/models.log"; exit 1; }
 say "models written: $(du -sh "$models" | cut -f1)"
@@ -149,6 +176,29 @@ run_core_tests() {  # every test in its own process (ctest), so that a crash nam
 }
 if [[ "$tests_only" == 1 ]]; then
   run_core_tests
+  say "done"
+  exit 0
+fi
+
+if [[ "$serving" == 1 ]]; then
+  # One serving_bench process loads the model three times (in-process engine, gRPC server with
+  # batches of up to 8, gRPC server with batches of 1) and runs every load against each; its run
+  # lines go to results.jsonl with the card's name and the model family.
+  gpu_name="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+  serve() {  # serve NAME LIMIT FORMATS CONCURRENCIES
+    stage "$1" "$2" "$build/bench/serving_bench" --pipeline real --device cuda:0 \
+      --model_path "$models/sdxl-1024" --lora_path "" --size "$size" --steps_mix 4 \
+      --max_batch_size 8 --format "$3" --concurrency "$4" --requests 0 --rounds 1
+    grep -h '^{"run"' "$out/$1.log" |
+      GPU="$gpu_name" python3 -c 'import json, os, sys
+for line in sys.stdin:
+    r = json.loads(line); r.update(gpu=os.environ["GPU"], family="sdxl"); print(json.dumps(r))' \
+      >>"$results"
+    grep -h '^{"serving_overhead' "$out/$1.log" | tee -a "$out/summary.log"
+  }
+  serve serving_png 300 png 1,16,4,64
+  serve serving_jpeg 100 jpeg 16
+  cat "$results"
   say "done"
   exit 0
 fi

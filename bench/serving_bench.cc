@@ -17,10 +17,13 @@
 // pictures at once (bench/zero_cost_pipeline.h): what the engine, the encoders and gRPC cost
 // alone, with no GPU.
 //
+// --concurrency and --format take lists: every (format, concurrency) pair is one load, run in
+// that order against the same three targets (loaded once).
+//
 //   serving_bench [--pipeline real|zero_cost] [--model_path DIR] [--lora_path DIR]
-//                 [--requests N] [--concurrency C] [--steps_mix 2,4,8] [--size PIXELS]
-//                 [--format png|jpeg|webp] [--max_batch_size B] [--rounds R] [--threads T]
-//                 [--encoder_threads E]
+//                 [--requests N] [--concurrency C[,C...]] [--steps_mix 2,4,8] [--size PIXELS]
+//                 [--format png|jpeg|webp[,...]] [--max_batch_size B] [--rounds R] [--threads T]
+//                 [--encoder_threads E] [--device cpu|cuda:N]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -28,6 +31,7 @@
 #include <functional>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,30 +56,43 @@ ABSL_FLAG(std::string, model_path, TLCM_SOURCE_DIR "/tests/data/sdxl-tiny/model"
           "diffusers folder of the model to serve");
 ABSL_FLAG(std::string, lora_path, TLCM_SOURCE_DIR "/tests/data/sdxl-tiny/lora",
           "PEFT LoRA folder fused into it (empty = none)");
-ABSL_FLAG(int, requests, 48, "Generate calls per run");
-ABSL_FLAG(int, concurrency, 8, "clients sending at once (closed loop)");
+ABSL_FLAG(int, requests, 48, "Generate calls per run; 0 = twice the concurrency, 16 to 96");
+ABSL_FLAG(std::string, concurrency, "8",
+          "clients sending at once (closed loop); a comma-separated list runs each in turn");
 ABSL_FLAG(std::string, steps_mix, "2,4,8", "steps of request i: entry i mod the list's length");
 ABSL_FLAG(int, size, 64, "image width and height in pixels");
 ABSL_FLAG(int, max_batch_size, 4, "images per batch in the in_process and grpc runs");
 ABSL_FLAG(int, rounds, 3, "times the three runs are repeated, interleaved (ratios: medians)");
 ABSL_FLAG(int, threads, 0, "LibTorch intra-op threads; 0 = the number of cores");
 ABSL_FLAG(std::string, pipeline, "real", "real (--model_path) or zero_cost (no model)");
-ABSL_FLAG(std::string, format, "png", "image format of the responses: png, jpeg or webp");
+ABSL_FLAG(std::string, format, "png",
+          "image format of the responses: png, jpeg or webp; a comma-separated list runs each");
 ABSL_FLAG(int, encoder_threads, 0, "image encoding threads; 0 = the engine's default");
+ABSL_FLAG(std::string, device, "cpu", "where the model runs: cpu or cuda:N");
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// One load the three targets get in turn.
+struct Load {
+  int concurrency = 0;
+  int requests = 0;
+  tlcm::ImageFormat format = tlcm::ImageFormat::kPng;
+};
+
 struct LoadResult {
   double wall_ms = 0;
   std::vector<double> latencies_ms;  // of the calls that succeeded
+  std::vector<double> batch_sizes;   // the batch each successful call ran in (its largest)
   int failures = 0;
 };
 
 // Runs calls 0..requests-1 from `concurrency` threads, each taking the next index when its
-// previous call returns. `call(i)` returns whether call i succeeded.
-LoadResult RunLoad(int requests, int concurrency, const std::function<bool(int)>& call) {
+// previous call returns. `call(i)` returns the size of the batch call i ran in, or nullopt when
+// it failed.
+LoadResult RunLoad(int requests, int concurrency,
+                   const std::function<std::optional<int>(int)>& call) {
   LoadResult result;
   std::atomic<int> next{0};
   std::mutex mu;
@@ -85,11 +102,12 @@ LoadResult RunLoad(int requests, int concurrency, const std::function<bool(int)>
     clients.emplace_back([&] {
       for (int i = next++; i < requests; i = next++) {
         const auto begin = Clock::now();
-        const bool ok = call(i);
+        const std::optional<int> batch = call(i);
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - begin).count();
         std::lock_guard<std::mutex> lock(mu);
-        if (ok) {
+        if (batch.has_value()) {
           result.latencies_ms.push_back(ms);
+          result.batch_sizes.push_back(*batch);
         } else {
           ++result.failures;
         }
@@ -104,67 +122,80 @@ LoadResult RunLoad(int requests, int concurrency, const std::function<bool(int)>
 using tlcm::bench::Median;
 using tlcm::bench::Percentile;
 
-// The in-process engine's batches: how long each kept its worker busy, and the encoding time of
-// each image (on the encoder pool).
+// The in-process engine's batches: how long each kept its worker busy, the encoding time of each
+// image (on the encoder pool), and the most device memory the caching allocator held.
 class WorkerTimes : public tlcm::engine::EngineObserver {
  public:
   void OnBatchDone(const tlcm::engine::BatchReport& report, bool warmup) override {
     if (warmup) return;
     std::lock_guard<std::mutex> lock(mu_);
     worker_ms_.push_back(report.worker_ms);
-    images_ += report.batch_size;
   }
   void OnImageDelivered(const std::string&, double encode_ms) override {
     std::lock_guard<std::mutex> lock(mu_);
     encode_ms_.push_back(encode_ms);
   }
+  void OnDeviceMemory(const std::string&, int, const tlcm::engine::DeviceMemory& memory) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    reserved_bytes_ = std::max(reserved_bytes_, memory.reserved_bytes);
+  }
   // The JSON fields of what was seen since the last call, which forgets it.
   std::string TakeJsonFields() {
     std::lock_guard<std::mutex> lock(mu_);
     const std::string fields = absl::StrFormat(
-        ",\"batches\":%zu,\"mean_batch\":%.2f,\"worker_ms_per_batch\":%.2f,"
-        "\"encode_ms_per_image\":%.2f",
-        worker_ms_.size(), worker_ms_.empty() ? 0.0 : static_cast<double>(images_) / worker_ms_.size(),
-        tlcm::bench::Mean(worker_ms_), tlcm::bench::Mean(encode_ms_));
+        ",\"batches\":%zu,\"worker_ms_per_batch\":%.2f,\"encode_ms_per_image\":%.2f,"
+        "\"device_reserved_bytes\":%d",
+        worker_ms_.size(), tlcm::bench::Mean(worker_ms_), tlcm::bench::Mean(encode_ms_),
+        reserved_bytes_);
     worker_ms_.clear();
     encode_ms_.clear();
-    images_ = 0;
     return fields;
   }
 
  private:
   std::mutex mu_;
   std::vector<double> worker_ms_, encode_ms_;
-  int images_ = 0;
+  int64_t reserved_bytes_ = -1;  // -1 until measured (CPU: never)
 };
 
-void Print(const std::string& run, int round, const LoadResult& r,
-           const std::string& extra_fields = "") {
+// One JSON line: the run and its load's settings, then what it measured. `impl` is
+// "tlcm-engine" (in-process) or "tlcm-server" (through gRPC).
+void Print(const std::string& run, const std::string& impl, int round, int max_batch_size,
+           const Load& load, const LoadResult& r, const std::string& extra_fields = "") {
   const double images = static_cast<double>(r.latencies_ms.size());
   std::printf(
-      "{\"run\":\"%s\",\"round\":%d,\"requests\":%zu,\"failures\":%d,\"wall_ms\":%.1f,"
-      "\"images_per_s\":%.3f,\"p50_ms\":%.1f,\"p90_ms\":%.1f,\"p99_ms\":%.1f%s}\n",
-      run.c_str(), round, r.latencies_ms.size(), r.failures, r.wall_ms,
-      images * 1000.0 / r.wall_ms, Percentile(r.latencies_ms, 50),
-      Percentile(r.latencies_ms, 90), Percentile(r.latencies_ms, 99), extra_fields.c_str());
+      "{\"run\":\"%s\",\"impl\":\"%s\",\"round\":%d,\"pipeline\":\"%s\","
+      "\"device\":\"%s\",\"steps\":\"%s\",\"width\":%d,\"height\":%d,\"format\":\"%s\","
+      "\"max_batch_size\":%d,\"concurrency\":%d,\"requests\":%zu,\"errors\":%d,"
+      "\"wall_ms\":%.1f,\"images_per_s\":%.3f,\"p50_ms\":%.1f,\"p90_ms\":%.1f,"
+      "\"p99_ms\":%.1f,\"mean_batch\":%.2f%s}\n",
+      run.c_str(), impl.c_str(), round, absl::GetFlag(FLAGS_pipeline).c_str(),
+      absl::GetFlag(FLAGS_device).c_str(), absl::GetFlag(FLAGS_steps_mix).c_str(),
+      absl::GetFlag(FLAGS_size), absl::GetFlag(FLAGS_size),
+      std::string(tlcm::ImageFormatName(load.format)).c_str(), max_batch_size, load.concurrency,
+      r.latencies_ms.size(), r.failures,
+      r.wall_ms, images * 1000.0 / r.wall_ms, Percentile(r.latencies_ms, 50),
+      Percentile(r.latencies_ms, 90), Percentile(r.latencies_ms, 99),
+      tlcm::bench::Mean(r.batch_sizes), extra_fields.c_str());
   std::fflush(stdout);
 }
 
 // Waits for a request's terminal event.
 class WaitingSink : public tlcm::engine::GenerationEventSink {
  public:
-  void OnDone(const absl::Status& status, const tlcm::engine::RequestMetrics&) override {
-    ok_ = status.ok();
+  void OnDone(const absl::Status& status, const tlcm::engine::RequestMetrics& metrics) override {
+    if (status.ok()) batch_size_ = metrics.batch_size;
     done_.Notify();
   }
-  bool Wait() {
+  // The size of the batch the request ran in, or nullopt when it failed.
+  std::optional<int> Wait() {
     done_.WaitForNotification();
-    return ok_;
+    return batch_size_;
   }
 
  private:
   absl::Notification done_;
-  bool ok_ = false;
+  std::optional<int> batch_size_;
 };
 
 tlcm::v1::ServerConfig Config(int max_batch_size, int max_queue_size) {
@@ -172,7 +203,7 @@ tlcm::v1::ServerConfig Config(int max_batch_size, int max_queue_size) {
   config.set_listen_address("127.0.0.1");
   config.set_port(0);
   config.set_metrics_port(-1);
-  config.add_devices("cpu");
+  config.add_devices(absl::GetFlag(FLAGS_device));
   config.set_compute_threads(absl::GetFlag(FLAGS_threads));
   config.set_encoder_threads(absl::GetFlag(FLAGS_encoder_threads));
   tlcm::v1::ModelConfig* model = config.add_models();
@@ -187,9 +218,10 @@ tlcm::v1::ServerConfig Config(int max_batch_size, int max_queue_size) {
   return config;
 }
 
-absl::StatusOr<tlcm::v1::ServerConfig> Resolved(int max_batch_size) {
-  return tlcm::server::ResolveServerConfig(
-      Config(max_batch_size, absl::GetFlag(FLAGS_concurrency) + 1), tlcm::AvailableDevices());
+// Every request of the largest load fits into the queue.
+absl::StatusOr<tlcm::v1::ServerConfig> Resolved(int max_batch_size, int max_concurrency) {
+  return tlcm::server::ResolveServerConfig(Config(max_batch_size, max_concurrency + 1),
+                                           tlcm::AvailableDevices());
 }
 
 tlcm::engine::PipelineFactory Factory() {
@@ -211,8 +243,10 @@ struct Targets {
   std::unique_ptr<tlcm::client::Client> batched_client, unbatched_client;
 };
 
-absl::StatusOr<std::unique_ptr<tlcm::server::Server>> StartServer(int max_batch_size) {
-  TLCM_ASSIGN_OR_RETURN(tlcm::v1::ServerConfig config, Resolved(max_batch_size));
+absl::StatusOr<std::unique_ptr<tlcm::server::Server>> StartServer(int max_batch_size,
+                                                                  int max_concurrency) {
+  TLCM_ASSIGN_OR_RETURN(tlcm::v1::ServerConfig config,
+                        Resolved(max_batch_size, max_concurrency));
   TLCM_ASSIGN_OR_RETURN(auto server, tlcm::server::Server::Start(config, Factory()));
   TLCM_RETURN_IF_ERROR(server->WaitUntilReady());
   return server;
@@ -224,45 +258,53 @@ absl::StatusOr<std::unique_ptr<tlcm::client::Client>> ClientOf(const tlcm::serve
   return tlcm::client::Client::Create(options);
 }
 
-absl::StatusOr<Targets> StartTargets() {
+absl::StatusOr<Targets> StartTargets(int max_concurrency) {
   Targets t;
-  TLCM_ASSIGN_OR_RETURN(tlcm::v1::ServerConfig config, Resolved(absl::GetFlag(FLAGS_max_batch_size)));
+  TLCM_ASSIGN_OR_RETURN(tlcm::v1::ServerConfig config,
+                        Resolved(absl::GetFlag(FLAGS_max_batch_size), max_concurrency));
   t.worker_times = std::make_unique<WorkerTimes>();
   tlcm::engine::EngineOptions options = tlcm::server::MakeEngineOptions(config);
   options.observer = t.worker_times.get();
   TLCM_ASSIGN_OR_RETURN(t.engine, tlcm::engine::Engine::Create(std::move(options), Factory()));
   TLCM_RETURN_IF_ERROR(t.engine->WaitUntilReady());
-  TLCM_ASSIGN_OR_RETURN(t.batched, StartServer(absl::GetFlag(FLAGS_max_batch_size)));
-  TLCM_ASSIGN_OR_RETURN(t.unbatched, StartServer(1));
+  TLCM_ASSIGN_OR_RETURN(t.batched,
+                        StartServer(absl::GetFlag(FLAGS_max_batch_size), max_concurrency));
+  TLCM_ASSIGN_OR_RETURN(t.unbatched, StartServer(1, max_concurrency));
   TLCM_ASSIGN_OR_RETURN(t.batched_client, ClientOf(*t.batched));
   TLCM_ASSIGN_OR_RETURN(t.unbatched_client, ClientOf(*t.unbatched));
   return t;
 }
 
-LoadResult InProcess(tlcm::engine::Engine& engine, const std::vector<int>& mix,
-                     tlcm::ImageFormat format) {
-  return RunLoad(absl::GetFlag(FLAGS_requests), absl::GetFlag(FLAGS_concurrency), [&](int i) {
+LoadResult InProcess(tlcm::engine::Engine& engine, const std::vector<int>& mix, const Load& load) {
+  return RunLoad(load.requests, load.concurrency, [&](int i) {
     tlcm::engine::GenerationRequest request;
     request.model = "bench";
     request.prompt = PromptOf(i);
     request.steps = StepsOf(i, mix);
     request.seed = static_cast<uint64_t>(i);
-    request.format = format;
+    request.format = load.format;
     auto sink = std::make_shared<WaitingSink>();
-    return engine.Submit(std::move(request), sink).ok() && sink->Wait();
+    if (!engine.Submit(std::move(request), sink).ok()) return std::optional<int>();
+    return sink->Wait();
   });
 }
 
 LoadResult ThroughGrpc(tlcm::client::Client& client, const std::vector<int>& mix,
-                       tlcm::v1::ImageFormat format) {
-  return RunLoad(absl::GetFlag(FLAGS_requests), absl::GetFlag(FLAGS_concurrency), [&](int i) {
+                       const Load& load) {
+  const tlcm::v1::ImageFormat format =
+      load.format == tlcm::ImageFormat::kPng    ? tlcm::v1::IMAGE_FORMAT_PNG
+      : load.format == tlcm::ImageFormat::kJpeg ? tlcm::v1::IMAGE_FORMAT_JPEG
+                                                : tlcm::v1::IMAGE_FORMAT_WEBP;
+  return RunLoad(load.requests, load.concurrency, [&](int i) {
     tlcm::v1::GenerateRequest request;
     request.set_model("bench");
     request.set_prompt(PromptOf(i));
     request.set_steps(StepsOf(i, mix));
     request.set_seed(static_cast<uint64_t>(i));
     request.set_format(format);
-    return client.GenerateBlocking(request).status.ok();
+    const tlcm::client::GenerateResult result = client.GenerateBlocking(request);
+    if (!result.status.ok()) return std::optional<int>();
+    return std::optional<int>(result.metrics.batch_size());
   });
 }
 
@@ -284,41 +326,57 @@ int main(int argc, char** argv) {
     std::cerr << "--pipeline: '" << pipeline << "' is not real or zero_cost\n";
     return 2;
   }
-  absl::StatusOr<tlcm::ImageFormat> format = tlcm::ParseImageFormat(absl::GetFlag(FLAGS_format));
-  if (!format.ok()) {
-    std::cerr << "--format: " << format.status().message() << "\n";
-    return 2;
+  std::vector<Load> loads;
+  int max_concurrency = 1;
+  for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_format), ',')) {
+    absl::StatusOr<tlcm::ImageFormat> format = tlcm::ParseImageFormat(name);
+    if (!format.ok()) {
+      std::cerr << "--format: " << format.status().message() << "\n";
+      return 2;
+    }
+    for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_concurrency), ',')) {
+      Load load;
+      load.format = *format;
+      if (!absl::SimpleAtoi(part, &load.concurrency) || load.concurrency < 1) {
+        std::cerr << "--concurrency: '" << part << "' is not a positive integer\n";
+        return 2;
+      }
+      load.requests = absl::GetFlag(FLAGS_requests) > 0
+                          ? absl::GetFlag(FLAGS_requests)
+                          : std::clamp(2 * load.concurrency, 16, 96);
+      max_concurrency = std::max(max_concurrency, load.concurrency);
+      loads.push_back(load);
+    }
   }
-  const tlcm::v1::ImageFormat wire_format =
-      *format == tlcm::ImageFormat::kPng    ? tlcm::v1::IMAGE_FORMAT_PNG
-      : *format == tlcm::ImageFormat::kJpeg ? tlcm::v1::IMAGE_FORMAT_JPEG
-                                            : tlcm::v1::IMAGE_FORMAT_WEBP;
   tlcm::SetComputeThreads(absl::GetFlag(FLAGS_threads));
-  absl::StatusOr<Targets> targets = StartTargets();
+  absl::StatusOr<Targets> targets = StartTargets(max_concurrency);
   if (!targets.ok()) {
     std::cerr << targets.status() << "\n";
     return 1;
   }
-  std::vector<double> overhead, gain;
-  for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
-    targets->worker_times->TakeJsonFields();  // forget the previous round's
-    const LoadResult in_process = InProcess(*targets->engine, mix, *format);
-    Print("in_process", round, in_process, targets->worker_times->TakeJsonFields());
-    const LoadResult grpc = ThroughGrpc(*targets->batched_client, mix, wire_format);
-    Print("grpc", round, grpc);
-    const LoadResult unbatched = ThroughGrpc(*targets->unbatched_client, mix, wire_format);
-    Print("grpc_batch1", round, unbatched);
-    overhead.push_back(grpc.wall_ms / in_process.wall_ms);
-    gain.push_back(unbatched.wall_ms / grpc.wall_ms);
+  const int batch = absl::GetFlag(FLAGS_max_batch_size);
+  for (const Load& load : loads) {
+    std::vector<double> overhead, gain;
+    for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
+      targets->worker_times->TakeJsonFields();  // forget the previous load's
+      const LoadResult in_process = InProcess(*targets->engine, mix, load);
+      Print("in_process", "tlcm-engine", round, batch, load, in_process,
+            targets->worker_times->TakeJsonFields());
+      const LoadResult grpc = ThroughGrpc(*targets->batched_client, mix, load);
+      Print("grpc", "tlcm-server", round, batch, load, grpc);
+      const LoadResult unbatched = ThroughGrpc(*targets->unbatched_client, mix, load);
+      Print("grpc_batch1", "tlcm-server", round, 1, load, unbatched);
+      overhead.push_back(grpc.wall_ms / in_process.wall_ms);
+      gain.push_back(unbatched.wall_ms / grpc.wall_ms);
+    }
+    std::printf(
+        "{\"serving_overhead_median\":%.3f,\"batching_gain_median\":%.3f,\"rounds\":%zu,"
+        "\"pipeline\":\"%s\",\"format\":\"%s\",\"requests\":%d,\"concurrency\":%d,"
+        "\"size\":%d,\"max_batch_size\":%d,\"encoder_threads\":%d}\n",
+        Median(overhead), Median(gain), overhead.size(), pipeline.c_str(),
+        std::string(tlcm::ImageFormatName(load.format)).c_str(), load.requests, load.concurrency,
+        absl::GetFlag(FLAGS_size), batch, targets->engine->encoder_threads());
   }
-  std::printf(
-      "{\"serving_overhead_median\":%.3f,\"batching_gain_median\":%.3f,\"rounds\":%zu,"
-      "\"pipeline\":\"%s\",\"format\":\"%s\",\"requests\":%d,\"concurrency\":%d,"
-      "\"size\":%d,\"max_batch_size\":%d,\"encoder_threads\":%d}\n",
-      Median(overhead), Median(gain), overhead.size(), pipeline.c_str(),
-      std::string(tlcm::ImageFormatName(*format)).c_str(), absl::GetFlag(FLAGS_requests),
-      absl::GetFlag(FLAGS_concurrency), absl::GetFlag(FLAGS_size),
-      absl::GetFlag(FLAGS_max_batch_size), targets->engine->encoder_threads());
   targets->batched->Drain(absl::Seconds(30));
   targets->unbatched->Drain(absl::Seconds(30));
   return 0;

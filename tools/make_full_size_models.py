@@ -181,11 +181,18 @@ def random_tensor(key: str, shape: List[int], dtype: torch.dtype, gen: torch.Gen
     return t.to(dtype)
 
 
-def materialize(skeleton_dir: Path, out: Path, device: str) -> None:
+def materialize(skeleton_dir: Path, out: Path, device: str, only: List[str]) -> None:
+    """Writes the weights of every skeleton model (or of those named in `only`) under `out`."""
     from safetensors.torch import save_file
 
     dtypes = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-    for model in sorted(p.parent for p in skeleton_dir.glob("*/weights.json")):
+    models = sorted(p.parent for p in skeleton_dir.glob("*/weights.json"))
+    if only:
+        unknown = set(only) - {m.name for m in models}
+        if unknown:
+            raise SystemExit(f"--only: no skeleton named {sorted(unknown)} in {skeleton_dir}")
+        models = [m for m in models if m.name in only]
+    for model in models:
         root = out / model.name
         shutil.rmtree(root, ignore_errors=True)
         shutil.copytree(model, root, ignore=shutil.ignore_patterns("weights.json"))
@@ -216,11 +223,12 @@ def main() -> None:
     ma.add_argument("out", type=Path)
     ma.add_argument("--skeleton", type=Path, required=True)
     ma.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ma.add_argument("--only", action="append", default=[], help="a model to write (repeatable); default all")
     args = parser.parse_args()
     if args.command == "skeleton":
         skeleton(args.out)
     else:
-        materialize(args.skeleton, args.out, args.device)
+        materialize(args.skeleton, args.out, args.device, args.only)
 
 
 if __name__ == "__main__":
