@@ -6,6 +6,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "util/client_text.h"
 
 namespace tlcm::server {
 namespace {
@@ -34,9 +35,9 @@ std::string FormatRequestLogLine(const RequestLogEntry& entry) {
   nlohmann::ordered_json line = {
       {"time", Timestamp()},
       {"event", "generate"},
-      {"request_id", entry.request_id},
+      {"request_id", entry.request_id},  // a valid client id (at most 128 bytes) or ours
       {"peer", entry.peer},
-      {"model", entry.model},
+      {"model", TruncateClientText(entry.model)},
       {"steps", entry.steps},
       {"width", entry.width},
       {"height", entry.height},

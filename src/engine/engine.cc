@@ -17,6 +17,7 @@
 #include "engine/batch_queue.h"
 #include "engine/encoder_pool.h"
 #include "engine/event_stream.h"
+#include "util/client_text.h"
 
 namespace tlcm::engine {
 namespace internal {
@@ -344,7 +345,7 @@ absl::StatusOr<RequestHandle> EngineCore::Submit(GenerationRequest request,
       std::vector<std::string> names;
       for (const Model& m : models_) names.push_back(m.options.spec.name);
       absl::Status status = absl::NotFoundError(
-          absl::StrCat("model: \"", request.model, "\" is not served here (models: ",
+          absl::StrCat("model: ", QuoteClientText(request.model), " is not served here (models: ",
                        absl::StrJoin(names, ", "), ")"));
       AdmissionResult(known_model, status);
       return status;

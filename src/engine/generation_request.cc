@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/prompt_text.h"
+#include "util/client_text.h"
 
 namespace tlcm::engine {
 namespace {
@@ -40,12 +41,13 @@ absl::StatusOr<ResolvedRequest> ValidateRequest(const GenerationRequest& request
   out.key.model = request.model;
 
   // prompt / prompt_2
-  if (std::all_of(request.prompt.begin(), request.prompt.end(),
-                  [](char c) { return absl::ascii_isspace(static_cast<unsigned char>(c)); })) {
-    return Invalid("prompt", "must contain a non-whitespace character");
-  }
   if (absl::Status s = CheckPromptBytes("prompt", request.prompt, limits); !s.ok()) return s;
   if (absl::Status s = CheckPromptBytes("prompt_2", request.prompt_2, limits); !s.ok()) return s;
+  if (!IsValidUtf8(request.prompt)) return Invalid("prompt", "is not valid UTF-8");
+  if (!IsValidUtf8(request.prompt_2)) return Invalid("prompt_2", "is not valid UTF-8");
+  if (IsBlankText(request.prompt)) {
+    return Invalid("prompt", "must contain a visible character (only white space was sent)");
+  }
 
   // steps
   out.key.steps = request.steps == 0 ? info.default_steps : request.steps;
@@ -87,9 +89,9 @@ absl::StatusOr<ResolvedRequest> ValidateRequest(const GenerationRequest& request
     if (!info.samplers.empty()) out.key.sampler = info.samplers.front();
   } else if (std::find(info.samplers.begin(), info.samplers.end(), request.sampler) ==
              info.samplers.end()) {
-    return Invalid("sampler", absl::StrCat("\"", request.sampler, "\" is not one of the model's "
-                                           "samplers (", absl::StrJoin(info.samplers, ", "),
-                                           ")"));
+    return Invalid("sampler", absl::StrCat(QuoteClientText(request.sampler),
+                                           " is not one of the model's samplers (",
+                                           absl::StrJoin(info.samplers, ", "), ")"));
   } else {
     out.key.sampler = request.sampler;
   }

@@ -581,6 +581,10 @@ TEST_F(EngineTest, InvalidRequestsAreRefusedNamingTheFieldAndRule) {
   auto status = engine_->Submit(unknown, sink).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(status.message(), HasSubstr("\"nope\" is not served here (models: m)"));
+  unknown.model = std::string(1 << 20, 'm');  // cut, not echoed into the status whole
+  status = engine_->Submit(unknown, sink).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_LT(status.message().size(), 200u);
 
   GenerationRequest steps = Request();
   steps.steps = 20;

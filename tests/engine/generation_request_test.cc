@@ -69,9 +69,29 @@ TEST_F(ValidateRequestTest, KeepsExplicitValues) {
 
 TEST_F(ValidateRequestTest, PromptMustHaveText) {
   request_.prompt = "";
-  ExpectInvalid("prompt", "non-whitespace");
+  ExpectInvalid("prompt", "visible character");
   request_.prompt = " \t\n";
-  ExpectInvalid("prompt", "non-whitespace");
+  ExpectInvalid("prompt", "visible character");
+  // Unicode white space and invisible format characters count as nothing: U+3000, U+00A0,
+  // U+2028, U+200B, U+FEFF.
+  for (const char* blank : {"\u3000", "\u00a0\u00a0", "\u2028", " \u200b\ufeff\u3000 "}) {
+    request_.prompt = blank;
+    ExpectInvalid("prompt", "visible character");
+  }
+  request_.prompt = "\u3000\u732b\u3000";  // a cat (in Chinese) between ideographic spaces
+  EXPECT_TRUE(ValidateRequest(request_, info_, limits_).ok());
+}
+
+TEST_F(ValidateRequestTest, PromptsMustBeValidUtf8) {
+  for (const char* broken : {"a \xff cat", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                             "\x80abc"}) {
+    request_.prompt = broken;
+    ExpectInvalid("prompt", "is not valid UTF-8");
+  }
+  request_.prompt = "caf\u00e9 \U0001f431";  // two- and four-byte sequences are fine
+  EXPECT_TRUE(ValidateRequest(request_, info_, limits_).ok());
+  request_.prompt_2 = "\xe2\x82";
+  ExpectInvalid("prompt_2", "is not valid UTF-8");
 }
 
 TEST_F(ValidateRequestTest, PromptsHaveAByteLimit) {
@@ -142,6 +162,13 @@ TEST_F(ValidateRequestTest, GuidanceMustBeFiniteAndInRange) {
 TEST_F(ValidateRequestTest, SamplerMustBeOneOfTheModels) {
   request_.sampler = "euler";
   ExpectInvalid("sampler", "\"euler\" is not one of the model's samplers (lcm, tlcm)");
+  // A huge or binary value is cut and escaped, never echoed whole.
+  request_.sampler = std::string(1 << 20, 'x') + "\n";
+  auto resolved = ValidateRequest(request_, info_, limits_);
+  EXPECT_LT(resolved.status().message().size(), 200u);
+  EXPECT_THAT(std::string(resolved.status().message()), HasSubstr("...(1048577 bytes)"));
+  request_.sampler = "e\x01\"\xff";
+  ExpectInvalid("sampler", "\"e\\x01\\\"\\xff\" is not one of");
 }
 
 TEST_F(ValidateRequestTest, FormatAndQualityRanges) {

@@ -44,5 +44,16 @@ TEST(RequestLogTest, OneJsonObjectWithEveryField) {
   }
 }
 
+TEST(RequestLogTest, AHugeModelNameIsCutNotCopied) {
+  RequestLogEntry entry;
+  entry.request_id = "r-2";
+  entry.model = std::string(2 << 20, 'm');  // 2 MB from a client that is not even authorised
+  entry.status = absl::NotFoundError("model: \"mmm\"...(2097152 bytes) is not served here");
+  const std::string line = FormatRequestLogLine(entry);
+  EXPECT_LT(line.size(), 1000u);
+  auto json = nlohmann::json::parse(line);
+  EXPECT_EQ(json["model"], std::string(64, 'm') + "...(2097152 bytes)");
+}
+
 }  // namespace
 }  // namespace tlcm::server
