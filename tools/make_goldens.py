@@ -40,7 +40,7 @@ Cases (tests/data/<case>/)
 
   model/  DiffusionPipeline.save_pretrained folder (model_index.json, one folder per component).
   lora/   adapter_model.safetensors (keys base_model.model.<module>.lora_A.weight / .lora_B.weight, PEFT's
-          own save) + adapter_config.json (r 64, lora_alpha 8). Targets: SPEC section 5 list of the family.
+          own save) + adapter_config.json (r 64, lora_alpha 8). Targets: SDXL_LORA_TARGETS / FLUX_LORA_TARGETS below.
           A and B are random and non-zero. Applied the TLCM way: get_peft_model(model, LoraConfig(r=64,
           target_modules=...)) then load_adapter(lora/, adapter_name="default"): scale = 8 / 64 = 0.125.
           The stored dtype (see cases) is converted to float32 on load; the goldens use those values.
@@ -85,12 +85,12 @@ float32). "2 samples" = two different prompts (case.prompts) and two different t
   scheduler.safetensors:
     SDXL: alphas_cumprod [1000]; timesteps_<N> [N] for N = 2..8 (LCMScheduler.from_config(the model's
       scheduler config), as TLCM does); tlcm_timesteps_<N> [N] for N = 1..8 (the seed sampler's
-      evaluated timesteps, SPEC 2.4); one LCM step, N = 4, step index 0 at t = 999 (next 759):
+      evaluated timesteps, src/schedulers/tlcm_table_scheduler.h); one LCM step, N = 4, step index 0 at t = 999 (next 759):
       step_sample, step_model_output, step_noise (torch.randn from Generator.manual_seed(1234)),
       step_denoised, step_prev_sample [1,4,8,8]; last_denoised = the step at index 3 (t = 259) of the
       same inputs (the result of a last step is the denoised sample, no noise); tlcm_step_x0 and
       tlcm_step_prev_sample = the seed sampler's step at t = 999 -> 749 with the same inputs / noise.
-    FLUX (FlowMatchEulerTLCMScheduler, SPEC 4.1): for each size HxW in 512x512, 1024x1024 and the sizes
+    FLUX (FlowMatchEulerTLCMScheduler, src/schedulers/flow_match_tlcm_scheduler.h): for each size HxW in 512x512, 1024x1024 and the sizes
       of the runs, computed with THIS case's geometry (image_seq_len = (H//f) * (W//f), f =
       2^len(vae block_out)) and THIS case's scheduler config: image_seq_len_<H>x<W> [1], mu_<H>x<W> [1],
       sigmas_<N>_<H>x<W> [N+1] (trailing 0 included) for N = 2..8; sigmas_<N>_seq1024 / _seq4096
@@ -108,7 +108,7 @@ steps, width, height, guidance_scale, max_sequence_length (FLUX only), lora_scal
 num_images_per_prompt, else a list of prompts), images (paths relative to golden/).
   lcm:  StableDiffusionXLPipeline + LCMScheduler.from_config(model scheduler config), guidance_scale 0,
         no watermark, output_type "pil", generator = the list of per-image generators.
-  tlcm: the seed's inference.py sampler (SPEC 2.4): the pipeline's encode_prompt and add_time_ids
+  tlcm: the authors' inference.py sampler (src/schedulers/tlcm_table_scheduler.h): the pipeline's encode_prompt and add_time_ids
         ((H,W,0,0,H,W)), x = randn per image, for each evaluated t: x0 = (x - sqrt(1-ac[t]) eps) /
         sqrt(ac[t]); between steps x = sqrt(ac[t']) x0 + sqrt(1-ac[t']) noise (noise per image from its
         generator, shape [1,4,h,w]); the image is vae.decode(x0 / scaling_factor), postprocessed like the
@@ -219,7 +219,7 @@ def cpu_generators(seeds: Sequence[int]) -> List[torch.Generator]:
 
 
 # ----------------------------------------------------------------------------------------------
-# FLUX TLCM scheduler (SPEC section 4.1), written from the description of the seed's scheduler.
+# FLUX TLCM scheduler (src/schedulers/flow_match_tlcm_scheduler.h), written from its description.
 # ----------------------------------------------------------------------------------------------
 class FlowMatchEulerTLCMScheduler(SchedulerMixin, ConfigMixin):
     """Flow-matching sampler of the TLCM seed: each step jumps to the clean estimate and re-noises it.
@@ -702,7 +702,7 @@ def build_case(case: Case, root: Path) -> None:
     cfg = json.loads((lora_dir / "adapter_config.json").read_text())
     assert cfg["r"] == LORA_RANK and cfg["lora_alpha"] == 8, cfg
     # PEFT writes the targets as a set, and for 20+ targets (FLUX) replaces them by the minimal suffixes
-    # that select the same modules ("proj", "2", ...). Store the configured list, in SPEC order, as the
+    # that select the same modules ("proj", "2", ...). Store the configured list, in our order, as the
     # published adapters do; re-runs are then byte-identical.
     cfg["target_modules"] = list(targets)
     (lora_dir / "adapter_config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
@@ -742,7 +742,7 @@ def sdxl_images(pipe: StableDiffusionXLPipeline, run: Run) -> List[Image.Image]:
                     guidance_scale=0.0, width=run.width, height=run.height, generator=gens,
                     output_type="pil").images
     assert run.scheduler == "tlcm", run.scheduler
-    # The seed's inference.py loop (SPEC 2.4) on top of the pipeline's prompt encoding and latents.
+    # The authors' inference.py loop (src/schedulers/tlcm_table_scheduler.h) on top of the pipeline's prompt encoding and latents.
     prompt_embeds, _, pooled, _ = pipe.encode_prompt(prompt=prompt, device=torch.device("cpu"),
                                                      num_images_per_prompt=per_prompt,
                                                      do_classifier_free_guidance=False)

@@ -38,9 +38,9 @@ class FluxPipeline {
   absl::StatusOr<RunResult> Run(const std::vector<ImageRequest>& requests,
                                 const RunSettings& settings, const RunHooks& hooks = {});
 
-  // Prompt encoding (SPEC §4.1): prompt_embeds [B, L, D] from T5 (L = max_sequence_length) and
-  // pooled [B, P] from CLIP, in the pipeline dtype; t5_ms is the wall time of the T5 half
-  // (tokenizing + encoder forward).
+  // Prompt encoding (docs/model-notes.md §2, §4): prompt_embeds [B, L, D] from T5
+  // (L = max_sequence_length) and pooled [B, P] from CLIP, in the pipeline dtype; t5_ms is the
+  // wall time of the T5 half (tokenizing + encoder forward).
   struct PromptEmbeddings {
     torch::Tensor prompt_embeds;
     torch::Tensor pooled;

@@ -39,8 +39,9 @@ class StableDiffusionXLPipeline {
   absl::StatusOr<RunResult> Run(const std::vector<ImageRequest>& requests,
                                 const RunSettings& settings, const RunHooks& hooks = {});
 
-  // Prompt encoding (SPEC §2.1): prompt_embeds [B, 77, D1 + D2] (penultimate hidden states of
-  // both encoders) and pooled [B, P] (text_encoder_2's projection), in the pipeline dtype.
+  // Prompt encoding (docs/model-notes.md §2): prompt_embeds [B, 77, D1 + D2] (penultimate
+  // hidden states of both encoders) and pooled [B, P] (text_encoder_2's projection), in the
+  // pipeline dtype.
   struct PromptEmbeddings {
     torch::Tensor prompt_embeds;
     torch::Tensor pooled;

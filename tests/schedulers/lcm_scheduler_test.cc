@@ -18,7 +18,7 @@ LcmScheduler SdxlLcm() {
 }
 
 TEST(LcmSchedulerTest, TimestepTablesFor2To8StepsMatchDiffusers) {
-  // SPEC §2.3 (LCMScheduler.set_timesteps with original_inference_steps 50).
+  // docs/model-notes.md §5 (LCMScheduler.set_timesteps with original_inference_steps 50).
   const std::vector<std::vector<int64_t>> expected = {
       {999, 499},
       {999, 679, 339},
