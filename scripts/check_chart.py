@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Template tests of the Helm chart: renders one case per deployment rule with `helm template` and
-asserts on the objects (issue #22: weights, rollouts, probes, sizing).
+asserts on the objects (issue #22: weights, rollouts, probes, sizing; issue #18: the proxy, KEDA).
 
 Usage: scripts/check_chart.py HELM CHART   (scripts/check_deploy.sh runs it)
 
@@ -43,8 +43,13 @@ def render(name, *args):
     if code != 0:
         failures.append(f"{name}: helm template failed: {err.strip()}")
         return []
+    return yaml_documents(name, out)
+
+
+def yaml_documents(name, text):
+    """The documents of a YAML text, as dicts (through the converter chart)."""
     with open(os.path.join(work, "conv/in.yaml"), "w") as f:
-        f.write(out)
+        f.write(text)
     conv = subprocess.run([HELM, "template", "c", os.path.join(work, "conv")],
                           capture_output=True, text=True, check=True).stdout
     objects = [json.loads(base64.b64decode(line[2:]))
@@ -77,7 +82,7 @@ def kinds(objects):
 
 
 def pod_spec(objects):
-    return one(objects, "Deployment")["spec"]["template"]["spec"]
+    return one(objects, "Deployment", "tlcm-tlcm-serve")["spec"]["template"]["spec"]
 
 
 def server(objects):
@@ -298,6 +303,239 @@ for example, release in (("values-sdxl-h100.yaml", "tlcm-sdxl"), ("values-flux-h
     relabel = monitor and monitor["spec"]["endpoints"][0].get("relabelings", [])
     check(name, any(r.get("targetLabel") == "release" for r in relabel or []),
           "the ServiceMonitor adds no release label")
+
+# ---------------------------------------------------------------- balancing and autoscaling
+def restricted(name, spec):
+    """Pod Security Standard "restricted" on a pod spec, as far as the chart sets it."""
+    pod = spec.get("securityContext", {})
+    check(name, pod.get("runAsNonRoot") is True and pod.get("seccompProfile", {}).get("type")
+          in ("RuntimeDefault", "Localhost"), f"pod securityContext {pod}")
+    for c in spec["containers"] + spec.get("initContainers", []):
+        sc = c.get("securityContext", {})
+        check(name, sc.get("allowPrivilegeEscalation") is False
+              and sc.get("capabilities", {}).get("drop") == ["ALL"]
+              and not sc.get("capabilities", {}).get("add")
+              and sc.get("readOnlyRootFilesystem") is True, f"{c['name']} securityContext {sc}")
+    allowed = {"configMap", "secret", "emptyDir", "persistentVolumeClaim", "projected", "name"}
+    for v in spec.get("volumes", []):
+        check(name, set(v) <= allowed, f"volume type not allowed by 'restricted': {v}")
+
+
+name = "defaults: no proxy, no ScaledObject"
+objs = render(name, "-f", f"{CHART}/ci/values-default.yaml")
+if objs:
+    check(name, not [o for o in objs if o["metadata"].get("labels", {}).get(
+        "app.kubernetes.io/component") == "proxy"], "proxy objects rendered while proxy.enabled is off")
+    check(name, "ScaledObject" not in kinds(objs), "a ScaledObject while keda.enabled is off")
+    restricted(name, pod_spec(objs))
+
+PROXY = "tlcm-tlcm-serve-proxy"
+HEALTH = "tlcm.v1.TlcmService"
+# Every typed extension the proxy's configuration may use: its name and its message type.
+ENVOY_TYPES = {
+    "envoy.filters.network.http_connection_manager":
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+    "envoy.filters.http.router": "envoy.extensions.filters.http.router.v3.Router",
+    "envoy.retry_host_predicates.previous_hosts":
+        "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
+    "envoy.cluster.dns": "envoy.extensions.clusters.dns.v3.DnsCluster",
+    "envoy.load_balancing_policies.least_request":
+        "envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest",
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions":
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+    "envoy.transport_sockets.tls": ("envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                                    "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"),
+}
+# Retry conditions under which the call never started on the pod (retrying cannot run it twice).
+SAFE_RETRIES = {"connect-failure", "refused-stream", "unavailable", "resource-exhausted"}
+
+
+def typed_configs(node, owner=None):
+    """(extension name, "@type") of every typed_config / typed extension option in a config tree."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "typed_config":
+                yield node.get("name"), value.get("@type", "")
+            elif owner == "typed_extension_protocol_options":
+                yield key, value.get("@type", "")
+            yield from typed_configs(value, key)
+    elif isinstance(node, list):
+        for item in node:
+            yield from typed_configs(item, owner)
+
+
+def envoy_config(name, objs):
+    """The proxy's Envoy configuration, as a dict, with the structural checks every case shares."""
+    cm = one(objs, "ConfigMap", PROXY)
+    check(name, cm is not None, "no proxy ConfigMap")
+    if cm is None:
+        return None
+    docs = yaml_documents(name, cm["data"]["envoy.yaml"])
+    if len(docs) != 1:
+        failures.append(f"{name}: envoy.yaml is {len(docs)} documents")
+        return None
+    config = docs[0]
+    for ext, url in typed_configs(config):
+        want = ENVOY_TYPES.get(ext)
+        check(name, url.startswith("type.googleapis.com/") and want is not None
+              and url.split("/", 1)[1] in (want if isinstance(want, tuple) else (want,)),
+              f"extension {ext!r} with type {url!r}")
+    listeners = {l["name"]: l for l in config["static_resources"]["listeners"]}
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    check(name, set(listeners) == {"grpc", "metrics"} and set(clusters) == {"tlcm", "admin"},
+          f"listeners {sorted(listeners)}, clusters {sorted(clusters)}")
+    admin = config["admin"]["address"]["socket_address"]
+    check(name, admin["address"] == "127.0.0.1", f"the admin interface listens on {admin}")
+    return config
+
+
+def hcm(listener):
+    return listener["filter_chains"][0]["filters"][0]["typed_config"]
+
+
+name = "proxy"
+digest = "sha256:" + "b" * 64
+objs = render(name, "-f", f"{CHART}/ci/values-default.yaml", "--set", "proxy.enabled=true",
+              "--set", f"proxy.image.digest={digest}")
+config = objs and envoy_config(name, objs)
+if config:
+    deploy = one(objs, "Deployment", PROXY)
+    spec = deploy["spec"]["template"]["spec"]
+    envoy = spec["containers"][0]
+    restricted(name, spec)
+    check(name, re.fullmatch(r"envoyproxy/envoy:v\d+\.\d+\.\d+@" + digest, envoy["image"]) is not None,
+          f"proxy image not pinned by version and digest: {envoy['image']}")
+    check(name, deploy["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+          == "proxy", "proxy pods labelled as servers (the server Services would select them)")
+    ports = {p["name"]: p["containerPort"] for p in envoy["ports"]}
+    listeners = {l["name"]: l for l in config["static_resources"]["listeners"]}
+    tlcm = next(c for c in config["static_resources"]["clusters"] if c["name"] == "tlcm")
+    check(name, listeners["grpc"]["address"]["socket_address"]["port_value"] == ports["grpc"]
+          and listeners["metrics"]["address"]["socket_address"]["port_value"] == ports["metrics"],
+          f"listener ports differ from the container's {ports}")
+    # Upstream: every ready pod through the headless Service, HTTP/2, balanced by least requests.
+    headless = one(objs, "Service", "tlcm-tlcm-serve-headless")
+    addr = tlcm["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+    check(name, headless and headless["spec"]["clusterIP"] == "None"
+          and addr["address"] == "tlcm-tlcm-serve-headless.default.svc.cluster.local"
+          and addr["port_value"] == server(objs)["ports"][0]["containerPort"],
+          f"upstream address {addr}")
+    check(name, tlcm["cluster_type"]["name"] == "envoy.cluster.dns"
+          and not tlcm["cluster_type"]["typed_config"].get("all_addresses_in_single_endpoint"),
+          "upstream is not one host per DNS address")
+    policy = tlcm["load_balancing_policy"]["policies"][0]["typed_extension_config"]
+    check(name, policy["name"] == "envoy.load_balancing_policies.least_request", f"balancing {policy}")
+    check(name, "explicit_http_config" in tlcm["typed_extension_protocol_options"][
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+          and "http2_protocol_options" in tlcm["typed_extension_protocol_options"][
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["explicit_http_config"],
+          "upstream is not HTTP/2")
+    hc = tlcm["health_checks"]
+    check(name, len(hc) == 1 and hc[0].get("grpc_health_check", {}).get("service_name") == HEALTH,
+          f"health checks {hc}")
+    check(name, tlcm["outlier_detection"].get("consecutive_5xx", 0) > 0
+          and 0 < tlcm["outlier_detection"].get("max_ejection_percent", 0) < 100,
+          f"outlier detection {tlcm['outlier_detection']}")
+    check(name, "transport_socket" not in tlcm, "TLS upstream without tls.enabled")
+    # Downstream: nothing of the proxy's own cuts a long stream; retries only where safe.
+    manager = hcm(listeners["grpc"])
+    check(name, manager.get("stream_idle_timeout") == "0s" and manager.get("request_timeout", "0s")
+          == "0s", f"stream/request timeouts {manager.get('stream_idle_timeout')} "
+          f"{manager.get('request_timeout')}")
+    routes = manager["route_config"]["virtual_hosts"][0]["routes"]
+    check(name, len(routes) == 1 and routes[0]["match"] == {"prefix": "/"}, f"routes {routes}")
+    route = routes[0]["route"]
+    check(name, route["cluster"] == "tlcm" and route.get("timeout") == "0s"
+          and route.get("idle_timeout", "0s") == "0s", f"route timeouts {route}")
+    check(name, route.get("max_stream_duration", {}).get("grpc_timeout_header_max") == "0s",
+          "the client's grpc-timeout is not the stream's bound")
+    retry = route.get("retry_policy", {})
+    conditions = set(retry.get("retry_on", "").split(","))
+    check(name, {"unavailable", "resource-exhausted"} <= conditions <= SAFE_RETRIES,
+          f"retry_on {sorted(conditions)}: only conditions under which the call never started")
+    check(name, "per_try_timeout" not in retry and "retriable_status_codes" not in retry
+          and retry.get("retry_host_predicate", [{}])[0].get("name")
+          == "envoy.retry_host_predicates.previous_hosts", f"retry policy {retry}")
+    check(name, tlcm["circuit_breakers"]["thresholds"][0].get("retry_budget"), "no retry budget")
+    # Metrics listener: only /metrics and /ready, both to the admin interface.
+    mroutes = hcm(listeners["metrics"])["route_config"]["virtual_hosts"][0]["routes"]
+    check(name, sorted(r["match"].get("path", "?") for r in mroutes) == ["/metrics", "/ready"]
+          and all(r["route"]["cluster"] == "admin" for r in mroutes), f"metrics routes {mroutes}")
+    # Shutdown: the graceful drain through the admin port, as long as the servers drain.
+    drain = 30
+    check(name, f"--drain-time-s={drain}" in envoy["args"] and "--drain-strategy=immediate"
+          in envoy["args"], f"proxy args {envoy['args']}")
+    admin_port = config["admin"]["address"]["socket_address"]["port_value"]
+    pre_stop = envoy["lifecycle"]["preStop"]["exec"]["command"][-1]
+    check(name, f"/dev/tcp/127.0.0.1/{admin_port}" in pre_stop and "POST /drain_listeners?graceful"
+          in pre_stop, f"preStop does not start a graceful drain: {pre_stop}")
+    check(name, spec["terminationGracePeriodSeconds"] > drain, "grace period within the drain")
+    check(name, "httpGet" not in envoy["livenessProbe"], "liveness fails while draining (/ready)")
+    # The proxy's Service selects the proxy, and the ServiceMonitor's label reaches it.
+    svc = one(objs, "Service", PROXY)
+    check(name, svc and svc["spec"]["selector"].get("app.kubernetes.io/component") == "proxy"
+          and svc["metadata"]["labels"].get("tlcm-serve/metrics") == "true"
+          and {p["targetPort"] for p in svc["spec"]["ports"]} == {"grpc", "metrics"},
+          f"proxy Service {svc and svc['spec']}")
+    for s in ("tlcm-tlcm-serve", "tlcm-tlcm-serve-headless"):
+        check(name, one(objs, "Service", s)["spec"]["selector"].get("app.kubernetes.io/component")
+              == "server", f"Service {s} does not select only the servers")
+
+name = "proxy with TLS and client certificates"
+objs = render(name, "-f", f"{CHART}/ci/values-tls-auth-fetch.yaml", *fetch, "--set", "proxy.enabled=true")
+config = objs and envoy_config(name, objs)
+if config:
+    listener = next(l for l in config["static_resources"]["listeners"] if l["name"] == "grpc")
+    tlcm = next(c for c in config["static_resources"]["clusters"] if c["name"] == "tlcm")
+    down = listener["filter_chains"][0].get("transport_socket", {}).get("typed_config", {})
+    up = tlcm.get("transport_socket", {}).get("typed_config", {})
+    check(name, down.get("require_client_certificate") is True
+          and down["common_tls_context"]["tls_certificates"][0]["certificate_chain"]["filename"]
+          == "/etc/tlcm/tls/tls.crt", f"downstream TLS {down}")
+    check(name, up.get("common_tls_context", {}).get("validation_context", {}).get("trusted_ca")
+          == {"filename": "/etc/tlcm/tls/ca.crt"} and up["common_tls_context"].get("tls_certificates")
+          and up.get("sni") == "tlcm-tlcm-serve.default.svc", f"upstream TLS {up}")
+    spec = one(objs, "Deployment", PROXY)["spec"]["template"]["spec"]
+    check(name, any(v.get("secret", {}).get("secretName") == "tlcm-tls" for v in spec["volumes"]),
+          "the TLS Secret is not mounted into the proxy")
+    restricted(name, spec)
+refuses("proxy without the headless Service", "proxy.enabled needs service.headless",
+        "-f", f"{CHART}/ci/values-default.yaml", "--set", "proxy.enabled=true",
+        "--set", "service.headless=false")
+
+name = "KEDA"
+objs = render(name, "-f", f"{CHART}/ci/values-default.yaml", "--set", "keda.enabled=true",
+              "--set", "keda.prometheusAddress=http://prometheus.monitoring.svc:9090",
+              "--set", "autoscaling.minReplicas=2", "--set", "autoscaling.maxReplicas=6")
+if objs:
+    so = one(objs, "ScaledObject")
+    check(name, so is not None and "HorizontalPodAutoscaler" not in kinds(objs),
+          f"expected a ScaledObject and no HPA, got {kinds(objs)}")
+    check(name, "replicas" not in one(objs, "Deployment", "tlcm-tlcm-serve")["spec"],
+          "the Deployment sets replicas under KEDA")
+    if so:
+        sspec = so["spec"]
+        check(name, sspec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                "name": "tlcm-tlcm-serve"}, f"target {sspec}")
+        check(name, (sspec["minReplicaCount"], sspec["maxReplicaCount"]) == (2, 6),
+              f"bounds {sspec['minReplicaCount']}..{sspec['maxReplicaCount']}")
+        trigger = sspec["triggers"][0]
+        meta = trigger["metadata"]
+        check(name, trigger["type"] == "prometheus" and trigger.get("metricType") == "AverageValue"
+              and meta["serverAddress"] == "http://prometheus.monitoring.svc:9090", f"trigger {trigger}")
+        check(name, meta["query"] == 'sum(tlcm_in_flight_requests{namespace="default", '
+              'release="tlcm"}) or vector(0)', f"query {meta['query']}")
+        check(name, meta["threshold"] == "8", f"threshold {meta['threshold']}")
+        check(name, sspec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"][
+            "stabilizationWindowSeconds"] == 600, "autoscaling.behavior not passed to KEDA's HPA")
+refuses("KEDA and the HPA together", "autoscaling.enabled and keda.enabled both scale the Deployment",
+        "-f", f"{CHART}/ci/values-default.yaml", "--set", "keda.enabled=true",
+        "--set", "keda.prometheusAddress=http://p:9090", "--set", "autoscaling.enabled=true")
+refuses("KEDA without Prometheus", "keda.enabled needs keda.prometheusAddress",
+        "-f", f"{CHART}/ci/values-default.yaml", "--set", "keda.enabled=true")
+refuses("KEDA down to zero", "autoscaling.minReplicas must be at least 1",
+        "-f", f"{CHART}/ci/values-default.yaml", "--set", "keda.enabled=true",
+        "--set", "keda.prometheusAddress=http://p:9090", "--set", "autoscaling.minReplicas=0")
 
 if failures:
     print("check_chart.py: %d failed:\n  %s" % (len(failures), "\n  ".join(failures)), file=sys.stderr)

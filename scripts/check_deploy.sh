@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the deployment files: the Helm chart (helm lint + helm template on the ci/ values and the
 # per-model examples; scripts/check_chart.py's template tests of each deployment rule: weights,
-# rollouts, probes, sizing), the server configurations the chart and
+# rollouts, probes, sizing, the balancing proxy, KEDA), the server configurations the chart and
 # scripts/fetch_models.sh write (parsed by protoc against proto/tlcm/v1/server_config.proto), the
 # Prometheus rules (promtool check rules + promtool test rules), the Grafana dashboard (JSON, its
 # PromQL through promtool) and that every tlcm_* metric they use is registered in
@@ -47,7 +47,8 @@ check_config() {
 link="$chart/files/tlcm-serve-rules.yaml"
 [ -f "$link" ] || { echo "check_deploy.sh: $link does not resolve" >&2; exit 1; }
 value_sets=("$chart/ci/values-default.yaml" "$chart/examples/values-sdxl-h100.yaml"
-            "$chart/examples/values-flux-h100.yaml" "$chart/ci/values-tls-auth-fetch.yaml")
+            "$chart/examples/values-flux-h100.yaml" "$chart/ci/values-tls-auth-fetch.yaml"
+            "$chart/ci/values-proxy-keda.yaml")
 # The download Job needs a lock; the ci/ one has the format, not real pins.
 lock=(--set-file "modelFetch.lock=$chart/ci/models-test.lock")
 for values in "${value_sets[@]}"; do

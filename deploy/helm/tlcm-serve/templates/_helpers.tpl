@@ -43,6 +43,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- include "tlcm-serve.imageRef" (list .Values.image.repository (default (printf "%s-cuda" .Chart.AppVersion) .Values.image.tag) .Values.image.digest) -}}
 {{- end -}}
 
+{{/* The proxy's Envoy image (proxy.image). */}}
+{{- define "tlcm-serve.proxyImage" -}}
+{{- include "tlcm-serve.imageRef" (list .Values.proxy.image.repository .Values.proxy.image.tag .Values.proxy.image.digest) -}}
+{{- end -}}
+
 {{/* The download image (docker/Dockerfile.fetch); repository defaults to the server image's. */}}
 {{- define "tlcm-serve.fetchImage" -}}
 {{- $image := .Values.modelFetch.image -}}
@@ -293,8 +298,12 @@ auth_token_file: "/etc/tlcm/auth/tokens"
 {{- end }}
 {{- end -}}
 
-{{/* gRPC health service names: readiness (and startup) ask the whole server, liveness the worker watch. */}}
+{{/*
+gRPC health service names: readiness (and startup) ask the whole server, liveness the worker watch,
+the proxy the Generate service (SERVING exactly when "" is: loaded, warm and not draining).
+*/}}
 {{- define "tlcm-serve.readinessService" -}}{{- end -}}
+{{- define "tlcm-serve.proxyHealthService" -}}tlcm.v1.TlcmService{{- end -}}
 {{- define "tlcm-serve.livenessService" -}}tlcm.v1.Liveness{{- end -}}
 
 {{/*
@@ -334,4 +343,215 @@ grpc:
   service: {{ . }}
   {{- end }}
 {{- end -}}
+{{- end -}}
+
+{{/*
+"true" when an autoscaler owns the Deployment's replica count; fails when both would (KEDA makes an
+HPA of its own, and two HPAs on one Deployment fight over it).
+*/}}
+{{- define "tlcm-serve.autoscaled" -}}
+{{- if and .Values.autoscaling.enabled .Values.keda.enabled -}}
+{{- fail "autoscaling.enabled and keda.enabled both scale the Deployment (KEDA creates an HPA of its own): turn one off (docs/deploy.md, Autoscaling)" -}}
+{{- end -}}
+{{- if or .Values.autoscaling.enabled .Values.keda.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* Port of the proxy's Envoy admin interface, on loopback only (the metrics listener forwards /metrics and /ready to it). */}}
+{{- define "tlcm-serve.proxyAdminPort" -}}9902{{- end -}}
+
+{{/*
+The proxy's Envoy configuration (templates/proxy.yaml; docs/deploy.md, Balancing). Calls go to the
+server pod with the fewest calls in flight; no timeout of the proxy's own cuts a stream (the
+client's deadline, sent as grpc-timeout, is the only limit); a call is retried on another pod only
+while no response has started.
+*/}}
+{{- define "tlcm-serve.proxyConfig" -}}
+{{- $p := .Values.proxy -}}
+{{- $headless := printf "%s-headless.%s.svc.cluster.local" (include "tlcm-serve.fullname" .) .Release.Namespace -}}
+{{- $serverName := default (include "tlcm-serve.serviceHost" .) .Values.tls.serverName -}}
+{{- $keepalive := dict "interval" "30s" "timeout" "20s" }}
+admin:
+  address:
+    socket_address: {address: 127.0.0.1, port_value: {{ include "tlcm-serve.proxyAdminPort" . }}}
+static_resources:
+  listeners:
+    - name: grpc
+      address:
+        socket_address: {address: 0.0.0.0, port_value: {{ .Values.service.port }}}
+      filter_chains:
+        - filters:
+            - name: envoy.filters.network.http_connection_manager
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                stat_prefix: grpc
+                codec_type: HTTP2
+                # HTTP/2 keepalive pings on both sides close a vanished peer's connection, and its
+                # streams, within interval + timeout (slower than the server's
+                # min_client_ping_interval_ms, default 10 s, allows).
+                http2_protocol_options:
+                  connection_keepalive: {{ toJson $keepalive }}
+                # A stream may stay quiet for as long as a call waits in a server's queue.
+                stream_idle_timeout: 0s
+                route_config:
+                  name: tlcm
+                  virtual_hosts:
+                    - name: tlcm
+                      domains: ["*"]
+                      routes:
+                        # Every service of the server: Generate, ListModels, health, reflection.
+                        - match: {prefix: /}
+                          route:
+                            cluster: tlcm
+                            # No route timeout (Envoy's default, 15 s, would cut generations).
+                            timeout: 0s
+                            # The client's grpc-timeout header bounds the call, uncapped.
+                            max_stream_duration: {grpc_timeout_header_max: 0s}
+                            retry_policy:
+                              # All of these mean the pod never started the call: no connection,
+                              # the stream refused, or a status in the response headers (a gRPC
+                              # status arrives there only when no message was sent): UNAVAILABLE
+                              # while draining, RESOURCE_EXHAUSTED when the queue is full.
+                              retry_on: connect-failure,refused-stream,unavailable,resource-exhausted
+                              num_retries: {{ $p.retries }}
+                              retry_host_predicate:
+                                - name: envoy.retry_host_predicates.previous_hosts
+                                  typed_config:
+                                    "@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate
+                              host_selection_retry_max_attempts: 3
+                              retry_back_off: {base_interval: 0.1s, max_interval: 1s}
+                http_filters:
+                  - name: envoy.filters.http.router
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+          {{- if .Values.tls.enabled }}
+          # TLS ends here (a per-call balancer must read the calls) with the server's certificate,
+          # and starts again towards the pods.
+          transport_socket:
+            name: envoy.transport_sockets.tls
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+              {{- if .Values.tls.requireClientCert }}
+              require_client_certificate: true
+              {{- end }}
+              common_tls_context:
+                alpn_protocols: [h2]
+                tls_certificates:
+                  - certificate_chain: {filename: /etc/tlcm/tls/tls.crt}
+                    private_key: {filename: /etc/tlcm/tls/tls.key}
+                {{- if .Values.tls.requireClientCert }}
+                validation_context:
+                  trusted_ca: {filename: /etc/tlcm/tls/ca.crt}
+                {{- end }}
+          {{- end }}
+    - name: metrics
+      address:
+        socket_address: {address: 0.0.0.0, port_value: {{ $p.metricsPort }}}
+      filter_chains:
+        - filters:
+            - name: envoy.filters.network.http_connection_manager
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                stat_prefix: metrics
+                route_config:
+                  name: metrics
+                  virtual_hosts:
+                    - name: metrics
+                      domains: ["*"]
+                      # Only these two paths reach the admin interface; everything else is 404.
+                      routes:
+                        - match: {path: /metrics}
+                          route: {cluster: admin, prefix_rewrite: /stats/prometheus}
+                        - match: {path: /ready}
+                          route: {cluster: admin}
+                http_filters:
+                  - name: envoy.filters.http.router
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:
+    - name: tlcm
+      # Every ready server pod, from the headless Service's DNS records.
+      cluster_type:
+        name: envoy.cluster.dns
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.clusters.dns.v3.DnsCluster
+          dns_refresh_rate: 5s
+          dns_lookup_family: V4_PREFERRED
+      connect_timeout: 5s
+      load_assignment:
+        cluster_name: tlcm
+        endpoints:
+          - lb_endpoints:
+              - endpoint:
+                  address:
+                    socket_address: {address: {{ $headless }}, port_value: {{ .Values.server.port }}}
+      # The pod with the fewest calls in flight, over all pods (not two picked at random): calls
+      # differ 20-fold in cost and a release has few pods.
+      load_balancing_policy:
+        policies:
+          - typed_extension_config:
+              name: envoy.load_balancing_policies.least_request
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest
+                selection_method: FULL_SCAN
+      typed_extension_protocol_options:
+        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+          explicit_http_config:
+            http2_protocol_options:
+              connection_keepalive: {{ toJson $keepalive }}
+      health_checks:
+        - grpc_health_check: {service_name: {{ include "tlcm-serve.proxyHealthService" . }}}
+          interval: {{ $p.healthCheck.intervalSeconds }}s
+          timeout: {{ $p.healthCheck.timeoutSeconds }}s
+          unhealthy_threshold: {{ $p.healthCheck.unhealthyThreshold }}
+          healthy_threshold: 1
+          # Check idle pods as often as busy ones (a new pod gets calls after its first check).
+          no_traffic_interval: {{ $p.healthCheck.intervalSeconds }}s
+      common_lb_config:
+        # A pod new to DNS gets no calls before its first passing check.
+        ignore_new_hosts_until_first_hc: true
+      # A pod gone from DNS (not ready: draining) gets no new calls, whatever its last check said.
+      ignore_health_on_host_removal: true
+      outlier_detection:
+        consecutive_5xx: {{ $p.outlierDetection.consecutiveFailures }}
+        interval: 10s
+        base_ejection_time: {{ $p.outlierDetection.baseEjectionSeconds }}s
+        max_ejection_percent: {{ $p.outlierDetection.maxEjectionPercent }}
+      circuit_breakers:
+        thresholds:
+          - max_requests: {{ $p.maxRequests }}
+            max_pending_requests: {{ $p.maxRequests }}
+            retry_budget:
+              budget_percent: {value: {{ $p.retryBudgetPercent }}}
+              min_retry_concurrency: 3
+      {{- if .Values.tls.enabled }}
+      transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+          sni: {{ $serverName }}
+          common_tls_context:
+            alpn_protocols: [h2]
+            {{- if .Values.tls.requireClientCert }}
+            tls_certificates:
+              - certificate_chain: {filename: /etc/tlcm/tls/tls.crt}
+                private_key: {filename: /etc/tlcm/tls/tls.key}
+            {{- end }}
+            # The pods' certificate must name tls.serverName (default: the ClusterIP Service's
+            # name), checked against the Secret's ca.crt.
+            validation_context:
+              trusted_ca: {filename: /etc/tlcm/tls/ca.crt}
+              match_typed_subject_alt_names:
+                - san_type: DNS
+                  matcher: {exact: {{ $serverName }}}
+      {{- end }}
+    - name: admin
+      connect_timeout: 1s
+      load_assignment:
+        cluster_name: admin
+        endpoints:
+          - lb_endpoints:
+              - endpoint:
+                  address:
+                    socket_address: {address: 127.0.0.1, port_value: {{ include "tlcm-serve.proxyAdminPort" . }}}
 {{- end -}}
