@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "tlcm-server [--config FILE] [flags]: serves TLCM text-to-image models over gRPC.");
   absl::ParseCommandLine(argc, argv);
+  tlcm::server::InstallLibraryLogHandlers();
   // First, so that a signal during start-up or loading drains instead of killing the process.
   if (absl::Status s = tlcm::server::InstallShutdownSignalHandlers(); !s.ok()) return Fail(s);
 

@@ -2,8 +2,12 @@
 
 #include <unistd.h>
 
+#include <google/protobuf/stubs/logging.h>
+#include <grpc/support/log.h>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "util/client_text.h"
@@ -64,6 +68,37 @@ void LogRequest(const RequestLogEntry& entry) { WriteLine(FormatRequestLogLine(e
 void LogEvent(const std::string& event, const std::string& message) {
   nlohmann::ordered_json line = {{"time", Timestamp()}, {"event", event}, {"message", message}};
   WriteLine(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+namespace {
+
+// "LEVEL file:line: message", with the file's folders dropped.
+std::string LibraryLine(absl::string_view level, absl::string_view file, int line,
+                        absl::string_view message) {
+  const size_t slash = file.rfind('/');
+  if (slash != absl::string_view::npos) file.remove_prefix(slash + 1);
+  return absl::StrCat(level, " ", file, ":", line, ": ", message);
+}
+
+void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line,
+                 const std::string& message) {
+  static constexpr const char* kLevels[] = {"INFO", "WARNING", "ERROR", "FATAL"};
+  const int index = static_cast<int>(level);
+  LogEvent("protobuf", LibraryLine(index >= 0 && index < 4 ? kLevels[index] : "LOG",
+                                   file == nullptr ? "" : file, line, message));
+}
+
+void GrpcLog(gpr_log_func_args* args) {
+  LogEvent("grpc", LibraryLine(gpr_log_severity_string(args->severity),
+                               args->file == nullptr ? "" : args->file, args->line,
+                               args->message == nullptr ? "" : args->message));
+}
+
+}  // namespace
+
+void InstallLibraryLogHandlers() {
+  google::protobuf::SetLogHandler(&ProtobufLog);
+  gpr_set_log_function(&GrpcLog);
 }
 
 }  // namespace tlcm::server

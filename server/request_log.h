@@ -34,4 +34,10 @@ void LogRequest(const RequestLogEntry& entry);
 // {"event":"<event>","message":"..."} on stderr.
 void LogEvent(const std::string& event, const std::string& message);
 
+// Routes the lines that libprotobuf and gRPC's core would print themselves through LogEvent, so
+// that stderr stays one JSON object per line: event "protobuf" or "grpc", the message prefixed
+// with its level and source location ("ERROR text_format.cc:337: ..."). Call once, early in
+// main(), before other threads log (neither library makes the switch thread-safe).
+void InstallLibraryLogHandlers();
+
 }  // namespace tlcm::server

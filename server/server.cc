@@ -127,17 +127,24 @@ void Server::StopLivenessWatch() {
 
 void Server::WatchReadiness() {
   ready_status_ = engine_->WaitUntilReady();
+  bool serving = false;
   {
     absl::MutexLock lock(&mu_);
     if (ready_status_.ok() && !draining_) {
       grpc_server_->GetHealthCheckService()->SetServingStatus("", true);
       grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
       metrics_->SetReady(true);
+      serving = true;
     }
   }
-  LogEvent(ready_status_.ok() ? "ready" : "load_failed",
-           ready_status_.ok() ? "every model is loaded and warm; health SERVING"
-                              : ready_status_.ToString());
+  if (!ready_status_.ok()) {
+    LogEvent("load_failed", ready_status_.ToString());
+  } else if (serving) {
+    LogEvent("ready", "every model is loaded and warm; health SERVING");
+  } else {
+    LogEvent("ready", "every model is loaded and warm, but the server is shutting down; health "
+                      "stays NOT_SERVING");
+  }
   ready_.Notify();
 }
 

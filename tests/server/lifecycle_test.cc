@@ -91,6 +91,20 @@ TEST(HealthTest, LivenessFailsForGoodWhenAWorkerMakesNoProgress) {
   EXPECT_EQ(Health(*client, server::kLivenessService), HealthCheckResponse::NOT_SERVING);
 }
 
+TEST(HealthTest, ModelsThatFinishLoadingDuringADrainAreNotReportedServing) {
+  auto control = NewFakePipelineControl();
+  control->HoldLoading(true);
+  TestServer server(BaseConfig(), /*wait_ready=*/false, control);
+  ASSERT_TRUE(server.ok());
+  ::testing::internal::CaptureStderr();
+  server.server().Drain(absl::Seconds(5));  // nothing accepted: it ends while the models load
+  control->HoldLoading(false);
+  ASSERT_TRUE(server.server().WaitUntilReady().ok());
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(log.find("health SERVING"), std::string::npos) << log;
+  EXPECT_NE(log.find("health stays NOT_SERVING"), std::string::npos) << log;
+}
+
 TEST(HealthTest, UnknownServiceIsNotFound) {
   TestServer server;
   ASSERT_TRUE(server.ok());

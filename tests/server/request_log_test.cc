@@ -1,8 +1,20 @@
-// The per-request log line is one JSON object with every field.
+// The per-request log line is one JSON object with every field; so are the lines libprotobuf and
+// gRPC would print themselves.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "server/request_log.h"
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <google/protobuf/stubs/logging.h>
+#include <google/protobuf/text_format.h>
+#include <grpc/support/log.h>
+
+#include "absl/strings/str_split.h"
+#include "tlcm/v1/server_config.pb.h"
 
 namespace tlcm::server {
 namespace {
@@ -53,6 +65,34 @@ TEST(RequestLogTest, AHugeModelNameIsCutNotCopied) {
   EXPECT_LT(line.size(), 1000u);
   auto json = nlohmann::json::parse(line);
   EXPECT_EQ(json["model"], std::string(64, 'm') + "...(2097152 bytes)");
+}
+
+// Every non-empty stderr line of `output` as parsed JSON (a line that does not parse fails).
+std::vector<nlohmann::json> JsonLines(const std::string& output) {
+  std::vector<nlohmann::json> lines;
+  for (absl::string_view line : absl::StrSplit(output, '\n', absl::SkipEmpty())) {
+    lines.push_back(nlohmann::json::parse(line));
+  }
+  return lines;
+}
+
+TEST(RequestLogTest, LibraryLogLinesBecomeJsonEvents) {
+  InstallLibraryLogHandlers();
+  ::testing::internal::CaptureStderr();
+  tlcm::v1::ServerConfig config;
+  // libprotobuf reports a parse error of its own...
+  EXPECT_FALSE(google::protobuf::TextFormat::ParseFromString("port: \"not a number\"", &config));
+  // ...and so does gRPC's core.
+  gpr_log(GPR_ERROR, "%s", "a core error");
+  const std::vector<nlohmann::json> lines = JsonLines(::testing::internal::GetCapturedStderr());
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["event"], "protobuf");
+  EXPECT_EQ(lines[0]["message"].get<std::string>().rfind("ERROR text_format.cc:", 0), 0u)
+      << lines[0];
+  EXPECT_EQ(lines[1]["event"], "grpc");
+  EXPECT_TRUE(std::regex_match(lines[1]["message"].get<std::string>(),
+                               std::regex("E request_log_test\\.cc:[0-9]+: a core error")))
+      << lines[1];
 }
 
 }  // namespace
