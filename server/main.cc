@@ -36,6 +36,8 @@ ABSL_FLAG(std::optional<std::string>, listen_address, std::nullopt,
 ABSL_FLAG(std::optional<int>, port, std::nullopt, "gRPC port (default 50051; 0 = any free).");
 ABSL_FLAG(std::optional<int>, metrics_port, std::nullopt,
           "Prometheus /metrics port (default 9464; 0 = any free; -1 = off).");
+ABSL_FLAG(std::optional<std::string>, metrics_listen_address, std::nullopt,
+          "Address of the /metrics endpoint (default: --listen_address).");
 ABSL_FLAG(std::optional<std::string>, devices, std::nullopt,
           "Comma-separated devices: cpu, cuda:N, or all (every GPU, else cpu).");
 ABSL_FLAG(std::optional<std::string>, tls_cert, std::nullopt, "PEM server certificate chain.");
@@ -66,6 +68,7 @@ void ApplyFlags(tlcm::v1::ServerConfig* config) {
   if (auto v = absl::GetFlag(FLAGS_listen_address)) config->set_listen_address(*v);
   if (auto v = absl::GetFlag(FLAGS_port)) config->set_port(*v);
   if (auto v = absl::GetFlag(FLAGS_metrics_port)) config->set_metrics_port(*v);
+  if (auto v = absl::GetFlag(FLAGS_metrics_listen_address)) config->set_metrics_listen_address(*v);
   if (auto v = absl::GetFlag(FLAGS_devices)) {
     config->clear_devices();
     for (absl::string_view device : absl::StrSplit(*v, ',', absl::SkipWhitespace())) {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -75,22 +76,30 @@ int BoundPort(int fd) {
   return ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
 }
 
-// Waits until `fd` is readable; false when `wake_fd` fired or kIoTimeout passed first.
-bool WaitReadable(int fd, int wake_fd) {
-  pollfd fds[2] = {{fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
-  const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(MetricsExposer::kIoTimeout));
+// Milliseconds left until `deadline` for poll(): 0 once it has passed.
+int MillisUntil(absl::Time deadline) {
+  return static_cast<int>(
+      std::max<int64_t>(0, absl::ToInt64Milliseconds(absl::Ceil(deadline - absl::Now(),
+                                                                 absl::Milliseconds(1)))));
+}
+
+// Waits until `fd` has `events`; false when `wake_fd` fired or `deadline` passed first.
+bool WaitFor(int fd, short events, int wake_fd, absl::Time deadline) {
+  pollfd fds[2] = {{fd, events, 0}, {wake_fd, POLLIN, 0}};
   int rc;
   do {
-    rc = poll(fds, 2, timeout_ms);
+    rc = poll(fds, 2, MillisUntil(deadline));
   } while (rc < 0 && errno == EINTR);
   return rc > 0 && (fds[1].revents & POLLIN) == 0 && fds[0].revents != 0;
 }
 
-void WriteAll(int fd, absl::string_view data) {
+// Sends `data` without blocking past `deadline` (or the destructor's wake-up).
+void WriteAll(int fd, absl::string_view data, int wake_fd, absl::Time deadline) {
   while (!data.empty()) {
-    const ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // the client went away or stalled past SO_SNDTIMEO
+    if (!WaitFor(fd, POLLOUT, wake_fd, deadline)) return;
+    const ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) return;  // the client went away
     data.remove_prefix(static_cast<size_t>(n));
   }
 }
@@ -105,7 +114,8 @@ std::string Response(int code, absl::string_view reason, absl::string_view conte
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
-    const std::string& address, int port, std::shared_ptr<prometheus::Registry> registry) {
+    const std::string& address, int port, std::shared_ptr<prometheus::Registry> registry,
+    Options options) {
   absl::StatusOr<int> listen_fd = Listen(address, port);
   if (!listen_fd.ok()) return listen_fd.status();
   const int wake_fd = eventfd(0, EFD_CLOEXEC);
@@ -113,25 +123,42 @@ absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
     close(*listen_fd);
     return Unavailable(absl::StrCat(address, ":", port), std::strerror(errno));
   }
-  return std::unique_ptr<MetricsExposer>(
-      new MetricsExposer(*listen_fd, wake_fd, BoundPort(*listen_fd), std::move(registry)));
+  options.answer_threads = std::max(1, options.answer_threads);
+  options.max_waiting_connections = std::max(1, options.max_waiting_connections);
+  return std::unique_ptr<MetricsExposer>(new MetricsExposer(
+      *listen_fd, wake_fd, BoundPort(*listen_fd), std::move(registry), options));
 }
 
 MetricsExposer::MetricsExposer(int listen_fd, int wake_fd, int port,
-                               std::shared_ptr<prometheus::Registry> registry)
-    : listen_fd_(listen_fd), wake_fd_(wake_fd), port_(port), registry_(std::move(registry)) {
-  thread_ = std::thread([this] { Serve(); });
+                               std::shared_ptr<prometheus::Registry> registry, Options options)
+    : listen_fd_(listen_fd),
+      wake_fd_(wake_fd),
+      port_(port),
+      registry_(std::move(registry)),
+      options_(options) {
+  for (int i = 0; i < options_.answer_threads; ++i) {
+    answer_threads_.emplace_back([this] { AnswerQueued(); });
+  }
+  accept_thread_ = std::thread([this] { Accept(); });
 }
 
 MetricsExposer::~MetricsExposer() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  // Never read: every poll on it returns at once from now on.
   const uint64_t one = 1;
   (void)!write(wake_fd_, &one, sizeof(one));
-  thread_.join();
+  accept_thread_.join();
+  for (std::thread& thread : answer_threads_) thread.join();
+  absl::MutexLock lock(&mu_);
+  for (const Connection& connection : waiting_) close(connection.fd);
   close(listen_fd_);
   close(wake_fd_);
 }
 
-void MetricsExposer::Serve() {
+void MetricsExposer::Accept() {
   while (true) {
     pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     if (poll(fds, 2, -1) < 0) {
@@ -141,20 +168,43 @@ void MetricsExposer::Serve() {
     if (fds[1].revents & POLLIN) return;
     const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;  // the peer gave up between poll and accept, or out of descriptors
-    const timeval send_timeout{absl::ToInt64Seconds(kIoTimeout), 0};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
-    Answer(fd);
-    close(fd);
+    absl::MutexLock lock(&mu_);
+    if (static_cast<int>(waiting_.size()) >= options_.max_waiting_connections) {
+      close(fd);  // full: the client sees the connection closed at once
+      continue;
+    }
+    waiting_.push_back(Connection{fd, absl::Now() + options_.request_deadline});
   }
 }
 
-void MetricsExposer::Answer(int fd) {
+bool MetricsExposer::HasWorkOrStops() const { return stopping_ || !waiting_.empty(); }
+
+void MetricsExposer::AnswerQueued() {
+  while (true) {
+    Connection connection;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &MetricsExposer::HasWorkOrStops));
+      if (stopping_) return;  // the destructor closes what still waits
+      connection = waiting_.front();
+      waiting_.pop_front();
+    }
+    Answer(connection);
+    close(connection.fd);
+  }
+}
+
+void MetricsExposer::Answer(const Connection& connection) {
+  const int fd = connection.fd;
+  const auto write_all = [&](absl::string_view data) {
+    WriteAll(fd, data, wake_fd_, connection.deadline);
+  };
   std::string head;
   char buffer[2048];
   while (!absl::StrContains(head, "\r\n\r\n") && head.size() <= kMaxRequestHead) {
-    if (!WaitReadable(fd, wake_fd_)) return;
-    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
-    if (n < 0 && errno == EINTR) continue;
+    if (!WaitFor(fd, POLLIN, wake_fd_, connection.deadline)) return;
+    const ssize_t n = recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) return;
     head.append(buffer, static_cast<size_t>(n));
   }
@@ -163,23 +213,23 @@ void MetricsExposer::Answer(int fd) {
   const std::vector<absl::string_view> parts = absl::StrSplit(request_line, ' ');
   if (head.size() > kMaxRequestHead || parts.size() != 3 ||
       !absl::StartsWith(parts[2], "HTTP/1.")) {
-    WriteAll(fd, Response(400, "Bad Request", kText, "", "malformed HTTP request\n", true));
+    write_all(Response(400, "Bad Request", kText, "", "malformed HTTP request\n", true));
     return;
   }
   const absl::string_view method = parts[0];
   const absl::string_view path = parts[1].substr(0, parts[1].find('?'));
   const bool head_only = method == "HEAD";
   if (method != "GET" && !head_only) {
-    WriteAll(fd, Response(405, "Method Not Allowed", kText, "Allow: GET, HEAD\r\n",
+    write_all(Response(405, "Method Not Allowed", kText, "Allow: GET, HEAD\r\n",
                           "only GET and HEAD are served\n", true));
     return;
   }
   if (path != "/metrics") {
-    WriteAll(fd, Response(404, "Not Found", kText, "", "metrics are at /metrics\n", !head_only));
+    write_all(Response(404, "Not Found", kText, "", "metrics are at /metrics\n", !head_only));
     return;
   }
   const std::string body = prometheus::TextSerializer().Serialize(registry_->Collect());
-  WriteAll(fd, Response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", "", body,
+  write_all(Response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", "", body,
                         !head_only));
 }
 

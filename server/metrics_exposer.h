@@ -8,33 +8,50 @@
 //
 // Protocol: GET or HEAD of /metrics (query string ignored) answers 200 with the registry in the
 // Prometheus text format 0.0.4; any other path 404; any other method 405; a malformed or oversized
-// (> 8 KiB) request head 400. One connection at a time, `Connection: close` after each answer; a
-// client gets kIoTimeout to send its request head and to take the answer, so a stalled client
-// delays the next scrape by at most that. Scrapes are cheap next to Prometheus' intervals.
+// (> 8 KiB) request head 400. `Connection: close` after each answer.
+//
+// Hostile clients: a few threads answer connections side by side, so an idle or slow connection
+// holds up one thread, not every scrape; each connection gets one deadline for all of it (sending
+// its head and taking the answer), so a client that trickles a byte at a time is cut off there;
+// accepted connections wait for a thread in a bounded queue, and beyond it new ones are closed at
+// once, so file descriptors and memory stay bounded.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <prometheus/registry.h>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace tlcm::server {
 
+struct MetricsExposerOptions {
+  // How long a connection has, from its acceptance, to send its request head and take the
+  // answer; then it is closed.
+  absl::Duration request_deadline = absl::Seconds(5);
+  int answer_threads = 4;            // connections answered at the same time (>= 1)
+  int max_waiting_connections = 64;  // accepted ones waiting for a thread (>= 1)
+};
+
 class MetricsExposer {
  public:
-  static constexpr absl::Duration kIoTimeout = absl::Seconds(5);
+  using Options = MetricsExposerOptions;
 
   // Listens on `address` ("0.0.0.0", "127.0.0.1", "::", "[::]", a host name) and `port`
   // (0 = a free port) and starts serving `registry`.
   // Errors: UNAVAILABLE naming the address when it cannot resolve, bind or listen.
   static absl::StatusOr<std::unique_ptr<MetricsExposer>> Start(
-      const std::string& address, int port, std::shared_ptr<prometheus::Registry> registry);
+      const std::string& address, int port, std::shared_ptr<prometheus::Registry> registry,
+      Options options = {});
 
-  // Stops accepting, ends the connection being served (if any) and joins the thread.
+  // Stops accepting, closes the connections being served or waiting, and joins the threads.
   ~MetricsExposer();
 
   MetricsExposer(const MetricsExposer&) = delete;
@@ -44,19 +61,34 @@ class MetricsExposer {
   int port() const { return port_; }
 
  private:
-  MetricsExposer(int listen_fd, int wake_fd, int port,
-                 std::shared_ptr<prometheus::Registry> registry);
+  struct Connection {
+    int fd = -1;
+    absl::Time deadline;  // acceptance + request_deadline
+  };
 
-  // The thread: accepts connections until the destructor signals `wake_fd_`.
-  void Serve();
-  // Reads one request from `fd`, writes one answer, closes nothing (the caller does).
-  void Answer(int fd);
+  MetricsExposer(int listen_fd, int wake_fd, int port,
+                 std::shared_ptr<prometheus::Registry> registry, Options options);
+
+  // The accepting thread: queues connections until the destructor signals `wake_fd_`.
+  void Accept();
+  // An answering thread: serves queued connections one at a time until stopped.
+  void AnswerQueued();
+  // Reads one request from `connection`, writes one answer, closes nothing (the caller does).
+  void Answer(const Connection& connection);
+  bool HasWorkOrStops() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int listen_fd_;
-  const int wake_fd_;  // eventfd the destructor writes to stop Serve()
+  const int wake_fd_;  // eventfd the destructor writes to stop every thread
   const int port_;
   const std::shared_ptr<prometheus::Registry> registry_;
-  std::thread thread_;
+  const Options options_;
+
+  absl::Mutex mu_;
+  std::deque<Connection> waiting_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::thread accept_thread_;
+  std::vector<std::thread> answer_threads_;
 };
 
 }  // namespace tlcm::server

@@ -54,9 +54,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const tlcm::v1::ServerConf
 
   server->metrics_ = std::make_unique<ServerMetrics>(std::make_shared<prometheus::Registry>());
   if (config.metrics_port() >= 0) {
-    TLCM_ASSIGN_OR_RETURN(server->exposer_,
-                          MetricsExposer::Start(config.listen_address(), config.metrics_port(),
-                                                server->metrics_->registry()));
+    TLCM_ASSIGN_OR_RETURN(
+        server->exposer_,
+        MetricsExposer::Start(config.metrics_listen_address(), config.metrics_port(),
+                              server->metrics_->registry()));
     server->metrics_port_ = server->exposer_->port();
   }
   if (!config.auth_token_file().empty()) {
@@ -95,7 +96,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const tlcm::v1::ServerConf
                            config.tls().client_ca_file().empty() ? "" : " + client certificates",
                            server->metrics_port_ < 0
                                ? std::string("(disabled)")
-                               : HostPort(config.listen_address(), server->metrics_port_) +
+                               : HostPort(config.metrics_listen_address(), server->metrics_port_) +
                                      "/metrics",
                            config.devices_size(), config.models_size()));
   server->readiness_thread_ = std::thread([s = server.get()] { s->WatchReadiness(); });

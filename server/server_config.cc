@@ -208,6 +208,9 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
 absl::StatusOr<ServerConfig> ResolveServerConfig(ServerConfig config,
                                                  const std::vector<std::string>& available) {
   if (config.listen_address().empty()) config.set_listen_address("0.0.0.0");
+  if (config.metrics_listen_address().empty()) {
+    config.set_metrics_listen_address(config.listen_address());
+  }
   if (!config.has_port()) config.set_port(kDefaultPort);
   TLCM_RETURN_IF_ERROR(CheckRange("port", config.port(), 0, 65535));
   if (!config.has_metrics_port()) config.set_metrics_port(kDefaultMetricsPort);

@@ -58,6 +58,7 @@ TEST(ConfigTest, FillsDefaults) {
   EXPECT_EQ(resolved->devices(0), "cpu");
   EXPECT_EQ(resolved->drain_grace_seconds(), 30);
   EXPECT_EQ(resolved->worker_stall_seconds(), 300);
+  EXPECT_EQ(resolved->metrics_listen_address(), "0.0.0.0");  // the gRPC address
   EXPECT_EQ(resolved->encoder_threads(), 0);  // the engine sizes the pool from the machine
   EXPECT_EQ(resolved->keepalive().time_ms(), 60000);
   EXPECT_TRUE(resolved->keepalive().permit_without_calls());
