@@ -4,7 +4,10 @@
 #include <sstream>
 #include <utility>
 
+#include <grpc/grpc.h>
+
 #include "absl/strings/str_cat.h"
+#include "service_config.h"
 
 namespace tlcm::client {
 namespace {
@@ -81,6 +84,11 @@ grpc::Status GenerateCall::Wait() {
   return status_;
 }
 
+std::string GenerateCall::peer() {
+  absl::MutexLock lock(&mu_);
+  return peer_;
+}
+
 void GenerateCall::OnReadDone(bool ok) {
   if (!ok) return;  // the stream ended; OnDone follows
   if (callbacks_.on_event) callbacks_.on_event(response_);
@@ -89,29 +97,43 @@ void GenerateCall::OnReadDone(bool ok) {
 
 void GenerateCall::OnDone(const grpc::Status& status) {
   if (callbacks_.on_done) callbacks_.on_done(status);
+  std::string peer = context_.peer();
   absl::MutexLock lock(&mu_);
   status_ = status;
+  peer_ = std::move(peer);
   done_ = true;
 }
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(const ClientOptions& options) {
   auto credentials = MakeCredentials(options);
   if (!credentials.ok()) return credentials.status();
+  auto service_config = MakeServiceConfig(options);
+  if (!service_config.ok()) return service_config.status();
   grpc::ChannelArguments args;
   // Images can be several MiB; the server bounds what it sends.
   args.SetMaxReceiveMessageSize(-1);
+  // Ours is the only service config: no DNS TXT lookups, nothing from the resolver overrides it.
+  args.SetInt(GRPC_ARG_SERVICE_CONFIG_DISABLE_RESOLUTION, 1);
   if (!options.tls_server_name.empty()) {
     args.SetSslTargetNameOverride(options.tls_server_name);
   }
-  auto channel = grpc::CreateCustomChannel(options.target, *credentials, args);
-  return std::unique_ptr<Client>(new Client(options, std::move(channel)));
+  grpc::ChannelArguments balanced_args = args;
+  balanced_args.SetServiceConfigJSON(*service_config);
+  auto channel = grpc::CreateCustomChannel(options.target, *credentials, balanced_args);
+  // gRPC's default service config: pick_first, no health checking, no retries.
+  auto direct_channel = grpc::CreateCustomChannel(options.target, *credentials, args);
+  return std::unique_ptr<Client>(
+      new Client(options, std::move(channel), std::move(direct_channel)));
 }
 
-Client::Client(ClientOptions options, std::shared_ptr<grpc::Channel> channel)
+Client::Client(ClientOptions options, std::shared_ptr<grpc::Channel> channel,
+               std::shared_ptr<grpc::Channel> direct_channel)
     : options_(std::move(options)),
       channel_(std::move(channel)),
+      direct_channel_(std::move(direct_channel)),
       stub_(tlcm::v1::TlcmService::NewStub(channel_)),
-      health_stub_(grpc::health::v1::Health::NewStub(channel_)) {}
+      direct_stub_(tlcm::v1::TlcmService::NewStub(direct_channel_)),
+      health_stub_(grpc::health::v1::Health::NewStub(direct_channel_)) {}
 
 std::unique_ptr<GenerateCall> Client::Generate(const tlcm::v1::GenerateRequest& request,
                                                GenerateCallbacks callbacks) {
@@ -135,13 +157,14 @@ GenerateResult Client::GenerateBlocking(
   };
   auto call = Generate(request, std::move(callbacks));
   result.status = call->Wait();
+  result.peer = call->peer();
   return result;
 }
 
 grpc::Status Client::ListModels(tlcm::v1::ListModelsResponse* response) {
   grpc::ClientContext context;
   ApplyCallOptions(options_, &context);
-  return stub_->ListModels(&context, tlcm::v1::ListModelsRequest(), response);
+  return direct_stub_->ListModels(&context, tlcm::v1::ListModelsRequest(), response);
 }
 
 grpc::Status Client::CheckHealth(const std::string& service,

@@ -3,19 +3,23 @@
 //   tlcm-client generate --model sdxl-demo --prompt "a red bicycle" [--steps 4] [--width 512]
 //       [--height 512] [--seed 7] [--count 2] [--format png|jpeg|webp] [--quality 90]
 //       [--out_dir .] [--previews]
+//   tlcm-client generate --model sdxl-demo --prompt "a red bicycle" --repeat 300 --concurrency 8
+//       (N calls over one channel, C at a time; prints a summary and writes no images)
 //   tlcm-client models
 //   tlcm-client health [--service tlcm.v1.TlcmService]
 // Connection flags (every command): --target, --tls, --ca_cert, --client_cert, --client_key,
-// --tls_server_name, --token_file (or the TLCM_TOKEN environment variable), --timeout_seconds.
+// --tls_server_name, --token_file (or the TLCM_TOKEN environment variable), --timeout_seconds,
+// and the balancing flags --lb_policy, --health_check_service, --max_attempts,
+// --retry_initial_backoff, --retry_max_backoff, --service_config (defaults: ClientOptions).
 //
 // Exit codes:
-//   0        success (health: SERVING)
+//   0        success (health: SERVING; --repeat: every call OK)
 //   1        local failure (cannot read a flag's file, write an image, or the reply is malformed)
 //   2        usage error (unknown command, bad flag value)
 //   3        health: the server or service is NOT_SERVING / UNKNOWN
 //   10 + N   the call ended with gRPC status code N, e.g. 13 INVALID_ARGUMENT,
 //            14 DEADLINE_EXCEEDED, 15 NOT_FOUND, 18 RESOURCE_EXHAUSTED, 24 UNAVAILABLE,
-//            26 UNAUTHENTICATED
+//            26 UNAUTHENTICATED; with --repeat the most frequent failure's code
 #include <filesystem>
 #include <unistd.h>
 
@@ -23,6 +27,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +40,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "repeated_calls.h"
 #include "tlcm_client.h"
 
 ABSL_FLAG(std::string, target, "localhost:50051", "Server address (gRPC target).");
@@ -47,7 +53,23 @@ ABSL_FLAG(std::string, tls_server_name, "",
 ABSL_FLAG(std::string, token_file, "",
           "File whose first line is the bearer token. Default: the TLCM_TOKEN environment "
           "variable, else no token.");
-ABSL_FLAG(double, timeout_seconds, 0, "Deadline of the call in seconds; 0 = none.");
+ABSL_FLAG(double, timeout_seconds, 0,
+          "Deadline of each call in seconds, retries included; 0 = none.");
+ABSL_FLAG(std::optional<std::string>, lb_policy, std::nullopt,
+          "round_robin (default: every call to the next ready address the target resolves to) "
+          "or pick_first.");
+ABSL_FLAG(std::optional<std::string>, health_check_service, std::nullopt,
+          "Health service watched on every address; addresses not SERVING get no calls. "
+          "Default tlcm.v1.TlcmService; \"\" = off.");
+ABSL_FLAG(std::optional<int>, max_attempts, std::nullopt,
+          "Attempts per call for UNAVAILABLE / RESOURCE_EXHAUSTED refusals, 1..5 (default 3; "
+          "1 = no retries).");
+ABSL_FLAG(std::optional<absl::Duration>, retry_initial_backoff, std::nullopt,
+          "Backoff before the second attempt, e.g. 100ms (the default).");
+ABSL_FLAG(std::optional<absl::Duration>, retry_max_backoff, std::nullopt,
+          "Largest backoff between attempts, e.g. 1s (the default).");
+ABSL_FLAG(std::string, service_config, "",
+          "A whole gRPC service config (JSON) instead of the balancing flags above.");
 
 ABSL_FLAG(std::string, model, "", "generate: model name (see `tlcm-client models`).");
 ABSL_FLAG(std::string, prompt, "", "generate: the prompt.");
@@ -66,6 +88,11 @@ ABSL_FLAG(int, quality, 0, "generate: JPEG / WebP quality 1..100; 0 = server def
 ABSL_FLAG(std::string, out_dir, ".", "generate: folder to write the images to.");
 ABSL_FLAG(bool, previews, false, "generate: ask for per-step previews (written as well).");
 ABSL_FLAG(std::string, request_id, "", "generate: request id for the server's logs.");
+ABSL_FLAG(int, repeat, 1,
+          "generate: number of calls; above 1 prints a summary (calls per backend, statuses, "
+          "latency percentiles) and writes no images. Call i uses seed + i * count and request "
+          "id <request_id>-<i>.");
+ABSL_FLAG(int, concurrency, 1, "generate: calls in flight at once with --repeat.");
 ABSL_FLAG(std::string, service, "", "health: service name; \"\" = the whole server.");
 
 namespace {
@@ -151,8 +178,8 @@ class ProgressBar {
   std::string where_;
 };
 
-int RunGenerate(tlcm::client::Client& client) {
-  tlcm::v1::GenerateRequest request;
+// The request of `generate` from the flags; kExitUsage (after a message) when they are wrong.
+int BuildRequest(tlcm::v1::GenerateRequest& request) {
   request.set_model(absl::GetFlag(FLAGS_model));
   request.set_prompt(absl::GetFlag(FLAGS_prompt));
   request.set_prompt_2(absl::GetFlag(FLAGS_prompt_2));
@@ -181,6 +208,42 @@ int RunGenerate(tlcm::client::Client& client) {
     std::cerr << "generate needs --model and --prompt (see `tlcm-client models`)\n";
     return kExitUsage;
   }
+  return 0;
+}
+
+// --repeat N --concurrency C: N calls over one channel, then the summary on stdout.
+int RunRepeated(tlcm::client::Client& client, const tlcm::v1::GenerateRequest& request,
+                int repeat, int concurrency) {
+  auto make_request = [&request](int i) {
+    tlcm::v1::GenerateRequest call = request;
+    if (call.has_seed()) call.set_seed(call.seed() + static_cast<uint64_t>(i) * call.num_images());
+    if (!call.request_id().empty()) call.set_request_id(absl::StrCat(call.request_id(), "-", i));
+    return call;
+  };
+  const auto result = tlcm::client::RunRepeatedCalls(client, repeat, concurrency, make_request);
+  std::cout << tlcm::client::SummarizeRepeatedCalls(result);
+  std::map<grpc::StatusCode, int> failures;
+  for (const auto& call : result.calls) {
+    if (!call.status.ok()) ++failures[call.status.error_code()];
+  }
+  if (failures.empty()) return 0;
+  auto worst = failures.begin();
+  for (auto it = failures.begin(); it != failures.end(); ++it) {
+    if (it->second > worst->second) worst = it;
+  }
+  return 10 + static_cast<int>(worst->first);
+}
+
+int RunGenerate(tlcm::client::Client& client) {
+  tlcm::v1::GenerateRequest request;
+  if (const int usage = BuildRequest(request); usage != 0) return usage;
+  const int repeat = absl::GetFlag(FLAGS_repeat);
+  const int concurrency = absl::GetFlag(FLAGS_concurrency);
+  if (repeat < 1 || concurrency < 1) {
+    std::cerr << "--repeat and --concurrency must be >= 1\n";
+    return kExitUsage;
+  }
+  if (repeat > 1) return RunRepeated(client, request, repeat, concurrency);
 
   const std::string out_dir = absl::GetFlag(FLAGS_out_dir);
   std::error_code mkdir_error;
@@ -273,6 +336,12 @@ int main(int argc, char** argv) {
   options.cert_file = absl::GetFlag(FLAGS_client_cert);
   options.key_file = absl::GetFlag(FLAGS_client_key);
   options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  if (auto v = absl::GetFlag(FLAGS_lb_policy)) options.lb_policy = *v;
+  if (auto v = absl::GetFlag(FLAGS_health_check_service)) options.health_check_service = *v;
+  if (auto v = absl::GetFlag(FLAGS_max_attempts)) options.max_attempts = *v;
+  if (auto v = absl::GetFlag(FLAGS_retry_initial_backoff)) options.retry_initial_backoff = *v;
+  if (auto v = absl::GetFlag(FLAGS_retry_max_backoff)) options.retry_max_backoff = *v;
+  options.service_config = absl::GetFlag(FLAGS_service_config);
   const double timeout = absl::GetFlag(FLAGS_timeout_seconds);
   if (timeout < 0) {
     std::cerr << "--timeout_seconds must be >= 0\n";
@@ -290,7 +359,8 @@ int main(int argc, char** argv) {
   auto client = tlcm::client::Client::Create(options);
   if (!client.ok()) {
     std::cerr << client.status() << "\n";
-    return kExitLocalFailure;
+    return client.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage
+                                                                         : kExitLocalFailure;
   }
   if (command == "generate") return RunGenerate(**client);
   if (command == "models") return RunModels(**client);

@@ -103,11 +103,14 @@ if [ -n "${size}" ]; then
   data+=",\"width\":${size%x*},\"height\":${size#*x}"
 fi
 data+=",\"seed\":\"{{.RequestNumber}}\"}"
+# round_robin: each connection spreads its calls over every address the target resolves to
+# (one here; every pod behind a headless Service's dns:/// name in a cluster).
 cmd=("${ghz}" --insecure --call tlcm.v1.TlcmService/Generate -d "${data}"
      -n "${total}" -c "${concurrency}" --connections "${connections}" --timeout 120s
-     "127.0.0.1:${port}")
+     --lb-strategy round_robin "dns:///127.0.0.1:${port}")
 echo "+ ghz --insecure --call tlcm.v1.TlcmService/Generate -d '${data}' -n ${total}" \
-     "-c ${concurrency} --connections ${connections} --timeout 120s 127.0.0.1:${port}" >&2
+     "-c ${concurrency} --connections ${connections} --timeout 120s" \
+     "--lb-strategy round_robin dns:///127.0.0.1:${port}" >&2
 summary="$("${cmd[@]}")"
 echo "${summary}"
 ok="$(sed -nE 's/^ *\[OK\] +([0-9]+) responses.*/\1/p' <<<"${summary}")"

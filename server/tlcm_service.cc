@@ -1,8 +1,10 @@
 #include "server/tlcm_service.h"
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -12,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "server/grpc_status.h"
+#include "server/load_report.h"
 #include "server/request_log.h"
 
 namespace tlcm::server {
@@ -51,8 +54,12 @@ class GenerateReactor;
 // keeps it alive. The reactor pointer is cleared when gRPC is done with the call.
 class GenerateStream {
  public:
-  GenerateStream(GenerateReactor* reactor, CallInfo info, absl::Time deadline)
-      : reactor_(reactor), info_(std::move(info)), deadline_(deadline) {}
+  GenerateStream(GenerateReactor* reactor, CallInfo info, absl::Time deadline,
+                 std::shared_ptr<const QueuedWork> queued_work)
+      : reactor_(reactor),
+        info_(std::move(info)),
+        deadline_(deadline),
+        queued_work_(std::move(queued_work)) {}
 
   const CallInfo& info() const { return info_; }
 
@@ -67,12 +74,14 @@ class GenerateStream {
     Pump();
   }
 
-  // Sets the terminal status; Finish follows once every queued response is written.
-  void Close(const grpc::Status& status) {
+  // Sets the terminal status and the call's denoising work in image-steps (for the load report);
+  // Finish follows once every queued response is written.
+  void Close(const grpc::Status& status, int64_t call_image_steps) {
     {
       absl::MutexLock lock(&mu_);
       if (final_status_.has_value()) return;
       final_status_ = status;
+      call_image_steps_ = call_image_steps;
     }
     Pump();
   }
@@ -122,7 +131,7 @@ class GenerateStream {
       finish_called_ = true;
     }
     handle.Cancel();
-    if (reactor != nullptr) FinishReactor(reactor, grpc::Status::CANCELLED);
+    if (reactor != nullptr) FinishReactor(reactor, grpc::Status::CANCELLED, 0);
   }
 
   // gRPC: the reactor is about to be deleted.
@@ -137,7 +146,9 @@ class GenerateStream {
   // thread that set write_in_flight_ / finish_called_ makes the call.
   void Pump();
   static void StartWrite(GenerateReactor* reactor, const GenerateResponse* response);
-  static void FinishReactor(GenerateReactor* reactor, const grpc::Status& status);
+  // Finish with the load report (the server's queued work now) in the trailers.
+  void FinishReactor(GenerateReactor* reactor, const grpc::Status& status,
+                     int64_t call_image_steps);
 
   absl::Mutex mu_;
   GenerateReactor* reactor_ ABSL_GUARDED_BY(mu_);
@@ -145,15 +156,18 @@ class GenerateStream {
   GenerateResponse in_flight_;  // written by the thread that sets write_in_flight_
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> final_status_ ABSL_GUARDED_BY(mu_);
+  int64_t call_image_steps_ ABSL_GUARDED_BY(mu_) = 0;
   bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
   engine::RequestHandle handle_ ABSL_GUARDED_BY(mu_);
   bool cancel_requested_ ABSL_GUARDED_BY(mu_) = false;
   const CallInfo info_;
   const absl::Time deadline_;
+  const std::shared_ptr<const QueuedWork> queued_work_;
 };
 
 class GenerateReactor final : public grpc::ServerWriteReactor<GenerateResponse> {
  public:
+  explicit GenerateReactor(grpc::CallbackServerContext* context) : context_(context) {}
   void Attach(std::shared_ptr<GenerateStream> stream) { stream_ = std::move(stream); }
 
   void OnWriteDone(bool ok) override { stream_->OnWriteDone(ok); }
@@ -163,7 +177,17 @@ class GenerateReactor final : public grpc::ServerWriteReactor<GenerateResponse> 
     delete this;
   }
 
+  // Ends the call with `status` and the load report in its trailers.
+  void FinishWithLoadReport(const grpc::Status& status, int64_t queued_image_steps,
+                            int64_t call_image_steps) {
+    context_->AddTrailingMetadata(kLoadReportKey,
+                                  SerializeLoadReport(queued_image_steps, call_image_steps));
+    context_->AddTrailingMetadata(kQueuedWorkKey, std::to_string(queued_image_steps));
+    Finish(status);
+  }
+
  private:
+  grpc::CallbackServerContext* const context_;
   std::shared_ptr<GenerateStream> stream_;
 };
 
@@ -171,13 +195,15 @@ void GenerateStream::StartWrite(GenerateReactor* reactor, const GenerateResponse
   reactor->StartWrite(response);
 }
 
-void GenerateStream::FinishReactor(GenerateReactor* reactor, const grpc::Status& status) {
-  reactor->Finish(status);
+void GenerateStream::FinishReactor(GenerateReactor* reactor, const grpc::Status& status,
+                                   int64_t call_image_steps) {
+  reactor->FinishWithLoadReport(status, queued_work_->image_steps(), call_image_steps);
 }
 
 void GenerateStream::Pump() {
   GenerateReactor* reactor;
   std::optional<grpc::Status> finish;
+  int64_t call_image_steps = 0;
   {
     absl::MutexLock lock(&mu_);
     if (reactor_ == nullptr || finish_called_ || write_in_flight_) return;
@@ -188,22 +214,29 @@ void GenerateStream::Pump() {
     } else if (final_status_.has_value()) {
       finish_called_ = true;
       finish = *final_status_;
+      call_image_steps = call_image_steps_;
     } else {
       return;
     }
     reactor = reactor_;
   }
   if (finish.has_value()) {
-    FinishReactor(reactor, *finish);
+    FinishReactor(reactor, *finish, call_image_steps);
   } else {
     StartWrite(reactor, &in_flight_);
   }
 }
 
-// Turns the engine's events into responses on the stream; logs the request at its end.
+// Turns the engine's events into responses on the stream; logs the request at its end. Takes
+// the request's work (`admitted_image_steps`, already added to `queued_work`) off `queued_work`
+// step by step as it runs, and what is left when it ends.
 class StreamSink final : public engine::GenerationEventSink {
  public:
-  explicit StreamSink(std::shared_ptr<GenerateStream> stream) : stream_(std::move(stream)) {}
+  StreamSink(std::shared_ptr<GenerateStream> stream, std::shared_ptr<QueuedWork> queued_work,
+             int64_t admitted_image_steps)
+      : stream_(std::move(stream)),
+        queued_work_(std::move(queued_work)),
+        admitted_image_steps_(admitted_image_steps) {}
 
   void OnQueued(int position) override {
     GenerateResponse response;
@@ -222,6 +255,10 @@ class StreamSink final : public engine::GenerationEventSink {
   }
 
   void OnStep(const engine::StepEvent& event) override {
+    const int64_t ran =
+        std::min<int64_t>(event.num_images, admitted_image_steps_ - ran_image_steps_);
+    ran_image_steps_ += ran;
+    queued_work_->Add(-ran);
     GenerateResponse response;
     auto* step = response.mutable_step();
     step->set_step(event.step);
@@ -280,12 +317,17 @@ class StreamSink final : public engine::GenerationEventSink {
     RequestLogEntry entry{info.request_id, info.peer,       info.model, info.steps,
                           info.width,      info.height,     info.num_images, metrics, status};
     LogRequest(entry);
-    stream_->Close(ToGrpcStatus(status));
+    queued_work_->Add(-(admitted_image_steps_ - ran_image_steps_));
+    stream_->Close(ToGrpcStatus(status), ran_image_steps_);
   }
 
  private:
   std::shared_ptr<GenerateStream> stream_;
-  std::optional<uint64_t> seed_;  // touched only by the engine's (serialized) event calls
+  const std::shared_ptr<QueuedWork> queued_work_;
+  const int64_t admitted_image_steps_;
+  // Touched only by the engine's (serialized) event calls.
+  int64_t ran_image_steps_ = 0;
+  std::optional<uint64_t> seed_;
 };
 
 bool ValidRequestId(const std::string& id) {
@@ -354,7 +396,8 @@ TlcmServiceImpl::TlcmServiceImpl(engine::Engine* engine, ServerMetrics* metrics,
     : engine_(engine),
       metrics_(metrics),
       auth_(auth),
-      id_prefix_(absl::Uniform<uint64_t>(absl::BitGen()) & 0xffffffffu) {}
+      id_prefix_(absl::Uniform<uint64_t>(absl::BitGen()) & 0xffffffffu),
+      queued_work_(std::make_shared<QueuedWork>()) {}
 
 std::string TlcmServiceImpl::NextRequestId() {
   return absl::StrFormat("%08x-%d", id_prefix_, next_id_.fetch_add(1));
@@ -362,7 +405,7 @@ std::string TlcmServiceImpl::NextRequestId() {
 
 grpc::ServerWriteReactor<tlcm::v1::GenerateResponse>* TlcmServiceImpl::Generate(
     grpc::CallbackServerContext* context, const tlcm::v1::GenerateRequest* request) {
-  auto* reactor = new GenerateReactor();
+  auto* reactor = new GenerateReactor(context);
   const absl::Time deadline = DeadlineOf(*context);
   CallInfo info;
   info.request_id = request->request_id().empty() || !ValidRequestId(request->request_id())
@@ -379,7 +422,7 @@ grpc::ServerWriteReactor<tlcm::v1::GenerateResponse>* TlcmServiceImpl::Generate(
   if (rejected.ok() && !engine_request.ok()) rejected = engine_request.status();
   if (rejected.ok()) ResolveShape(*engine_, *engine_request, &info);
 
-  auto stream = std::make_shared<GenerateStream>(reactor, info, deadline);
+  auto stream = std::make_shared<GenerateStream>(reactor, info, deadline, queued_work_);
   reactor->Attach(stream);
   if (!rejected.ok()) {
     // Label "": a client's model string never becomes a label value before the engine vetted it.
@@ -387,16 +430,21 @@ grpc::ServerWriteReactor<tlcm::v1::GenerateResponse>* TlcmServiceImpl::Generate(
     RequestLogEntry entry{info.request_id, info.peer, info.model, 0, 0, 0, info.num_images,
                           engine::RequestMetrics(), rejected};
     LogRequest(entry);
-    stream->Close(ToGrpcStatus(rejected));
+    stream->Close(ToGrpcStatus(rejected), 0);
     return reactor;
   }
 
-  auto handle = engine_->Submit(*std::move(engine_request), std::make_shared<StreamSink>(stream));
+  // Counted before Submit: the engine's workers may run steps before Submit has returned.
+  const int64_t image_steps = static_cast<int64_t>(info.num_images) * info.steps;
+  queued_work_->Add(image_steps);
+  auto handle = engine_->Submit(*std::move(engine_request),
+                                std::make_shared<StreamSink>(stream, queued_work_, image_steps));
   if (!handle.ok()) {
+    queued_work_->Add(-image_steps);
     RequestLogEntry entry{info.request_id, info.peer, info.model, info.steps, info.width,
                           info.height, info.num_images, engine::RequestMetrics(), handle.status()};
     LogRequest(entry);
-    stream->Close(ToGrpcStatus(handle.status()));
+    stream->Close(ToGrpcStatus(handle.status()), 0);
     return reactor;
   }
   stream->SetHandle(*handle);

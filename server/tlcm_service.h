@@ -5,16 +5,21 @@
 // engine's events are converted to GenerateResponse messages and written one at a time (one
 // write in flight, the rest queued in order), ending with exactly one Finish. No gRPC thread
 // ever waits for inference. A client cancel or a broken stream cancels the engine request, which
-// frees its queue slot or leaves its batch at the next step boundary.
+// frees its queue slot or leaves its batch at the next step boundary. A refusal at admission
+// (RESOURCE_EXHAUSTED, UNAVAILABLE, ...) is the status alone, with no message before it, so that
+// a client's retry policy may send the call to another replica. Every call's trailers carry a
+// load report (load_report.h).
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <string>
 
 #include <grpcpp/grpcpp.h>
 
 #include "engine/engine.h"
 #include "server/auth.h"
+#include "server/load_report.h"
 #include "server/metrics.h"
 #include "tlcm/v1/tlcm_service.grpc.pb.h"
 
@@ -41,6 +46,8 @@ class TlcmServiceImpl final : public tlcm::v1::TlcmService::CallbackService {
   const TokenAuthenticator* auth_;
   const uint64_t id_prefix_;  // random per process, so ids from restarts do not collide
   std::atomic<uint64_t> next_id_{1};
+  // Work admitted and not yet run; reported in every Generate call's trailers (load_report.h).
+  const std::shared_ptr<QueuedWork> queued_work_;
 };
 
 // Converts a GenerateRequest into the engine's request (`deadline` absolute on the real clock).

@@ -83,5 +83,32 @@ TEST(ClientCliTest, CommandsAndExitCodes) {
   fs::remove_all(out_dir);
 }
 
+// --repeat N --concurrency C over a target naming two servers: one summary, calls on both.
+TEST(ClientCliTest, RepeatSummarizesCallsPerBackend) {
+  TestServer a;
+  TestServer b;
+  ASSERT_TRUE(a.ok() && b.ok());
+  const std::string target =
+      absl::StrCat("--target ipv4:", a.target(), ",", b.target(), " --model fake --prompt x");
+
+  CliRun run = RunClient(absl::StrCat("generate ", target, " --repeat 12 --concurrency 3"));
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_EQ(run.out.rfind("calls 12 ok 12 failed 0 ", 0), 0u) << run.out;
+  EXPECT_NE(run.out.find("\nstatus OK 12\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find(absl::StrCat("\nbackend ipv4:", a.target(), " ")), std::string::npos)
+      << run.out;
+  EXPECT_NE(run.out.find(absl::StrCat("\nbackend ipv4:", b.target(), " ")), std::string::npos)
+      << run.out;
+  EXPECT_NE(run.out.find("\nlatency_ms p50 "), std::string::npos) << run.out;
+
+  CliRun failing = RunClient(absl::StrCat("generate ", target, " --steps 99 --repeat 3"));
+  EXPECT_EQ(failing.exit_code, 10 + static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_NE(failing.out.find("\nstatus INVALID_ARGUMENT 3\n"), std::string::npos) << failing.out;
+
+  EXPECT_EQ(RunClient(absl::StrCat("generate ", target, " --repeat 0")).exit_code, 2);
+  EXPECT_EQ(RunClient(absl::StrCat("generate ", target, " --lb_policy random")).exit_code, 2);
+  EXPECT_EQ(RunClient(absl::StrCat("generate ", target, " --max_attempts 9")).exit_code, 2);
+}
+
 }  // namespace
 }  // namespace tlcm::testing

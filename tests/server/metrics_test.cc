@@ -3,103 +3,18 @@
 
 #include <cmath>
 #include <map>
-#include <regex>
 #include <set>
-#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
+#include "exposition.h"
 #include "http_exchange.h"
 #include "test_server.h"
 
 namespace tlcm::testing {
 namespace {
-
-struct Sample {
-  std::string name;
-  std::map<std::string, std::string> labels;
-  double value = 0;
-};
-
-struct Exposition {
-  std::map<std::string, std::string> help;  // family -> help text
-  std::map<std::string, std::string> type;  // family -> counter / gauge / histogram / ...
-  std::vector<Sample> samples;
-
-  // The value of the sample `name` whose labels include `labels`; NaN when absent.
-  double Value(const std::string& name,
-               const std::map<std::string, std::string>& labels = {}) const {
-    for (const auto& sample : samples) {
-      if (sample.name != name) continue;
-      bool match = true;
-      for (const auto& [key, value] : labels) {
-        auto it = sample.labels.find(key);
-        match = match && it != sample.labels.end() && it->second == value;
-      }
-      if (match) return sample.value;
-    }
-    return std::nan("");
-  }
-};
-
-// Parses the text format strictly enough to catch malformed output; failures are test failures.
-Exposition Parse(const std::string& text) {
-  Exposition out;
-  static const std::regex kName("[a-zA-Z_:][a-zA-Z0-9_:]*");
-  static const std::regex kSample(
-      R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ([^ ]+)( -?[0-9]+)?)");
-  static const std::regex kLabel(R"re(([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)")re");
-  std::istringstream lines(text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.empty()) continue;
-    if (absl::StartsWith(line, "# HELP ") || absl::StartsWith(line, "# TYPE ")) {
-      std::vector<std::string> parts = absl::StrSplit(line.substr(7), absl::MaxSplits(' ', 1));
-      EXPECT_EQ(parts.size(), 2u) << line;
-      if (parts.size() != 2) continue;
-      EXPECT_TRUE(std::regex_match(parts[0], kName)) << line;
-      auto& table = line[2] == 'H' ? out.help : out.type;
-      EXPECT_EQ(table.count(parts[0]), 0u) << "declared twice: " << line;
-      table[parts[0]] = parts[1];
-      continue;
-    }
-    if (absl::StartsWith(line, "#")) continue;
-    std::smatch match;
-    if (!std::regex_match(line, match, kSample)) {
-      ADD_FAILURE() << "malformed sample line: " << line;
-      continue;
-    }
-    Sample sample;
-    sample.name = match[1];
-    const std::string labels = match[3];
-    for (auto it = std::sregex_iterator(labels.begin(), labels.end(), kLabel);
-         it != std::sregex_iterator(); ++it) {
-      sample.labels[(*it)[1]] = (*it)[2];
-    }
-    const std::string value = match[4];
-    if (value == "+Inf" || value == "-Inf" || value == "NaN") {
-      sample.value = value == "NaN" ? std::nan("") : (value[0] == '-' ? -INFINITY : INFINITY);
-    } else {
-      EXPECT_TRUE(absl::SimpleAtod(value, &sample.value)) << line;
-    }
-    // The sample's family must have been declared before it.
-    std::string family = sample.name;
-    for (const char* suffix : {"_bucket", "_sum", "_count"}) {
-      if (out.type.count(family) == 0 && absl::EndsWith(family, suffix)) {
-        family = std::string(absl::StripSuffix(family, suffix));
-      }
-    }
-    EXPECT_EQ(out.type.count(family), 1u) << "no TYPE before " << line;
-    EXPECT_EQ(out.help.count(family), 1u) << "no HELP before " << line;
-    out.samples.push_back(std::move(sample));
-  }
-  return out;
-}
 
 tlcm::v1::ServerConfig WithMetrics() {
   tlcm::v1::ServerConfig config = BaseConfig();
@@ -124,7 +39,7 @@ TEST(MetricsTest, ScrapedExpositionIsWellFormedAndCountsRequests) {
   // The in-flight gauge may lag the client's view of the end by a moment.
   Exposition metrics;
   for (int attempt = 0; attempt < 100; ++attempt) {
-    metrics = Parse(HttpGet(server.server().metrics_port(), "/metrics"));
+    metrics = ParseExposition(HttpGet(server.server().metrics_port(), "/metrics"));
     if (metrics.Value("tlcm_in_flight_requests", {{"model", "fake"}}) == 0) break;
     absl::SleepFor(absl::Milliseconds(10));
   }
@@ -189,7 +104,7 @@ TEST(MetricsTest, DeviceMemoryGaugeShowsWhatThePipelinesMeasure) {
   ASSERT_TRUE(server.ok());
   // Reported after the warm-ups already; a request's batch reports again.
   ASSERT_TRUE(server.NewClient()->GenerateBlocking(SimpleRequest()).status.ok());
-  const Exposition metrics = Parse(HttpGet(server.server().metrics_port(), "/metrics"));
+  const Exposition metrics = ParseExposition(HttpGet(server.server().metrics_port(), "/metrics"));
   EXPECT_EQ(metrics.type.at("tlcm_device_memory_bytes"), "gauge");
   EXPECT_EQ(metrics.Value("tlcm_device_memory_bytes", {{"device", "cpu"}, {"kind", "resident"}}),
             123456789);
@@ -204,12 +119,12 @@ TEST(MetricsTest, ReadyGaugeFollowsHealth) {
   TestServer server(WithMetrics(), /*wait_ready=*/false, control);
   ASSERT_TRUE(server.ok());
   const int port = server.server().metrics_port();
-  EXPECT_EQ(Parse(HttpGet(port, "/metrics")).Value("tlcm_ready"), 0);
+  EXPECT_EQ(ParseExposition(HttpGet(port, "/metrics")).Value("tlcm_ready"), 0);
   control->HoldLoading(false);
   ASSERT_TRUE(server.server().WaitUntilReady().ok());
-  EXPECT_EQ(Parse(HttpGet(port, "/metrics")).Value("tlcm_ready"), 1);
+  EXPECT_EQ(ParseExposition(HttpGet(port, "/metrics")).Value("tlcm_ready"), 1);
   server.server().Drain(absl::Seconds(1));
-  EXPECT_EQ(Parse(HttpGet(port, "/metrics")).Value("tlcm_ready"), 0);
+  EXPECT_EQ(ParseExposition(HttpGet(port, "/metrics")).Value("tlcm_ready"), 0);
 }
 
 TEST(MetricsTest, NegativePortDisablesTheEndpoint) {
