@@ -19,9 +19,9 @@ AutoencoderKLConfig Parse(const Json& json) {
   RequireValue(json, "latents_mean", nullptr);
   RequireValue(json, "latents_std", nullptr);
   AutoencoderKLConfig c;
-  c.out_channels = ValueOr<int64_t>(json, "out_channels", 3);
-  c.latent_channels = ValueOr<int64_t>(json, "latent_channels", 4);
-  c.block_out_channels = ValueOr<std::vector<int64_t>>(json, "block_out_channels", {64});
+  c.out_channels = SizeOr(json, "out_channels", 3);
+  c.latent_channels = SizeOr(json, "latent_channels", 4);
+  c.block_out_channels = SizesOr(json, "block_out_channels", {64});
   const auto up_types = ValueOr<std::vector<std::string>>(json, "up_block_types",
                                                           {"UpDecoderBlock2D"});
   if (c.block_out_channels.empty() || up_types.size() != c.block_out_channels.size()) {
@@ -36,8 +36,8 @@ AutoencoderKLConfig Parse(const Json& json) {
           absl::StrCat("\"up_block_types\": \"", type, "\" is not supported"));
     }
   }
-  c.layers_per_block = ValueOr<int64_t>(json, "layers_per_block", 1);
-  c.norm_num_groups = ValueOr<int64_t>(json, "norm_num_groups", 32);
+  c.layers_per_block = SizeOr(json, "layers_per_block", 1);
+  c.norm_num_groups = SizeOr(json, "norm_num_groups", 32);
   for (int64_t channels : c.block_out_channels) {
     if (c.norm_num_groups <= 0 || channels % c.norm_num_groups != 0) {
       throw std::invalid_argument(absl::StrCat("\"norm_num_groups\": ", c.norm_num_groups,

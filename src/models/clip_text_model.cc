@@ -10,12 +10,6 @@
 namespace tlcm {
 namespace {
 
-int64_t PositiveInt(const nlohmann::json& json, const char* key, int64_t fallback) {
-  const int64_t value = ValueOr<int64_t>(json, key, fallback);
-  if (value <= 0) throw std::invalid_argument(absl::StrCat(key, " must be positive, got ", value));
-  return value;
-}
-
 ClipActivation ParseActivation(const std::string& name) {
   if (name == "quick_gelu") return ClipActivation::kQuickGelu;
   if (name == "gelu") return ClipActivation::kGelu;
@@ -38,16 +32,16 @@ absl::StatusOr<ClipTextConfig> ClipTextConfig::FromFile(const std::string& path)
   TLCM_ASSIGN_OR_RETURN(nlohmann::json json, ReadJsonFile(path));
   return ParseConfig(path, json, [](const nlohmann::json& j) {
     ClipTextConfig c;
-    c.vocab_size = PositiveInt(j, "vocab_size", c.vocab_size);
-    c.hidden_size = PositiveInt(j, "hidden_size", c.hidden_size);
-    c.intermediate_size = PositiveInt(j, "intermediate_size", c.intermediate_size);
-    c.num_attention_heads = PositiveInt(j, "num_attention_heads", c.num_attention_heads);
-    c.num_hidden_layers = PositiveInt(j, "num_hidden_layers", c.num_hidden_layers);
+    c.vocab_size = SizeOr(j, "vocab_size", c.vocab_size);
+    c.hidden_size = SizeOr(j, "hidden_size", c.hidden_size);
+    c.intermediate_size = SizeOr(j, "intermediate_size", c.intermediate_size);
+    c.num_attention_heads = SizeOr(j, "num_attention_heads", c.num_attention_heads);
+    c.num_hidden_layers = SizeOr(j, "num_hidden_layers", c.num_hidden_layers);
     c.max_position_embeddings =
-        PositiveInt(j, "max_position_embeddings", c.max_position_embeddings);
+        SizeOr(j, "max_position_embeddings", c.max_position_embeddings);
     c.hidden_act = ParseActivation(ValueOr<std::string>(j, "hidden_act", "quick_gelu"));
     c.layer_norm_eps = ValueOr<double>(j, "layer_norm_eps", c.layer_norm_eps);
-    c.projection_dim = PositiveInt(j, "projection_dim", c.projection_dim);
+    c.projection_dim = SizeOr(j, "projection_dim", c.projection_dim);
     c.eos_token_id = ValueOr<int64_t>(j, "eos_token_id", c.eos_token_id);
     c.with_projection = NamesProjectionClass(j);
     if (c.hidden_size % c.num_attention_heads != 0) {

@@ -13,12 +13,6 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-int64_t PositiveInt(const nlohmann::json& json, const char* key, int64_t fallback) {
-  const int64_t value = ValueOr<int64_t>(json, key, fallback);
-  if (value <= 0) throw std::invalid_argument(absl::StrCat(key, " must be positive, got ", value));
-  return value;
-}
-
 // feed_forward_proj, checked against the optional dense_act_fn / is_gated_act entries that
 // transformers lets override it.
 bool ParseGatedGelu(const nlohmann::json& json) {
@@ -46,16 +40,16 @@ absl::StatusOr<T5Config> T5Config::FromFile(const std::string& path) {
   TLCM_ASSIGN_OR_RETURN(nlohmann::json json, ReadJsonFile(path));
   return ParseConfig(path, json, [](const nlohmann::json& j) {
     T5Config c;
-    c.vocab_size = PositiveInt(j, "vocab_size", c.vocab_size);
-    c.d_model = PositiveInt(j, "d_model", c.d_model);
-    c.d_kv = PositiveInt(j, "d_kv", c.d_kv);
-    c.d_ff = PositiveInt(j, "d_ff", c.d_ff);
-    c.num_heads = PositiveInt(j, "num_heads", c.num_heads);
-    c.num_layers = PositiveInt(j, "num_layers", c.num_layers);
+    c.vocab_size = SizeOr(j, "vocab_size", c.vocab_size);
+    c.d_model = SizeOr(j, "d_model", c.d_model);
+    c.d_kv = SizeOr(j, "d_kv", c.d_kv);
+    c.d_ff = SizeOr(j, "d_ff", c.d_ff);
+    c.num_heads = SizeOr(j, "num_heads", c.num_heads);
+    c.num_layers = SizeOr(j, "num_layers", c.num_layers);
     c.relative_attention_num_buckets =
-        PositiveInt(j, "relative_attention_num_buckets", c.relative_attention_num_buckets);
+        SizeOr(j, "relative_attention_num_buckets", c.relative_attention_num_buckets);
     c.relative_attention_max_distance =
-        PositiveInt(j, "relative_attention_max_distance", c.relative_attention_max_distance);
+        SizeOr(j, "relative_attention_max_distance", c.relative_attention_max_distance);
     c.layer_norm_epsilon = ValueOr<double>(j, "layer_norm_epsilon", c.layer_norm_epsilon);
     c.gated_gelu = ParseGatedGelu(j);
     if (c.relative_attention_num_buckets < 4 || c.relative_attention_num_buckets % 2 != 0) {

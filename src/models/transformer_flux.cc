@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "loaders/json_config.h"
 #include "models/layers/attention_ops.h"
+#include "models/layers/interruption.h"
 #include "util/status_macros.h"
 
 namespace tlcm {
@@ -50,37 +51,26 @@ absl::StatusOr<FluxTransformerConfig> FluxTransformerConfig::FromFile(const std:
   return ParseConfig(path, json, [](const nlohmann::json& j) {
     FluxTransformerConfig c;
     c.patch_size = ValueOr<int64_t>(j, "patch_size", c.patch_size);
-    c.in_channels = ValueOr<int64_t>(j, "in_channels", c.in_channels);
-    c.out_channels = ValueOr<int64_t>(j, "out_channels", c.in_channels);
+    c.in_channels = SizeOr(j, "in_channels", c.in_channels);
+    c.out_channels = SizeOr(j, "out_channels", c.in_channels);
     c.num_layers = ValueOr<int64_t>(j, "num_layers", c.num_layers);
     c.num_single_layers = ValueOr<int64_t>(j, "num_single_layers", c.num_single_layers);
-    c.attention_head_dim = ValueOr<int64_t>(j, "attention_head_dim", c.attention_head_dim);
-    c.num_attention_heads = ValueOr<int64_t>(j, "num_attention_heads", c.num_attention_heads);
-    c.joint_attention_dim = ValueOr<int64_t>(j, "joint_attention_dim", c.joint_attention_dim);
-    c.pooled_projection_dim =
-        ValueOr<int64_t>(j, "pooled_projection_dim", c.pooled_projection_dim);
+    c.attention_head_dim = SizeOr(j, "attention_head_dim", c.attention_head_dim);
+    c.num_attention_heads = SizeOr(j, "num_attention_heads", c.num_attention_heads);
+    c.joint_attention_dim = SizeOr(j, "joint_attention_dim", c.joint_attention_dim);
+    c.pooled_projection_dim = SizeOr(j, "pooled_projection_dim", c.pooled_projection_dim);
     c.guidance_embeds = ValueOr<bool>(j, "guidance_embeds", c.guidance_embeds);
-    c.axes_dims_rope = ValueOr<std::vector<int64_t>>(j, "axes_dims_rope", c.axes_dims_rope);
+    c.axes_dims_rope = SizesOr(j, "axes_dims_rope", c.axes_dims_rope);
 
     Require(c.patch_size == 1,
             absl::StrCat("patch_size ", c.patch_size,
                          " is not supported (only 1: latents arrive already packed)"));
-    const std::vector<std::pair<const char*, int64_t>> sizes = {
-        {"in_channels", c.in_channels},
-        {"out_channels", c.out_channels},
-        {"attention_head_dim", c.attention_head_dim},
-        {"num_attention_heads", c.num_attention_heads},
-        {"joint_attention_dim", c.joint_attention_dim},
-        {"pooled_projection_dim", c.pooled_projection_dim}};
-    for (const auto& [key, value] : sizes) {
-      Require(value > 0, absl::StrCat(key, " must be positive, got ", value));
-    }
-    Require(c.num_layers >= 0 && c.num_single_layers >= 0,
-            "num_layers and num_single_layers must not be negative");
-    Require(!c.axes_dims_rope.empty(), "axes_dims_rope must not be empty");
+    Require(c.num_layers >= 0 && c.num_layers <= kMaxConfigSize && c.num_single_layers >= 0 &&
+                c.num_single_layers <= kMaxConfigSize,
+            absl::StrCat("num_layers and num_single_layers must be in [0, ", kMaxConfigSize, "]"));
     for (int64_t d : c.axes_dims_rope) {
-      Require(d > 0 && d % 2 == 0,
-              absl::StrCat("axes_dims_rope entries must be positive and even, got [",
+      Require(d % 2 == 0,
+              absl::StrCat("axes_dims_rope entries must be even, got [",
                            absl::StrJoin(c.axes_dims_rope, ", "), "]"));
     }
     const int64_t rope_dim =
@@ -353,9 +343,13 @@ torch::Tensor FluxTransformer2DModelImpl::forward(const torch::Tensor& hidden_st
     FluxStreams streams = block(x, c, temb, rope);
     x = streams.hidden_states;
     c = streams.encoder_hidden_states;
+    ThrowIfInterrupted();
   }
   x = torch::cat({c, x}, 1);  // [B, L + S, dim]
-  for (auto& block : single_transformer_blocks_) x = block(x, temb, rope);
+  for (auto& block : single_transformer_blocks_) {
+    x = block(x, temb, rope);
+    ThrowIfInterrupted();
+  }
   x = x.slice(1, text_len);  // image tokens [B, S, dim]
   return proj_out_(norm_out_(x, temb));  // [B, S, out_channels]
 }

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "loaders/json_config.h"
+#include "models/layers/interruption.h"
 #include "util/status_macros.h"
 
 namespace tlcm {
@@ -19,16 +20,22 @@ const Json* Find(const Json& json, const char* key) {
   return it == json.end() || it->is_null() ? nullptr : &*it;
 }
 
-// json[key] as one int64 per block: a number is repeated, a list must have `blocks` entries.
+// json[key] as one size per block (each in [1, kMaxConfigSize]): a number is repeated, a list
+// must have `blocks` entries.
 std::vector<int64_t> PerBlock(const Json& json, const char* key, size_t blocks, int64_t fallback) {
   const Json* value = Find(json, key);
   if (value == nullptr) return std::vector<int64_t>(blocks, fallback);
-  if (value->is_number_integer()) return std::vector<int64_t>(blocks, value->get<int64_t>());
-  auto values = value->get<std::vector<int64_t>>();
-  if (values.size() != blocks) {
-    throw std::invalid_argument(absl::StrCat("\"", key, "\" has ", values.size(),
-                                             " entries for ", blocks, " blocks"));
+  std::vector<int64_t> values;
+  if (value->is_number_integer()) {
+    values.assign(blocks, value->get<int64_t>());
+  } else {
+    values = value->get<std::vector<int64_t>>();
+    if (values.size() != blocks) {
+      throw std::invalid_argument(absl::StrCat("\"", key, "\" has ", values.size(),
+                                               " entries for ", blocks, " blocks"));
+    }
   }
+  for (int64_t v : values) CheckSize(key, v);
   return values;
 }
 
@@ -93,9 +100,12 @@ UNet2DConditionConfig Parse(const Json& json) {
   }
 
   UNet2DConditionConfig c;
-  c.in_channels = ValueOr<int64_t>(json, "in_channels", 4);
-  c.out_channels = ValueOr<int64_t>(json, "out_channels", 4);
-  c.block_out_channels = json.at("block_out_channels").get<std::vector<int64_t>>();
+  c.in_channels = SizeOr(json, "in_channels", 4);
+  c.out_channels = SizeOr(json, "out_channels", 4);
+  if (!json.contains("block_out_channels")) {
+    throw std::invalid_argument("\"block_out_channels\": missing");
+  }
+  c.block_out_channels = SizesOr(json, "block_out_channels", {});
   const size_t n = c.block_out_channels.size();
   for (const auto& name : json.at("down_block_types").get<std::vector<std::string>>()) {
     c.down_block_types.push_back(BlockType(name));
@@ -128,8 +138,7 @@ UNet2DConditionConfig Parse(const Json& json) {
   if (json.contains("norm_num_groups") && json["norm_num_groups"].is_null()) {
     throw std::invalid_argument("\"norm_num_groups\": null is not supported");
   }
-  c.norm_num_groups = ValueOr<int64_t>(json, "norm_num_groups", 32);
-  if (c.norm_num_groups <= 0) throw std::invalid_argument("\"norm_num_groups\" must be positive");
+  c.norm_num_groups = SizeOr(json, "norm_num_groups", 32);
   c.norm_eps = ValueOr<double>(json, "norm_eps", 1e-5);
   for (size_t i = 0; i < n; ++i) {
     const int64_t channels = c.block_out_channels[i];
@@ -180,7 +189,7 @@ UNet2DConditionConfig Parse(const Json& json) {
 
   c.flip_sin_to_cos = ValueOr<bool>(json, "flip_sin_to_cos", true);
   c.freq_shift = ValueOr<double>(json, "freq_shift", 0.0);
-  c.time_embed_dim = ValueOr<int64_t>(json, "time_embedding_dim", 4 * c.block_out_channels[0]);
+  c.time_embed_dim = SizeOr(json, "time_embedding_dim", 4 * c.block_out_channels[0]);
   c.addition_time_embed_dim = json.at("addition_time_embed_dim").get<int64_t>();
   c.projection_class_embeddings_input_dim =
       json.at("projection_class_embeddings_input_dim").get<int64_t>();
@@ -297,8 +306,12 @@ torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& sample,
   // Down path; skips holds conv_in's output and every block output, in order.
   torch::Tensor h = conv_in_(sample.to(dtype));  // [B, C0, h, w]
   std::vector<torch::Tensor> skips = {h};
-  for (auto& block : down_blocks_) h = block(h, emb, context, skips);
+  for (auto& block : down_blocks_) {
+    h = block(h, emb, context, skips);
+    ThrowIfInterrupted();
+  }
   h = mid_block_(h, emb, context);
+  ThrowIfInterrupted();
 
   // Up path: each block consumes its skips from the back; its upsampler produces the size of the
   // next skip (2x, or the odd size the down path had; diffusers passes that size only for odd
@@ -313,6 +326,7 @@ torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& sample,
       upsample_size = std::vector<int64_t>{next.size(2), next.size(3)};
     }
     h = block(h, skips, emb, context, upsample_size);
+    ThrowIfInterrupted();
   }
   return conv_out_(torch::silu(conv_norm_out_(h)));  // [B, out_channels, h, w]
 }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "loaders/diffusers_folder.h"
+#include "pipelines/component_loader.h"
 #include "pipelines/device_memory.h"
 #include "pipelines/flux_pipeline.h"
 #include "pipelines/sdxl_pipeline.h"
@@ -43,7 +44,7 @@ class ServingPipeline : public engine::Pipeline {
       return absl::ResourceExhaustedError(
           absl::StrCat(info_.name, ": out of device memory: ", e.what_without_backtrace()));
     } catch (const std::exception& e) {
-      return absl::InternalError(absl::StrCat(info_.name, ": ", e.what()));
+      return absl::InternalError(absl::StrCat(info_.name, ": ", ExceptionSummary(e)));
     }
     if (!result.ok()) return result.status();
     for (size_t i = 0; i < result->images.size(); ++i) {
@@ -124,7 +125,7 @@ absl::StatusOr<std::unique_ptr<engine::Pipeline>> CreatePipeline(const ModelSpec
     return absl::ResourceExhaustedError(absl::StrCat(spec.name, ": out of memory while loading on ",
                                                      device_name, ": ", e.what_without_backtrace()));
   } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(spec.name, ": loading failed: ", e.what()));
+    return absl::InternalError(absl::StrCat(spec.name, ": loading failed: ", ExceptionSummary(e)));
   }
 }
 
