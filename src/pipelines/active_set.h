@@ -20,6 +20,16 @@ class ActiveSet {
   const std::vector<size_t>& images() const { return images_; }
   bool empty() const { return images_.empty(); }
 
+  // Whether `should_drop` says every running image may go (then nothing of the batch is wanted
+  // any more); false without a callback.
+  bool AllDropped(const std::function<bool(size_t)>& should_drop) const {
+    if (!should_drop) return false;
+    for (size_t image : images_) {
+      if (!should_drop(image)) return false;
+    }
+    return true;
+  }
+
   // Asks `should_drop` about every running image. When some leave, returns the rows to keep
   // (an int64 index tensor on `device`) for index_select on every batch tensor; nullopt when
   // nothing changed.

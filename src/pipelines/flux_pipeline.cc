@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "loaders/diffusers_folder.h"
 #include "loaders/key_remap.h"
+#include "models/layers/interruption.h"
 #include "models/layers/memory_format.h"
 #include "pipelines/active_set.h"
 #include "pipelines/component_fit.h"
@@ -175,9 +176,16 @@ absl::StatusOr<RunResult> FluxPipeline::Run(const std::vector<ImageRequest>& req
       for (size_t i : active.images()) g.push_back(requests[i].guidance_scale);
       guidance_tensor = torch::tensor(g, torch::kFloat32).to(device);
     }
-    const torch::Tensor velocity =
-        transformer_->forward(latents.to(options_.dtype), prompt_embeds, pooled, timestep,
-                              guidance_tensor, img_ids, txt_ids);
+    torch::Tensor velocity;
+    try {
+      // Stops between transformer blocks once no image of the batch is wanted any more.
+      const ScopedInterruption interruption([&] { return active.AllDropped(hooks.should_drop); });
+      velocity = transformer_->forward(latents.to(options_.dtype), prompt_embeds, pooled,
+                                       timestep, guidance_tensor, img_ids, txt_ids);
+    } catch (const Interrupted&) {
+      active.Prune(hooks.should_drop, device);  // every image leaves
+      break;
+    }
     // The TLCM step re-noises with a fresh draw at every step; the last one is multiplied by 0.
     const torch::Tensor fresh = noise.Draw(active.images(), {1, seq, latent_channels_ * 4}, device);
     latents = scheduler_->Step(velocity, sigma, latents, sigma_next, fresh);

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "loaders/diffusers_folder.h"
 #include "loaders/key_remap.h"
+#include "models/layers/interruption.h"
 #include "models/layers/memory_format.h"
 #include "pipelines/active_set.h"
 #include "pipelines/component_fit.h"
@@ -162,9 +163,16 @@ absl::StatusOr<RunResult> StableDiffusionXLPipeline::Run(const std::vector<Image
     const int64_t rows = latents.size(0);
     const std::vector<int64_t> t(rows, timesteps[step]);
     const std::vector<int64_t> t_next(rows, step + 1 < total ? timesteps[step + 1] : -1);
-    const torch::Tensor eps =
-        unet_->forward(latents.to(options_.dtype), torch::tensor(t, torch::kInt64).to(device),
-                       embeds.prompt_embeds, embeds.pooled, time_ids);
+    torch::Tensor eps;
+    try {
+      // Stops between UNet blocks once no image of the batch is wanted any more.
+      const ScopedInterruption interruption([&] { return active.AllDropped(hooks.should_drop); });
+      eps = unet_->forward(latents.to(options_.dtype), torch::tensor(t, torch::kInt64).to(device),
+                           embeds.prompt_embeds, embeds.pooled, time_ids);
+    } catch (const Interrupted&) {
+      active.Prune(hooks.should_drop, device);  // every image leaves
+      break;
+    }
     torch::Tensor fresh;
     if (step + 1 < total) fresh = noise.Draw(active.images(), {1, latent_channels_, h, w}, device);
     latents = scheduler == "lcm" ? lcm_->Step(eps, t, latents, t_next, fresh)

@@ -89,6 +89,21 @@ TEST(FluxPipelineTest, AnImageIsTheSameAloneAndInAMixedBatch) {
   EXPECT_FALSE(testing::ImagesClose(*batch->images[0], *alone->images[0], 0.05, 1));
 }
 
+TEST(FluxPipelineTest, ABatchNobodyWantsStopsInsideItsStep) {
+  auto p = LoadCase("flux-rich", true, 32);
+  ASSERT_TRUE(p);
+  int polls = 0, steps = 0;
+  RunHooks hooks;
+  hooks.on_step = [&](int, int) { ++steps; };
+  // Wanted at the first step boundary, cancelled from then on: the transformer notices between
+  // blocks.
+  hooks.should_drop = [&](size_t) { return ++polls > 1; };
+  auto run = p->Run({{"a red fox in snow", "", 4, 3.5f}}, {4, 32, 32, ""}, hooks);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(steps, 0);  // the first step never finished
+  EXPECT_FALSE(run->images[0].has_value());
+}
+
 TEST(FluxPipelineTest, TimesT5EncodingAsPartOfTextEncoding) {
   auto p = LoadCase("flux-rich", true, 32);
   ASSERT_TRUE(p);

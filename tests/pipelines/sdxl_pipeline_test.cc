@@ -124,6 +124,21 @@ TEST(SdxlPipelineTest, DroppedImagesLeaveTheBatchAndTheOthersAreUnchanged) {
   EXPECT_TRUE(testing::ImagesClose(*partial->images[1], *full->images[1], 0.05, 1));
 }
 
+TEST(SdxlPipelineTest, ABatchNobodyWantsStopsInsideItsStep) {
+  auto p = LoadCase("sdxl-tiny", true);
+  ASSERT_TRUE(p);
+  int polls = 0, steps = 0;
+  RunHooks hooks;
+  hooks.on_step = [&](int, int) { ++steps; };
+  // Wanted at the first step boundary, cancelled from then on: the UNet notices between blocks.
+  hooks.should_drop = [&](size_t) { return ++polls > 2; };
+  auto run = p->Run({{"a castle", "", 1, 0}, {"a fox", "", 2, 0}}, {4, 64, 64, "lcm"}, hooks);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(steps, 0);  // the first step never finished
+  EXPECT_FALSE(run->images[0].has_value());
+  EXPECT_FALSE(run->images[1].has_value());
+}
+
 TEST(SdxlPipelineTest, PromptCacheCountsHitsAndKeepsResults) {
   auto p = LoadCase("sdxl-tiny", true, /*cache_entries=*/8);
   ASSERT_TRUE(p);
