@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/batch_queue.h"
@@ -76,6 +77,11 @@ BatchReport MakeBatchReport(const std::string& device, int worker, const BatchKe
   return report;
 }
 
+// Width x height in megapixels, times steps and images: the work of a request.
+double MegapixelSteps(const BatchKey& key, int images) {
+  return static_cast<double>(key.width) * key.height / 1e6 * key.steps * images;
+}
+
 // Random seeds stay below 2^53 so that clients holding numbers as doubles (JSON) keep them exact.
 constexpr uint64_t kRandomSeedLimit = uint64_t{1} << 53;
 
@@ -133,6 +139,10 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
     std::optional<ModelInfo> info;  // from the first worker that loaded it
     int loaded_workers = 0;
     int in_flight = 0;
+    // The fastest denoising seen for this model, in milliseconds per megapixel-step of one
+    // image; 0 until a (non-warm-up) batch ran: warm-ups pay for first-run set-up and would
+    // overstate the cost. Admission's lower bound of a request's run time.
+    double fastest_ms_per_megapixel_step = 0;
   };
   // An admitted request that has no terminal status yet.
   struct Active {
@@ -221,6 +231,9 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
                          const std::string& context, FlushList* flush)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReportEncoderBacklogLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records the denoising rate of a batch that ran OK (ModelState::fastest_ms_per_megapixel_step).
+  void RecordDenoiseRateLocked(const BatchKey& key, int images, const StageTimings& timings)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool IsActiveLocked(uint64_t id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return active_.contains(id);
   }
@@ -368,6 +381,23 @@ absl::StatusOr<RequestHandle> EngineCore::Submit(GenerationRequest request,
       absl::Status status = absl::DeadlineExceededError("the deadline passed before admission");
       AdmissionResult(known_model, status);
       return status;
+    }
+    // A request that could not finish in time even at the fastest rate seen fails now, instead
+    // of holding a device for nothing.
+    if (const double rate = model_states_[model_id].fastest_ms_per_megapixel_step;
+        rate > 0 && request.deadline != absl::InfiniteFuture()) {
+      const double megapixel_steps = MegapixelSteps(resolved->key, request.num_images);
+      const absl::Duration needed = absl::Milliseconds(megapixel_steps * rate);
+      if (now + needed > request.deadline) {
+        absl::Status status = absl::DeadlineExceededError(absl::StrCat(
+            "the request needs at least ", absl::FormatDuration(absl::Trunc(needed, absl::Milliseconds(1))),
+            " of denoising on this model (", request.num_images, " x ", resolved->key.width, "x",
+            resolved->key.height, " x ", resolved->key.steps, " steps at the fastest rate seen, ",
+            absl::StrFormat("%.3g", rate), " ms per megapixel-step); its deadline leaves ",
+            absl::FormatDuration(absl::Trunc(request.deadline - now, absl::Milliseconds(1)))));
+        AdmissionResult(known_model, status);
+        return status;
+      }
     }
     const uint64_t id = next_id_;
     absl::StatusOr<BatchQueue::Admission> admission =
@@ -790,6 +820,7 @@ void EngineCore::RunBatch(Worker& worker, Batch batch) {
   {
     absl::MutexLock lock(&mu_);
     slots_[worker.index].running = false;
+    if (timings.ok()) RecordDenoiseRateLocked(key, static_cast<int>(jobs.size()), *timings);
     if (observer_ != nullptr) {
       observer_->OnBatchDone(MakeBatchReport(worker.device, worker.index, key,
                                              static_cast<int>(jobs.size()), timings,
@@ -828,6 +859,15 @@ void EngineCore::SettleChunkLocked(uint64_t id, const ChunkProgress& progress, i
     return;
   }
   if (--it->second.chunks_left == 0) FinishLocked(id, absl::OkStatus(), flush);
+}
+
+void EngineCore::RecordDenoiseRateLocked(const BatchKey& key, int images,
+                                         const StageTimings& timings) {
+  const double work = MegapixelSteps(key, images);
+  if (work <= 0 || timings.denoise_ms <= 0) return;
+  double& fastest = model_states_[model_index_.at(key.model)].fastest_ms_per_megapixel_step;
+  const double rate = timings.denoise_ms / work;
+  if (fastest == 0 || rate < fastest) fastest = rate;
 }
 
 void EngineCore::ReportEncoderBacklogLocked() {

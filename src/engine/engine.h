@@ -150,7 +150,9 @@ class Engine {
   //                      says why) or is draining;
   //   NOT_FOUND          no model named request.model;
   //   INVALID_ARGUMENT   a field breaks a rule (see ValidateRequest); the message names both;
-  //   DEADLINE_EXCEEDED  request.deadline has already passed;
+  //   DEADLINE_EXCEEDED  request.deadline has already passed, or comes before the request's
+  //                      denoising could end even at the fastest rate the model has shown
+  //                      (milliseconds per megapixel-step of one image, from earlier batches);
   //   RESOURCE_EXHAUSTED the model's queue holds max_queue_size requests.
   absl::StatusOr<RequestHandle> Submit(GenerationRequest request,
                                        std::shared_ptr<GenerationEventSink> sink);

@@ -613,6 +613,33 @@ TEST_F(EngineTest, APassedDeadlineIsRefusedAtAdmission) {
             absl::StatusCode::kDeadlineExceeded);
 }
 
+TEST_F(EngineTest, ARequestThatCannotFinishBeforeItsDeadlineIsRefusedAtAdmission) {
+  Start(Options());
+  GenerationRequest big = Request("big", 2);
+  big.width = 256;
+  big.height = 256;
+  big.steps = 8;
+  big.num_images = 4;  // 0.065536 MP x 8 steps x 4 images = 2.097 megapixel-steps
+  big.deadline = clock_.Now() + absl::Microseconds(1500);
+  // Nothing measured yet (warm-ups do not count): admitted on trust.
+  EXPECT_EQ(DoneCode(*Submit(big)), absl::StatusCode::kOk);
+  // The fake pipeline reports 2 ms of denoising per batch: 0.954 ms per megapixel-step for that
+  // one. A small batch afterwards is slower per megapixel-step; the fastest rate is kept.
+  GenerationRequest small = Request("small", 3);
+  small.steps = 2;  // 64x64: 0.008 megapixel-steps in 2 ms
+  EXPECT_EQ(DoneCode(*Submit(small)), absl::StatusCode::kOk);
+  // The same big request now needs at least 2 ms: a deadline 1.5 ms away cannot be met.
+  auto sink = std::make_shared<RecordingSink>();
+  const absl::Status refused = engine_->Submit(big, sink).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(refused.message(), HasSubstr("needs at least 2ms of denoising"));
+  EXPECT_THAT(refused.message(), HasSubstr("4 x 256x256 x 8 steps"));
+  EXPECT_THAT(refused.message(), HasSubstr("its deadline leaves 1ms"));
+  EXPECT_EQ(observer_.admissions("m:DEADLINE_EXCEEDED"), 1);
+  big.deadline = clock_.Now() + absl::Milliseconds(3);  // enough
+  EXPECT_EQ(DoneCode(*Submit(big)), absl::StatusCode::kOk);
+}
+
 TEST_F(EngineTest, AFullQueueAnswersResourceExhaustedAtOnce) {
   auto running = StartWithTheWorkerBusy(/*max_queue_size=*/1);
   ASSERT_NE(running, nullptr);
