@@ -1,5 +1,6 @@
 // Reader for the safetensors format (https://github.com/huggingface/safetensors): an 8-byte
 // little-endian header length, a JSON header {key: {dtype, shape, data_offsets}}, then the data.
+// The header is parsed by loaders/safetensors_header.h (torch-free); this file maps and views.
 #pragma once
 
 #include <cstdint>
@@ -11,25 +12,18 @@
 #include <torch/types.h>
 
 #include "absl/status/statusor.h"
+#include "loaders/safetensors_header.h"
 
 namespace tlcm {
 
 // A safetensors file memory-mapped copy-on-write: tensors view the mapping without copying, and
-// writing into one never reaches the file. Open() validates the whole header (size limit, dtype
-// names, shapes, offsets inside the data section, no overlaps); every error names the file and,
-// where there is one, the key. Supported dtypes: F32, F16, BF16 (weights of every published
-// TLCM checkpoint); others are rejected at Open(). Thread-safe after Open().
+// writing into one never reaches the file. Open() validates the whole header
+// (ParseSafetensorsHeader); every error names the file and, where there is one, the key.
+// Supported dtypes: F32, F16, BF16 (weights of every published TLCM checkpoint); others are
+// rejected at Open(). Thread-safe after Open().
 class SafetensorsFile {
  public:
-  struct Entry {
-    torch::ScalarType dtype;
-    std::vector<int64_t> shape;
-    uint64_t begin = 0;  // byte offset into the data section
-    uint64_t end = 0;    // one past the last byte
-  };
-
-  // Header JSON larger than this is refused (the format's own limit is 100 MB).
-  static constexpr uint64_t kMaxHeaderBytes = 100u << 20;
+  using Entry = SafetensorsEntry;
 
   static absl::StatusOr<std::shared_ptr<SafetensorsFile>> Open(const std::string& path);
   ~SafetensorsFile();

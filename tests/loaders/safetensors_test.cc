@@ -99,7 +99,7 @@ TEST(SafetensorsTest, RejectsTruncatedFilesAndHugeHeaders) {
   const std::string huge = testing::FreshTempPath("huge.safetensors");
   {
     std::ofstream out(huge, std::ios::binary);
-    uint64_t n = SafetensorsFile::kMaxHeaderBytes + 1;
+    uint64_t n = kMaxSafetensorsHeaderBytes + 1;
     out.write(reinterpret_cast<const char*>(&n), 8);
   }
   auto file = SafetensorsFile::Open(huge);
