@@ -38,8 +38,10 @@ class BitWriter {
     Flush();
   }
 
-  // Copies `size` bytes verbatim; the writer must be aligned (AlignToByte()).
+  // Copies `size` bytes verbatim; the writer must be aligned (AlignToByte()). `bytes` may be
+  // null when `size` is 0 (an empty input's stored block); memcpy may not be given null.
   void PutBytes(const uint8_t* bytes, size_t size) {
+    if (size == 0) return;
     std::memcpy(cursor_, bytes, size);
     cursor_ += size;
   }

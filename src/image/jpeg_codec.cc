@@ -15,8 +15,7 @@
 namespace tlcm {
 namespace {
 
-constexpr int kMaxJpegSide = 65500;               // the format's limit
-constexpr int64_t kMaxDecodedPixels = 1LL << 26;  // 64 Mpixel: refuse absurd headers
+constexpr int kMaxJpegSide = 65500;  // the format's limit
 
 // libjpeg reports fatal errors through error_exit, which must not return: it longjmps back to
 // the setjmp in Compress / Decompress below. Those functions own no C++ objects, so the jump
@@ -137,9 +136,7 @@ absl::StatusOr<RgbImage> DecodeJpeg(const std::string& bytes, const std::string&
   const JDIMENSION width = cinfo.image_width, height = cinfo.image_height;
   jpeg_destroy_decompress(&cinfo);
   if (!ok && errors.message[0] == '\0') {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": ", width, "x", height,
-                                                   " JPEG exceeds the decoder's limit of ",
-                                                   kMaxDecodedPixels, " pixels"));
+    return DecodedSizeError(what, "JPEG", width, height);
   }
   if (!ok) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": not a valid JPEG: ", errors.message));

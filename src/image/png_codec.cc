@@ -35,6 +35,10 @@ absl::StatusOr<RgbImage> DecodePng(const std::string& bytes, const std::string& 
   if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size())) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": not a PNG: ", png.message));
   }
+  if (static_cast<int64_t>(png.width) * png.height > kMaxDecodedPixels) {
+    png_image_free(&png);
+    return DecodedSizeError(what, "PNG", png.width, png.height);
+  }
   png.format = PNG_FORMAT_RGB;
   RgbImage image;
   image.width = static_cast<int>(png.width);

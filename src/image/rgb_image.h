@@ -17,6 +17,20 @@ struct RgbImage {
   std::vector<uint8_t> pixels;  // width * height * 3 bytes
 };
 
+// The decoders (PNG, JPEG, WebP) refuse images of more pixels than this before allocating
+// them: a few bytes of client input can declare a huge image (a 38-byte lossless WebP decodes
+// to 16383 x 16383, 805 MB).
+inline constexpr int64_t kMaxDecodedPixels = int64_t{1} << 26;  // 64 Mpixel
+
+// The decoders' InvalidArgument for an image above kMaxDecodedPixels, naming `what` (a path or
+// "<format> data") and the size.
+inline absl::Status DecodedSizeError(absl::string_view what, absl::string_view format,
+                                     int64_t width, int64_t height) {
+  return absl::InvalidArgumentError(absl::StrCat(what, ": ", width, "x", height, " ", format,
+                                                 " exceeds the decoder's limit of ",
+                                                 kMaxDecodedPixels, " pixels"));
+}
+
 // OK when both sides are positive and `image.pixels` holds exactly width x height x 3 bytes;
 // otherwise InvalidArgument starting with `who` (the encoder's name).
 inline absl::Status CheckRgbImage(const RgbImage& image, absl::string_view who) {

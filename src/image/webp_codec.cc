@@ -37,6 +37,9 @@ absl::StatusOr<RgbImage> DecodeWebp(const std::string& bytes, const std::string&
   if (!WebPGetInfo(data, bytes.size(), &width, &height)) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": not a WebP"));
   }
+  if (static_cast<int64_t>(width) * height > kMaxDecodedPixels) {
+    return DecodedSizeError(what, "WebP", width, height);
+  }
   uint8_t* pixels = WebPDecodeRGB(data, bytes.size(), &width, &height);
   if (pixels == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": corrupt WebP"));

@@ -94,6 +94,33 @@ TEST(JpegCodecTest, RejectsBadEncodedData) {
   EXPECT_NE(truncated.status().message().find("half.jpg"), std::string::npos);
 }
 
+// A few bytes can declare a huge image; the decoders refuse it before allocating (found by
+// tests/fuzz/image_decode_fuzz; the same files are in its corpus).
+TEST(ImageDecodeTest, RefusesHugeDeclaredSizes) {
+  // A valid 38-byte lossless WebP of one colour, 16383 x 16383 (805 MB decoded).
+  const std::string webp(
+      "\x52\x49\x46\x46\x1e\x00\x00\x00\x57\x45\x42\x50\x56\x50\x38\x4c\x11\x00\x00"
+      "\x00\x2f\xfe\xbf\xff\x0f\x07\x50\x85\x22\x57\xa1\xff\x81\x88\xe8\x7f\x00\x00",
+      38);
+  auto decoded_webp = DecodeWebp(webp, "huge.webp");
+  EXPECT_EQ(decoded_webp.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(decoded_webp.status().message().find("huge.webp: 16383x16383 WebP exceeds"),
+            std::string::npos)
+      << decoded_webp.status();
+  // A PNG header declaring 30000 x 30000 RGB (2.7 GB decoded) over a few bytes of IDAT.
+  const std::string png(
+      "\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x75"
+      "\x30\x00\x00\x75\x30\x08\x02\x00\x00\x00\xe9\x45\x6f\xed\x00\x00\x00\x0b\x49"
+      "\x44\x41\x54\x78\x9c\x63\x60\xc0\x0b\x00\x00\x1f\x00\x01\x80\xfd\x43\xda\x00"
+      "\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82",
+      68);
+  auto decoded_png = DecodePng(png, "huge.png");
+  EXPECT_EQ(decoded_png.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(decoded_png.status().message().find("huge.png: 30000x30000 PNG exceeds"),
+            std::string::npos)
+      << decoded_png.status();
+}
+
 TEST(WebpCodecTest, RoundTripKeepsSizeAndPixels) {
   const RgbImage image = Gradient(64, 48);
   auto bytes = EncodeWebp(image, 95);
