@@ -7,6 +7,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/match.h"
+#include "grpc/health/v1/health.pb.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "server/credentials.h"
@@ -73,6 +74,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const tlcm::v1::ServerConf
                                                        server->metrics_.get(), server->auth_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
+  // Reflection describes what the generated descriptor pool holds. gRPC serves the health
+  // service without the generated health code, so nothing would link health.proto's descriptor
+  // in: naming it does, and tools can call grpc.health.v1.Health/Check without a .proto file.
+  grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   const std::string address = HostPort(config.listen_address(), config.port());

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "server/generate_request_body.h"
 #include "server/grpc_status.h"
 #include "server/load_report.h"
 #include "server/request_log.h"
@@ -145,7 +146,7 @@ class GenerateStream {
   // mu_: the reactor stays alive until Finish has been called and has completed, and only the
   // thread that set write_in_flight_ / finish_called_ makes the call.
   void Pump();
-  static void StartWrite(GenerateReactor* reactor, const GenerateResponse* response);
+  static void StartWrite(GenerateReactor* reactor, const grpc::ByteBuffer* response);
   // Finish with the load report (the server's queued work now) in the trailers.
   void FinishReactor(GenerateReactor* reactor, const grpc::Status& status,
                      int64_t call_image_steps);
@@ -153,7 +154,7 @@ class GenerateStream {
   absl::Mutex mu_;
   GenerateReactor* reactor_ ABSL_GUARDED_BY(mu_);
   std::deque<GenerateResponse> pending_ ABSL_GUARDED_BY(mu_);
-  GenerateResponse in_flight_;  // written by the thread that sets write_in_flight_
+  grpc::ByteBuffer in_flight_;  // written by the thread that sets write_in_flight_
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> final_status_ ABSL_GUARDED_BY(mu_);
   int64_t call_image_steps_ ABSL_GUARDED_BY(mu_) = 0;
@@ -165,7 +166,7 @@ class GenerateStream {
   const std::shared_ptr<const QueuedWork> queued_work_;
 };
 
-class GenerateReactor final : public grpc::ServerWriteReactor<GenerateResponse> {
+class GenerateReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit GenerateReactor(grpc::CallbackServerContext* context) : context_(context) {}
   void Attach(std::shared_ptr<GenerateStream> stream) { stream_ = std::move(stream); }
@@ -191,7 +192,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<GenerateResponse> 
   std::shared_ptr<GenerateStream> stream_;
 };
 
-void GenerateStream::StartWrite(GenerateReactor* reactor, const GenerateResponse* response) {
+void GenerateStream::StartWrite(GenerateReactor* reactor, const grpc::ByteBuffer* response) {
   reactor->StartWrite(response);
 }
 
@@ -204,11 +205,12 @@ void GenerateStream::Pump() {
   GenerateReactor* reactor;
   std::optional<grpc::Status> finish;
   int64_t call_image_steps = 0;
+  std::optional<GenerateResponse> next;
   {
     absl::MutexLock lock(&mu_);
     if (reactor_ == nullptr || finish_called_ || write_in_flight_) return;
     if (!pending_.empty()) {
-      in_flight_ = std::move(pending_.front());
+      next = std::move(pending_.front());
       pending_.pop_front();
       write_in_flight_ = true;
     } else if (final_status_.has_value()) {
@@ -223,6 +225,7 @@ void GenerateStream::Pump() {
   if (finish.has_value()) {
     FinishReactor(reactor, *finish, call_image_steps);
   } else {
+    in_flight_ = SerializeGenerateResponse(*next);  // outside mu_: images are megabytes
     StartWrite(reactor, &in_flight_);
   }
 }
@@ -403,22 +406,27 @@ std::string TlcmServiceImpl::NextRequestId() {
   return absl::StrFormat("%08x-%d", id_prefix_, next_id_.fetch_add(1));
 }
 
-grpc::ServerWriteReactor<tlcm::v1::GenerateResponse>* TlcmServiceImpl::Generate(
-    grpc::CallbackServerContext* context, const tlcm::v1::GenerateRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* TlcmServiceImpl::Generate(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* body) {
   auto* reactor = new GenerateReactor(context);
   const absl::Time deadline = DeadlineOf(*context);
+  absl::StatusOr<tlcm::v1::GenerateRequest> parsed = ParseGenerateRequest(*body);
+  const tlcm::v1::GenerateRequest& request =
+      parsed.ok() ? *parsed : tlcm::v1::GenerateRequest::default_instance();
   CallInfo info;
-  info.request_id = request->request_id().empty() || !ValidRequestId(request->request_id())
+  info.request_id = request.request_id().empty() || !ValidRequestId(request.request_id())
                         ? NextRequestId()
-                        : request->request_id();
+                        : request.request_id();
   info.peer = context->peer();
-  info.model = request->model();
-  info.num_images = request->num_images() == 0 ? 1 : request->num_images();
-  auto engine_request = ToEngineRequest(*request, deadline);
+  info.model = request.model();
+  info.num_images = request.num_images() == 0 ? 1 : request.num_images();
+  auto engine_request = ToEngineRequest(request, deadline);
 
-  // Rejections decided here, before the engine: authentication, then malformed fields.
+  // Rejections decided here, before the engine: authentication, then an unreadable body, then
+  // malformed fields.
   absl::Status rejected = absl::OkStatus();
   if (auth_ != nullptr) rejected = auth_->Check(context->client_metadata());
+  if (rejected.ok() && !parsed.ok()) rejected = parsed.status();
   if (rejected.ok() && !engine_request.ok()) rejected = engine_request.status();
   if (rejected.ok()) ResolveShape(*engine_, *engine_request, &info);
 

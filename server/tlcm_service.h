@@ -25,14 +25,18 @@
 
 namespace tlcm::server {
 
-class TlcmServiceImpl final : public tlcm::v1::TlcmService::CallbackService {
+// Generate takes its body raw (ParseGenerateRequest) so that a body libprotobuf would refuse is
+// answered, logged and counted like any other invalid request; its responses are the usual
+// GenerateResponse messages on the wire.
+class TlcmServiceImpl final : public tlcm::v1::TlcmService::WithRawCallbackMethod_Generate<
+                                  tlcm::v1::TlcmService::CallbackService> {
  public:
   // `engine` and `metrics` are not owned and must outlive every call; `auth` (not owned) may be
   // null = no authentication.
   TlcmServiceImpl(engine::Engine* engine, ServerMetrics* metrics, const TokenAuthenticator* auth);
 
-  grpc::ServerWriteReactor<tlcm::v1::GenerateResponse>* Generate(
-      grpc::CallbackServerContext* context, const tlcm::v1::GenerateRequest* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Generate(grpc::CallbackServerContext* context,
+                                                       const grpc::ByteBuffer* body) override;
 
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
                                        const tlcm::v1::ListModelsRequest* request,

@@ -163,19 +163,6 @@ TEST(DrainTest, GraceExpiryEndsUnfinishedRequestsWithUnavailable) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
 }
 
-// A loopback port that was free a moment ago.
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
 // What tlcm-server's main() does after parsing its configuration, in a child process (signal
 // handlers are per process): serve, receive SIGTERM with a request in flight, drain, return 0.
 // The child exits 0 only when RunServerUntilSignal returned 0 and the request ended OK with all
@@ -183,7 +170,7 @@ int FreePort() {
 void ServeAndSigtermWithARequestInFlight() {
   if (!server::InstallShutdownSignalHandlers().ok()) _exit(10);
   tlcm::v1::ServerConfig config = BaseConfig();
-  config.set_port(FreePort());
+  config.set_port(FreeLoopbackPort());
   auto resolved = server::ResolveServerConfig(config, {"cpu"});
   if (!resolved.ok()) _exit(11);
   auto control = NewFakePipelineControl();

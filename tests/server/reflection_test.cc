@@ -5,11 +5,17 @@
 #include <google/protobuf/unknown_field_set.h>
 #include <grpcpp/generic/generic_stub.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <set>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "test_server.h"
 
 namespace tlcm::testing {
@@ -18,8 +24,9 @@ namespace {
 using google::protobuf::UnknownField;
 using google::protobuf::UnknownFieldSet;
 
-// Sends ServerReflectionRequest{list_services: ""} and returns the service names listed.
-std::set<std::string> ListServices(const std::shared_ptr<grpc::Channel>& channel) {
+// Sends one ServerReflectionRequest (`request`, encoded) and returns the response, encoded.
+std::string AskReflection(const std::shared_ptr<grpc::Channel>& channel,
+                              const std::string& request) {
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -36,8 +43,6 @@ std::set<std::string> ListServices(const std::shared_ptr<grpc::Channel>& channel
   };
   call->StartCall(reinterpret_cast<void*>(1));
   EXPECT_TRUE(step(1));
-  // Field 7 (list_services), wire type 2 (length-delimited), empty string.
-  const std::string request("\x3a\x00", 2);
   grpc::Slice slice(request);
   grpc::ByteBuffer out(&slice, 1);
   call->Write(out, reinterpret_cast<void*>(2));
@@ -56,12 +61,17 @@ std::set<std::string> ListServices(const std::shared_ptr<grpc::Channel>& channel
   EXPECT_TRUE(in.Dump(&slices).ok());
   std::string bytes;
   for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return bytes;
+}
 
+// Sends ServerReflectionRequest{list_services: ""} and returns the service names listed.
+std::set<std::string> ListServices(const std::shared_ptr<grpc::Channel>& channel) {
+  // Field 7 (list_services), wire type 2 (length-delimited), empty string.
+  UnknownFieldSet response;
+  EXPECT_TRUE(response.ParseFromString(AskReflection(channel, std::string("\x3a\x00", 2))));
   // ServerReflectionResponse.list_services_response = 6 { repeated ServiceResponse service = 1
   // { string name = 1 } }.
   std::set<std::string> names;
-  UnknownFieldSet response;
-  EXPECT_TRUE(response.ParseFromString(bytes));
   for (int i = 0; i < response.field_count(); ++i) {
     const UnknownField& field = response.field(i);
     if (field.number() != 6 || field.type() != UnknownField::TYPE_LENGTH_DELIMITED) continue;
@@ -79,6 +89,18 @@ std::set<std::string> ListServices(const std::shared_ptr<grpc::Channel>& channel
   return names;
 }
 
+// Whether reflection can describe `symbol`: ServerReflectionRequest{file_containing_symbol = 4}
+// answers file_descriptor_response (4) when it can, error_response (7) when it cannot.
+bool DescribesSymbol(const std::shared_ptr<grpc::Channel>& channel, const std::string& symbol) {
+  const std::string request = std::string("\x22") + static_cast<char>(symbol.size()) + symbol;
+  UnknownFieldSet response;
+  EXPECT_TRUE(response.ParseFromString(AskReflection(channel, request)));
+  for (int i = 0; i < response.field_count(); ++i) {
+    if (response.field(i).number() == 4) return true;
+  }
+  return false;
+}
+
 TEST(ReflectionTest, ListsTheServiceAndHealth) {
   TestServer server;
   ASSERT_TRUE(server.ok());
@@ -86,6 +108,31 @@ TEST(ReflectionTest, ListsTheServiceAndHealth) {
   EXPECT_EQ(names.count("tlcm.v1.TlcmService"), 1u);
   EXPECT_EQ(names.count("grpc.health.v1.Health"), 1u);
   EXPECT_EQ(names.count("grpc.reflection.v1alpha.ServerReflection"), 1u);
+}
+
+// tlcm-fake-server as a child process: unlike this test binary, it links no client code, so it
+// holds exactly the descriptors the server registers itself (as tlcm-server does).
+TEST(ReflectionTest, TheServerItselfCanDescribeTheHealthService) {
+  const int port = FreeLoopbackPort();
+  const std::string port_flag = absl::StrCat("--port=", port);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    execl(TLCM_FAKE_SERVER_BINARY, TLCM_FAKE_SERVER_BINARY, port_flag.c_str(),
+          "--metrics_port=-1", "--devices=cpu", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                     grpc::InsecureChannelCredentials());
+  EXPECT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() +
+                                        std::chrono::seconds(20)));
+  EXPECT_TRUE(DescribesSymbol(channel, "tlcm.v1.TlcmService"));
+  EXPECT_TRUE(DescribesSymbol(channel, "grpc.health.v1.Health"));
+  EXPECT_FALSE(DescribesSymbol(channel, "no.such.Service"));
+  kill(child, SIGTERM);
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 }  // namespace

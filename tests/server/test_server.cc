@@ -1,5 +1,10 @@
 #include "test_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -108,6 +113,18 @@ grpc::health::v1::HealthCheckResponse::ServingStatus Health(client::Client& clie
   grpc::health::v1::HealthCheckResponse::ServingStatus status;
   grpc::Status rpc = client.CheckHealth(service, &status);
   return rpc.ok() ? status : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+}
+
+int FreeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
 }
 
 }  // namespace tlcm::testing

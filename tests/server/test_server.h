@@ -63,6 +63,10 @@ std::string EventKinds(const std::vector<tlcm::v1::GenerateResponse>& events);
 bool WaitFor(absl::Notification& notification, absl::Duration timeout = absl::Seconds(10));
 
 // Health of `service` ("" = server), or UNKNOWN when the check itself failed.
+// A loopback port that was free a moment ago (for servers in child processes, which cannot
+// report an ephemeral port back).
+int FreeLoopbackPort();
+
 grpc::health::v1::HealthCheckResponse::ServingStatus Health(client::Client& client,
                                                             const std::string& service = "");
 
