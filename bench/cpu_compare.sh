@@ -9,7 +9,7 @@
 #
 # Precision variants (VARIANTS): fp32 (both sides float32 throughout), bf16 (both sides bfloat16
 # throughout) and fp32-vae-bf16 (tlcm-serve float32 with --vae_dtype bf16 against diffusers in
-# float32: the image difference that costs is in the README's Parity section).
+# float32: the image difference that costs is in docs/performance.md, Parity).
 #
 # Usage: bench/cpu_compare.sh [--rounds 3] [--models /work/bench-models] [--steps 4]
 #                             [--size 256] [--repeats 3] [--out bench/results/cpu-DATE.jsonl]

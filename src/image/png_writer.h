@@ -1,6 +1,6 @@
 // Our own PNG encoder, built for speed: a 1024x1024 image in under 10 ms on one core of the
-// development VM, at up to a few percent more bytes than libpng's default compression (README,
-// "Image encoding"; bench/image_bench measures both).
+// development VM, at up to a few percent more bytes than libpng's default compression
+// (docs/performance.md, "Image encoding"; bench/image_bench measures both).
 #pragma once
 
 #include <string>
