@@ -1,0 +1,1 @@
+caféRtlcmX`d
