@@ -10,8 +10,8 @@
 #include <optional>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 
@@ -20,9 +20,12 @@ namespace {
 
 torch::ScalarType TorchDtype(SafetensorsDtype dtype) {
   switch (dtype) {
-    case SafetensorsDtype::kF32: return torch::kFloat32;
-    case SafetensorsDtype::kF16: return torch::kFloat16;
-    case SafetensorsDtype::kBF16: return torch::kBFloat16;
+    case SafetensorsDtype::kF32:
+      return torch::kFloat32;
+    case SafetensorsDtype::kF16:
+      return torch::kFloat16;
+    case SafetensorsDtype::kBF16:
+      return torch::kBFloat16;
   }
   return torch::kFloat32;
 }
@@ -30,10 +33,14 @@ torch::ScalarType TorchDtype(SafetensorsDtype dtype) {
 // The safetensors dtype of a tensor we can write, or nullopt.
 std::optional<SafetensorsDtype> WritableDtype(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat32: return SafetensorsDtype::kF32;
-    case torch::kFloat16: return SafetensorsDtype::kF16;
-    case torch::kBFloat16: return SafetensorsDtype::kBF16;
-    default: return std::nullopt;
+    case torch::kFloat32:
+      return SafetensorsDtype::kF32;
+    case torch::kFloat16:
+      return SafetensorsDtype::kF16;
+    case torch::kBFloat16:
+      return SafetensorsDtype::kBF16;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -71,14 +78,14 @@ absl::StatusOr<std::shared_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   if (map == MAP_FAILED) {
     return absl::InternalError(absl::StrCat(path, ": mmap failed: ", std::strerror(errno)));
   }
-  auto header = ParseSafetensorsHeader(
-      std::string_view(static_cast<const char*>(map), file_bytes), path);
+  auto header =
+      ParseSafetensorsHeader(std::string_view(static_cast<const char*>(map), file_bytes), path);
   if (!header.ok()) {
     munmap(map, file_bytes);
     return header.status();
   }
-  std::shared_ptr<SafetensorsFile> file(new SafetensorsFile(
-      path, map, file_bytes, header->data_offset, std::move(header->entries)));
+  std::shared_ptr<SafetensorsFile> file(
+      new SafetensorsFile(path, map, file_bytes, header->data_offset, std::move(header->entries)));
   file->self_ = file;
   return file;
 }
@@ -98,7 +105,8 @@ absl::StatusOr<torch::Tensor> SafetensorsFile::Get(const std::string& key) const
     return copy;
   }
   std::shared_ptr<const SafetensorsFile> keep = self_.lock();
-  return torch::from_blob(data, e.shape, [keep](void*) {}, options);
+  return torch::from_blob(
+      data, e.shape, [keep](void*) {}, options);
 }
 
 absl::Status WriteSafetensors(const std::string& path,
@@ -115,7 +123,8 @@ absl::Status WriteSafetensors(const std::string& path,
     torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
     const uint64_t n = t.numel() * t.element_size();
     header[key] = {{"dtype", SafetensorsDtypeName(*dtype)},
-                   {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + n}}};
+                   {"shape", t.sizes().vec()},
+                   {"data_offsets", {offset, offset + n}}};
     offset += n;
     ordered.push_back(t);
   }
@@ -128,7 +137,8 @@ absl::Status WriteSafetensors(const std::string& path,
   out.write(reinterpret_cast<const char*>(len), 8);
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
   for (const auto& t : ordered) {
-    out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
+    out.write(static_cast<const char*>(t.data_ptr()),
+              static_cast<std::streamsize>(t.numel() * t.element_size()));
   }
   if (!out) return absl::InternalError(absl::StrCat(path, ": write failed"));
   return absl::OkStatus();

@@ -16,8 +16,8 @@ absl::Status Corrupt(const std::string& path, const std::string& key, const std:
 }
 
 absl::StatusOr<SafetensorsDtype> DtypeFromName(const std::string& name) {
-  for (SafetensorsDtype d : {SafetensorsDtype::kF32, SafetensorsDtype::kF16,
-                             SafetensorsDtype::kBF16}) {
+  for (SafetensorsDtype d :
+       {SafetensorsDtype::kF32, SafetensorsDtype::kF16, SafetensorsDtype::kBF16}) {
     if (name == SafetensorsDtypeName(d)) return d;
   }
   return absl::InvalidArgumentError(
@@ -62,8 +62,8 @@ absl::StatusOr<SafetensorsEntry> ParseEntry(const std::string& path, const std::
   const uint64_t expected = numel * SafetensorsDtypeSize(entry.dtype);
   if (entry.end - entry.begin != expected) {
     return Corrupt(path, key,
-                   absl::StrCat("holds ", entry.end - entry.begin, " bytes but shape x dtype needs ",
-                                expected));
+                   absl::StrCat("holds ", entry.end - entry.begin,
+                                " bytes but shape x dtype needs ", expected));
   }
   return entry;
 }
@@ -72,9 +72,12 @@ absl::StatusOr<SafetensorsEntry> ParseEntry(const std::string& path, const std::
 
 const char* SafetensorsDtypeName(SafetensorsDtype dtype) {
   switch (dtype) {
-    case SafetensorsDtype::kF32: return "F32";
-    case SafetensorsDtype::kF16: return "F16";
-    case SafetensorsDtype::kBF16: return "BF16";
+    case SafetensorsDtype::kF32:
+      return "F32";
+    case SafetensorsDtype::kF16:
+      return "F16";
+    case SafetensorsDtype::kBF16:
+      return "BF16";
   }
   return "?";
 }

@@ -9,7 +9,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const tlcm::ClipTokenizer* tokenizer = [] {
-    auto loaded = tlcm::ClipTokenizer::FromFolder(TLCM_TEST_DATA_DIR "/sdxl-tiny/model/tokenizer_2");
+    auto loaded =
+        tlcm::ClipTokenizer::FromFolder(TLCM_TEST_DATA_DIR "/sdxl-tiny/model/tokenizer_2");
     if (!loaded.ok()) std::abort();
     return new tlcm::ClipTokenizer(*std::move(loaded));
   }();

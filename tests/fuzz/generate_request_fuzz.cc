@@ -33,14 +33,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto resolved = tlcm::engine::ValidateRequest(*request, info, limits);
   if (!resolved.ok()) return 0;
   const tlcm::engine::BatchKey& key = resolved->key;
-  const bool within =
-      key.steps >= info.min_steps && key.steps <= info.max_steps && key.width > 0 &&
-      key.height > 0 && key.width % info.size_multiple == 0 &&
-      key.height % info.size_multiple == 0 &&
-      static_cast<int64_t>(key.width) * key.height <= info.max_pixels &&
-      request->num_images >= 1 && request->num_images <= limits.max_images_per_request &&
-      std::isfinite(resolved->guidance_scale) && resolved->quality >= 1 &&
-      resolved->quality <= 100 && (key.sampler == "tlcm" || key.sampler == "lcm");
+  const bool within = key.steps >= info.min_steps && key.steps <= info.max_steps && key.width > 0 &&
+                      key.height > 0 && key.width % info.size_multiple == 0 &&
+                      key.height % info.size_multiple == 0 &&
+                      static_cast<int64_t>(key.width) * key.height <= info.max_pixels &&
+                      request->num_images >= 1 &&
+                      request->num_images <= limits.max_images_per_request &&
+                      std::isfinite(resolved->guidance_scale) && resolved->quality >= 1 &&
+                      resolved->quality <= 100 && (key.sampler == "tlcm" || key.sampler == "lcm");
   if (!within) std::abort();
   return 0;
 }

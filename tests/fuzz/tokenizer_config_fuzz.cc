@@ -82,8 +82,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   constexpr const char* kPrompt = "a cat <|endoftext|> on a mat! </s> <extra_id_0> caf\xC3\xA9";
   if (c.clip) {
     auto tokenizer = tlcm::ClipTokenizer::FromFolder(dir.string());
-    if (tokenizer.ok() && tokenizer->Encode(kPrompt).size() !=
-                              static_cast<size_t>(tokenizer->max_length())) {
+    if (tokenizer.ok() &&
+        tokenizer->Encode(kPrompt).size() != static_cast<size_t>(tokenizer->max_length())) {
       std::abort();
     }
   } else {
