@@ -16,6 +16,7 @@ packages=(
   libpng-dev libjpeg-dev libwebp-dev
   libdeflate-dev  # SIMD CRC-32 / Adler-32 for our PNG writer (src/image/png_writer.cc)
   openssl  # the TLS tests make their certificates with the openssl CLI
+  clang-format-14 clang-tidy-14  # scripts/check_format.sh (ctest format_check), run_clang_tidy.sh
   clang-14 libclang-rt-14-dev  # scripts/sanitize.sh: sanitizer builds and libFuzzer
 )
 $SUDO apt-get update -qq

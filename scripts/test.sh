@@ -15,7 +15,8 @@ JOBS=${JOBS:-$(nproc)}
 if [ "${SKIP_DEPS:-0}" != 1 ]; then scripts/install-deps.sh; fi
 scripts/install-tools.sh
 torch_dir="$(scripts/install-torch.sh)"
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTLCM_TORCH_WHEEL="$torch_dir"
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTLCM_TORCH_WHEEL="$torch_dir" \
+  -DTLCM_WARNINGS_AS_ERRORS=ON
 cmake --build "$BUILD_DIR" -j "$JOBS"
 ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 600 -j "$JOBS"
 if [ "${SANITIZE:-1}" != 0 ]; then JOBS="$JOBS" scripts/sanitize.sh; fi

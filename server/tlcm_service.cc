@@ -460,7 +460,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* TlcmServiceImpl::Generate(
 }
 
 grpc::ServerUnaryReactor* TlcmServiceImpl::ListModels(grpc::CallbackServerContext* context,
-                                                      const tlcm::v1::ListModelsRequest* request,
+                                                      const tlcm::v1::ListModelsRequest* /*request*/,
                                                       tlcm::v1::ListModelsResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (auth_ != nullptr) {

@@ -12,7 +12,7 @@
 #include <torch/torch.h>
 
 #include "loaders/safetensors.h"
-#include "test_data_path.h"
+#include "tests/test_data_path.h"
 
 namespace tlcm::testing {
 

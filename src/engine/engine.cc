@@ -206,7 +206,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   absl::Status LoadAndWarmUp(Worker& worker);
   absl::Status WarmUp(Worker& worker, Pipeline& pipeline, const ModelInfo& info,
                       const ModelOptions& options);
-  void RunBatch(Worker& worker, Batch batch);
+  void RunBatch(Worker& worker, const Batch& batch);
   // Reserves `job`'s place in its request's events and hands it to the encoder pool (waiting
   // while the pool is full). Call with no lock held, from a worker.
   void SubmitEncode(EncodeJob job);
@@ -592,7 +592,7 @@ void EngineCore::WorkerMain(Worker& worker) {
       batch = *std::move(slot.assigned);
       slot.assigned.reset();
     }
-    RunBatch(worker, std::move(batch));
+    RunBatch(worker, batch);
     absl::MutexLock lock(&mu_);
     slots_[worker.index].state = WorkerState::kIdle;
     scheduler_cv_.Signal();
@@ -661,8 +661,8 @@ absl::Status EngineCore::WarmUp(Worker& worker, Pipeline& pipeline, const ModelI
   };
   callbacks.on_step = [](int, int) {};
   callbacks.wants_preview = [](size_t) { return false; };
-  callbacks.on_preview = [](size_t, int, RgbImage) {};
-  callbacks.on_image = [](size_t, RgbImage) {};
+  callbacks.on_preview = [](size_t, int, const RgbImage&) {};
+  callbacks.on_image = [](size_t, const RgbImage&) {};
   absl::StatusOr<StageTimings> timings =
       GuardedCall<StageTimings>([&] { return pipeline.Run(key, {job}, callbacks); });
   ReportMemory(worker, pipeline);
@@ -675,7 +675,7 @@ absl::Status EngineCore::WarmUp(Worker& worker, Pipeline& pipeline, const ModelI
   return timings.status();
 }
 
-void EngineCore::RunBatch(Worker& worker, Batch batch) {
+void EngineCore::RunBatch(Worker& worker, const Batch& batch) {
   const BatchKey& key = batch.key;
   const std::string context = absl::StrCat("model \"", key.model, "\" on ", worker.device);
   const absl::Time started_at = clock_->Now();

@@ -86,8 +86,9 @@ class GenerationEventSink {
   virtual void OnQueued(int /*position*/) {}
   virtual void OnStarted(const StartedEvent& /*event*/) {}
   virtual void OnStep(const StepEvent& /*event*/) {}
-  virtual void OnPreview(PreviewEvent /*preview*/) {}
-  virtual void OnImage(GeneratedImage /*image*/) {}
+  // By value: a sink takes ownership of the pixels and bytes (the defaults drop them).
+  virtual void OnPreview(PreviewEvent /*preview*/) {}  // NOLINT(performance-unnecessary-value-param)
+  virtual void OnImage(GeneratedImage /*image*/) {}  // NOLINT(performance-unnecessary-value-param)
   // The terminal status: OK (all images delivered), CANCELLED (RequestHandle::Cancel),
   // DEADLINE_EXCEEDED, UNAVAILABLE (drained before it could finish), RESOURCE_EXHAUSTED
   // (device out of memory in its batch), INTERNAL (a pipeline or encoder failure; the message

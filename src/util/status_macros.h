@@ -20,7 +20,10 @@
 #define TLCM_ASSIGN_OR_RETURN(lhs, rexpr) \
   TLCM_ASSIGN_OR_RETURN_IMPL(TLCM_STATUS_CONCAT(tlcm_statusor_, __LINE__), lhs, rexpr)
 
+// `statusor` is a name and `lhs` may be a declaration: neither can be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define TLCM_ASSIGN_OR_RETURN_IMPL(statusor, lhs, rexpr) \
   auto statusor = (rexpr);                               \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
+// NOLINTEND(bugprone-macro-parentheses)

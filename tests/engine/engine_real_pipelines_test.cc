@@ -23,9 +23,9 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "engine/engine.h"
-#include "engine/recording_sink.h"
+#include "tests/engine/recording_sink.h"
 #include "image/png_codec.h"
-#include "pipelines/golden_runs.h"
+#include "tests/pipelines/golden_runs.h"
 #include "pipelines/pipeline_factory.h"
 
 namespace tlcm::engine {

@@ -15,12 +15,12 @@
 #include <gtest/gtest.h>
 
 #include "absl/synchronization/notification.h"
-#include "fake_clock.h"
-#include "fake_pipeline.h"
+#include "tests/engine/fake_clock.h"
+#include "tests/engine/fake_pipeline.h"
 #include "image/jpeg_codec.h"
 #include "image/png_codec.h"
 #include "image/webp_codec.h"
-#include "recording_sink.h"
+#include "tests/engine/recording_sink.h"
 
 namespace tlcm::engine {
 namespace {

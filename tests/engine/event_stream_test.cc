@@ -14,7 +14,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "engine/encoder_pool.h"
-#include "recording_sink.h"
+#include "tests/engine/recording_sink.h"
 
 namespace tlcm::engine {
 namespace {

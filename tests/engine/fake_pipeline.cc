@@ -1,4 +1,4 @@
-#include "fake_pipeline.h"
+#include "tests/engine/fake_pipeline.h"
 
 #include <algorithm>
 #include <optional>
@@ -221,8 +221,9 @@ PipelineFactory FakePipelineControl::Factory() {
 }
 
 PipelineFactory MakeFakePipelineFactory(std::shared_ptr<FakePipelineControl> control) {
-  return [control, factory = control->Factory()](const ModelSpec& spec,
-                                                 const std::string& device) {
+  PipelineFactory factory = control->Factory();
+  return [control = std::move(control), factory = std::move(factory)](
+             const ModelSpec& spec, const std::string& device) {
     return factory(spec, device);
   };
 }

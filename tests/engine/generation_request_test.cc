@@ -8,7 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "fake_pipeline.h"
+#include "tests/engine/fake_pipeline.h"
 
 namespace tlcm::engine {
 namespace {

@@ -9,7 +9,7 @@ namespace tlcm::engine {
 namespace {
 
 TEST(PromptTextTest, WellFormedUtf8IsAccepted) {
-  for (const std::string text : {std::string(""), std::string("plain"), std::string("caf\u00e9"),
+  for (const std::string& text : {std::string(""), std::string("plain"), std::string("caf\u00e9"),
                                  std::string("\u732b"), std::string("\U0001f431"),
                                  std::string("\xf4\x8f\xbf\xbf") /* U+10FFFF */,
                                  std::string("nul\0inside", 10)}) {

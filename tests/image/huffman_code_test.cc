@@ -26,7 +26,9 @@ void ExpectValidCode(const std::vector<uint32_t>& counts, int max_length) {
   EXPECT_EQ(KraftSum(lengths), 32768u);
   for (size_t s = 0; s < counts.size(); ++s) {
     EXPECT_LE(lengths[s], max_length) << s;
-    if (counts[s] > 0) EXPECT_GT(lengths[s], 0) << s;
+    if (counts[s] > 0) {
+      EXPECT_GT(lengths[s], 0) << s;
+    }
     // A more frequent symbol never gets a longer code.
     for (size_t t = 0; t < counts.size(); ++t) {
       if (counts[s] > counts[t] && counts[t] > 0) {

@@ -6,7 +6,7 @@
 #include "models/transformer_flux.h"
 #include "models/unet_2d_condition.h"
 #include "pipelines/component_loader.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 
 namespace tlcm {
 namespace {

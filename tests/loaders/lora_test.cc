@@ -8,7 +8,7 @@
 
 #include "loaders/safetensors.h"
 #include "models/layers/loaded_layers.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 
 namespace tlcm {
 namespace {

@@ -7,7 +7,7 @@
 #include "loaders/lora.h"
 #include "loaders/safetensors.h"
 #include "models/layers/loaded_layers.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 
 namespace tlcm {
 namespace {

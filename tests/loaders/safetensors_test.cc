@@ -7,7 +7,7 @@
 #include <torch/torch.h>
 
 #include "loaders/weight_store.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 
 namespace tlcm {
 namespace {

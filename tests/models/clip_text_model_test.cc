@@ -6,8 +6,8 @@
 #include "loaders/key_remap.h"
 #include "loaders/module_loader.h"
 #include "loaders/weight_store.h"
-#include "models/text_encoder_test_util.h"
-#include "test_util.h"
+#include "tests/models/text_encoder_test_util.h"
+#include "tests/test_util.h"
 
 namespace tlcm {
 namespace {

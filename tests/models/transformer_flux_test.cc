@@ -12,7 +12,7 @@
 #include "loaders/module_loader.h"
 #include "loaders/safetensors.h"
 #include "loaders/weight_store.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 #include "util/status_macros.h"
 
 namespace tlcm {

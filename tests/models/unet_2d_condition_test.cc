@@ -13,8 +13,8 @@
 #include "loaders/key_remap.h"
 #include "loaders/module_loader.h"
 #include "loaders/weight_store.h"
-#include "models/half_precision_targets.h"
-#include "test_util.h"
+#include "tests/models/half_precision_targets.h"
+#include "tests/test_util.h"
 #include "util/status_macros.h"
 
 namespace tlcm {

@@ -12,8 +12,8 @@
 
 #include "loaders/key_remap.h"
 #include "models/autoencoder_kl.h"
-#include "test_data_path.h"
-#include "test_util.h"
+#include "tests/test_data_path.h"
+#include "tests/test_util.h"
 
 namespace tlcm {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "pipelines/golden_runs.h"
+#include "tests/pipelines/golden_runs.h"
 #include "pipelines/image_noise.h"
 
 namespace tlcm {

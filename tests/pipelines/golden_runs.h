@@ -16,7 +16,7 @@
 #include "image/png_codec.h"
 #include "image/rgb_image.h"
 #include "pipelines/pipeline_options.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 
 namespace tlcm::testing {
 

@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_replace.h"
 #include "cli/generate_flags.h"
-#include "pipelines/golden_runs.h"
+#include "tests/pipelines/golden_runs.h"
 #include "pipelines/pipeline_factory.h"
 
 namespace tlcm {

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "pipelines/image_noise.h"
-#include "pipelines/golden_runs.h"
+#include "tests/pipelines/golden_runs.h"
 
 namespace tlcm {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
 namespace tlcm {
 namespace {

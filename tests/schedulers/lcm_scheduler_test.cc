@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "schedulers/tlcm_table_scheduler.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 
 namespace tlcm {
 namespace {

@@ -14,12 +14,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "exposition.h"
-#include "http_exchange.h"
+#include "tests/server/exposition.h"
+#include "tests/server/http_exchange.h"
 #include "repeated_calls.h"
 #include "server/load_report.h"
 #include "service_config.h"
-#include "test_server.h"
+#include "tests/server/test_server.h"
 #include "tlcm/v1/load_report.pb.h"
 
 namespace tlcm::testing {

@@ -1,4 +1,4 @@
-#include "exposition.h"
+#include "tests/server/exposition.h"
 
 #include <cmath>
 #include <regex>

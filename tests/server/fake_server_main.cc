@@ -10,7 +10,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_split.h"
-#include "engine/fake_pipeline.h"
+#include "tests/engine/fake_pipeline.h"
 #include "server/request_log.h"
 #include "server/run_server.h"
 #include "server/server_config.h"

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "image/png_codec.h"
-#include "test_server.h"
+#include "tests/server/test_server.h"
 
 namespace tlcm::testing {
 namespace {

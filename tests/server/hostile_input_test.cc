@@ -8,9 +8,9 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
-#include "exposition.h"
-#include "http_exchange.h"
-#include "test_server.h"
+#include "tests/server/exposition.h"
+#include "tests/server/http_exchange.h"
+#include "tests/server/test_server.h"
 
 namespace tlcm::testing {
 namespace {

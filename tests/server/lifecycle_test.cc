@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/run_server.h"
 #include "server/shutdown_signal.h"
-#include "test_server.h"
+#include "tests/server/test_server.h"
 
 namespace tlcm::testing {
 namespace {

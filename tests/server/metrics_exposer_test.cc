@@ -16,7 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
-#include "http_exchange.h"
+#include "tests/server/http_exchange.h"
 
 namespace tlcm::testing {
 namespace {

@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
-#include "http_exchange.h"
+#include "tests/server/http_exchange.h"
 #include "server/metrics_exposer.h"
 
 namespace tlcm::testing {

@@ -9,9 +9,9 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
-#include "exposition.h"
-#include "http_exchange.h"
-#include "test_server.h"
+#include "tests/server/exposition.h"
+#include "tests/server/http_exchange.h"
+#include "tests/server/test_server.h"
 
 namespace tlcm::testing {
 namespace {
@@ -70,7 +70,9 @@ TEST(MetricsTest, ScrapedExpositionIsWellFormedAndCountsRequests) {
   }
   for (const auto& [family, type] : metrics.type) {
     EXPECT_TRUE(absl::StartsWith(family, "tlcm_")) << family;
-    if (type == "counter") EXPECT_TRUE(absl::EndsWith(family, "_total")) << family;
+    if (type == "counter") {
+      EXPECT_TRUE(absl::EndsWith(family, "_total")) << family;
+    }
   }
 
   EXPECT_EQ(metrics.Value("tlcm_requests_total", {{"model", "fake"}, {"code", "OK"}}), 3);

@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
-#include "test_server.h"
+#include "tests/server/test_server.h"
 
 namespace tlcm::testing {
 namespace {

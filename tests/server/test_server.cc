@@ -1,4 +1,4 @@
-#include "test_server.h"
+#include "tests/server/test_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -10,7 +10,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "engine/fake_pipeline.h"
+#include "tests/engine/fake_pipeline.h"
 #include "server/server.h"
 #include "server/server_config.h"
 #include "tlcm_client.h"

@@ -15,7 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "test_data_path.h"
+#include "tests/test_data_path.h"
 
 namespace tlcm {
 namespace {
@@ -111,9 +111,11 @@ TEST(ClipTokenizerTest, ConcurrentEncodeAgreesWithSerial) {
     texts.push_back(c.at("text").get<std::string>());
   }
   std::vector<std::vector<int64_t>> serial;
+  serial.reserve(texts.size());
   for (const auto& t : texts) serial.push_back(tok->Encode(t));
   std::vector<int> mismatches(4, 0);
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int w = 0; w < 4; ++w) {
     threads.emplace_back([&, w] {
       for (int round = 0; round < 3; ++round) {

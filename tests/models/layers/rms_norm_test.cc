@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "test_util.h"
+#include "tests/test_util.h"
 
 namespace tlcm {
 namespace {
