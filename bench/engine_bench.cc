@@ -56,7 +56,7 @@ struct BenchOptions {
   int clients = 8;
   int requests = 6;  // per client
   std::vector<std::string> devices = {"cpu", "cpu"};
-  int threads = 1;   // LibTorch intra-op threads (shared by all workers)
+  int threads = 1;  // LibTorch intra-op threads (shared by all workers)
   int max_batch_size = 4;
   int queue_delay_ms = 20;
 };
@@ -233,9 +233,9 @@ PhaseResult RunPhase(const std::string& name, const BenchOptions& o, int max_bat
           continue;
         }
         sink->Wait();
-        const double latency = std::chrono::duration<double, std::milli>(
-                                   std::chrono::steady_clock::now() - submitted)
-                                   .count();
+        const double latency =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - submitted)
+                .count();
         absl::MutexLock lock(&mu);
         if (!sink->status().ok()) {
           ++result.failed;
@@ -253,8 +253,7 @@ PhaseResult RunPhase(const std::string& name, const BenchOptions& o, int max_bat
     });
   }
   for (auto& client : clients) client.join();
-  result.wall_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.requests = o.clients * o.requests;
   result.images_per_s = result.samples.size() / result.wall_s;
   result.mean_batch_size = counter.mean_batch_size();
@@ -276,10 +275,10 @@ std::string Json(const PhaseResult& r) {
       "\"mean_batch_size\":%.2f,\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f},"
       "\"queue_ms_mean\":%.2f,\"pipeline_ms_mean\":%.2f,"
       "\"engine_overhead_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"mean\":%.3f}}",
-      r.name, r.max_batch_size, r.queue_delay_ms, r.requests, r.failed, r.wall_s,
-      r.images_per_s, r.batches, r.mean_batch_size, Percentile(latency, 50),
-      Percentile(latency, 90), Percentile(latency, 99), Mean(queue), Mean(pipeline),
-      Percentile(overhead, 50), Percentile(overhead, 99), Mean(overhead));
+      r.name, r.max_batch_size, r.queue_delay_ms, r.requests, r.failed, r.wall_s, r.images_per_s,
+      r.batches, r.mean_batch_size, Percentile(latency, 50), Percentile(latency, 90),
+      Percentile(latency, 99), Mean(queue), Mean(pipeline), Percentile(overhead, 50),
+      Percentile(overhead, 99), Mean(overhead));
 }
 
 }  // namespace
@@ -295,18 +294,16 @@ int main(int argc, char** argv) {
   tlcm::SetComputeThreads(o.threads);
 
   std::vector<tlcm::PhaseResult> results;
-  results.push_back(tlcm::RunPhase("batched", o, o.max_batch_size, o.queue_delay_ms,
-                                   tlcm::CreatePipeline));
+  results.push_back(
+      tlcm::RunPhase("batched", o, o.max_batch_size, o.queue_delay_ms, tlcm::CreatePipeline));
   results.push_back(tlcm::RunPhase("unbatched", o, 1, 0, tlcm::CreatePipeline));
   // The zero-cost pipeline takes the limits of the bench's model spec.
-  results.push_back(
-      tlcm::RunPhase("zero_cost", o, o.max_batch_size, o.queue_delay_ms,
-                     tlcm::bench::ZeroCostFactory()));
+  results.push_back(tlcm::RunPhase("zero_cost", o, o.max_batch_size, o.queue_delay_ms,
+                                   tlcm::bench::ZeroCostFactory()));
 
   for (const auto& r : results) std::cout << tlcm::Json(r) << "\n";
-  const double ratio = results[1].images_per_s > 0
-                           ? results[0].images_per_s / results[1].images_per_s
-                           : 0;
+  const double ratio =
+      results[1].images_per_s > 0 ? results[0].images_per_s / results[1].images_per_s : 0;
   std::cout << absl::StrFormat(
       "{\"summary\":{\"model\":\"%s\",\"size\":\"%dx%d\",\"steps\":\"%s\",\"clients\":%d,"
       "\"devices\":\"%s\",\"threads\":%d,\"throughput_ratio_batched_over_unbatched\":%.3f}}\n",
@@ -326,7 +323,8 @@ int main(int argc, char** argv) {
         "p90 %8.1f ms p99 %8.1f ms; pipeline %8.1f ms/request, engine overhead p50 %.3f ms%s\n",
         r.name, r.max_batch_size, r.queue_delay_ms, r.images_per_s, r.mean_batch_size,
         tlcm::bench::Percentile(latency, 50), tlcm::bench::Percentile(latency, 90),
-        tlcm::bench::Percentile(latency, 99), tlcm::bench::Mean(pipeline), tlcm::bench::Percentile(overhead, 50),
+        tlcm::bench::Percentile(latency, 99), tlcm::bench::Mean(pipeline),
+        tlcm::bench::Percentile(overhead, 50),
         r.failed > 0 ? absl::StrCat(" (", r.failed, " FAILED)") : "");
   }
   std::cout << absl::StrFormat("batched / unbatched throughput: %.2fx\n", ratio);

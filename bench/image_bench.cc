@@ -32,10 +32,9 @@ std::vector<Encoder> Encoders() {
   std::vector<Encoder> encoders = {{"png-libpng", tlcm::EncodePngLibpng}};
   for (tlcm::ImageFormat format :
        {tlcm::ImageFormat::kPng, tlcm::ImageFormat::kJpeg, tlcm::ImageFormat::kWebp}) {
-    encoders.push_back({std::string(tlcm::ImageFormatName(format)),
-                        [format](const tlcm::RgbImage& image) {
-                          return tlcm::EncodeImage(image, format, 0);
-                        }});
+    encoders.push_back(
+        {std::string(tlcm::ImageFormatName(format)),
+         [format](const tlcm::RgbImage& image) { return tlcm::EncodeImage(image, format, 0); }});
   }
   return encoders;
 }

@@ -26,8 +26,8 @@
 #include "loaders/key_remap.h"
 #include "models/unet_2d_condition.h"
 #include "pipelines/component_loader.h"
-#include "pipelines/pipeline_options.h"
 #include "pipelines/pipeline_factory.h"
+#include "pipelines/pipeline_options.h"
 #include "stats.h"
 
 namespace {
@@ -74,9 +74,9 @@ absl::StatusOr<Sample> LoadInChild(const Flags& flags, const std::string& route)
   if (pid == 0) {
     close(fds[0]);
     const absl::StatusOr<Sample> sample = LoadOnce(flags, route);
-    const std::string reply =
-        sample.ok() ? absl::StrCat("ok ", sample->seconds, " ", sample->peak_rss_gib)
-                    : absl::StrCat("error ", sample.status().message());
+    const std::string reply = sample.ok()
+                                  ? absl::StrCat("ok ", sample->seconds, " ", sample->peak_rss_gib)
+                                  : absl::StrCat("error ", sample.status().message());
     (void)!write(fds[1], reply.data(), reply.size());
     _exit(0);
   }
@@ -103,15 +103,20 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string name = argv[i], value = argv[i + 1];
     bool ok = true;
-    if (name == "--unet") flags.unet = value;
-    else if (name == "--dtype") flags.dtype = value;
-    else if (name == "--device") flags.device = value;
-    else if (name == "--variant") flags.variant = value;
+    if (name == "--unet")
+      flags.unet = value;
+    else if (name == "--dtype")
+      flags.dtype = value;
+    else if (name == "--device")
+      flags.device = value;
+    else if (name == "--variant")
+      flags.variant = value;
     else if (name == "--repeats")
       ok = absl::SimpleAtoi(value, &flags.repeats) && flags.repeats > 0;
     else if (name == "--threads")
       ok = absl::SimpleAtoi(value, &flags.threads) && flags.threads >= 0;
-    else ok = false;
+    else
+      ok = false;
     if (!ok) {
       std::cerr << "bad flag " << name << " " << value << "\n";
       return 2;
@@ -141,9 +146,8 @@ int main(int argc, char** argv) {
                               ", \"load_s\": ", tlcm::bench::Median(seconds[r]),
                               ", \"peak_rss_gib\": ", tlcm::bench::Median(rss[r]), "}\n");
   }
-  std::cout << absl::StrCat("{\"ratio_load_s\": ",
-                            tlcm::bench::Median(seconds[0]) / tlcm::bench::Median(seconds[1]),
-                            ", \"ratio_peak_rss\": ",
-                            tlcm::bench::Median(rss[0]) / tlcm::bench::Median(rss[1]), "}\n");
+  std::cout << absl::StrCat(
+      "{\"ratio_load_s\": ", tlcm::bench::Median(seconds[0]) / tlcm::bench::Median(seconds[1]),
+      ", \"ratio_peak_rss\": ", tlcm::bench::Median(rss[0]) / tlcm::bench::Median(rss[1]), "}\n");
   return 0;
 }

@@ -102,10 +102,10 @@ int main(int argc, char** argv) {
       const auto start = std::chrono::steady_clock::now();
       const std::clock_t cpu_start = std::clock();
       auto timings = (*pipeline)->Run(key, jobs, {});
-      const double ms = std::chrono::duration<double, std::milli>(
-                            std::chrono::steady_clock::now() - start).count();
-      const double cpu_ms =
-          1000.0 * static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      const double cpu_ms = 1000.0 * static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
       if (!timings.ok()) {
         std::cerr << timings.status().message() << "\n";
         return 1;
@@ -120,18 +120,17 @@ int main(int argc, char** argv) {
     }
     // GPU memory (CUDA builds): what the loaded model holds, and the peak so far (any run).
     const tlcm::engine::DeviceMemory memory = tlcm::MeasureDeviceMemory(*device);
-    std::cout << absl::StrCat("{\"impl\": \"tlcm-serve\", \"family\": \"", info.family,
-                              "\", \"device\": \"", flags->device, "\", \"dtype\": \"",
-                              flags->dtype, "\", \"steps\": ", steps, ", \"width\": ",
-                              flags->width, ", \"height\": ", flags->height, ", \"batch\": ",
-                              flags->batch_size, ", \"threads\": ", at::get_num_threads(),
-                              ", \"load_s\": ", load_s, ", \"median_ms\": ", Median(total),
-                              ", \"cpu_ms\": ", Median(cpu), ", \"encode_ms\": ", Median(encode),
-                              ", \"encode_t5_ms\": ", Median(encode_t5),
-                              ", \"denoise_ms\": ", Median(denoise), ", \"decode_ms\": ",
-                              Median(decode), ", \"gpu_allocated_gib\": ",
-                              Gib(memory.allocated_bytes), ", \"gpu_peak_gib\": ",
-                              Gib(memory.peak_allocated_bytes), "}")
+    std::cout << absl::StrCat(
+                     "{\"impl\": \"tlcm-serve\", \"family\": \"", info.family, "\", \"device\": \"",
+                     flags->device, "\", \"dtype\": \"", flags->dtype, "\", \"steps\": ", steps,
+                     ", \"width\": ", flags->width, ", \"height\": ", flags->height,
+                     ", \"batch\": ", flags->batch_size, ", \"threads\": ", at::get_num_threads(),
+                     ", \"load_s\": ", load_s, ", \"median_ms\": ", Median(total),
+                     ", \"cpu_ms\": ", Median(cpu), ", \"encode_ms\": ", Median(encode),
+                     ", \"encode_t5_ms\": ", Median(encode_t5),
+                     ", \"denoise_ms\": ", Median(denoise), ", \"decode_ms\": ", Median(decode),
+                     ", \"gpu_allocated_gib\": ", Gib(memory.allocated_bytes),
+                     ", \"gpu_peak_gib\": ", Gib(memory.peak_allocated_bytes), "}")
               << std::endl;
   }
   return 0;

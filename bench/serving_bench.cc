@@ -173,10 +173,9 @@ void Print(const std::string& run, const std::string& impl, int round, int max_b
       absl::GetFlag(FLAGS_device).c_str(), absl::GetFlag(FLAGS_steps_mix).c_str(),
       absl::GetFlag(FLAGS_size), absl::GetFlag(FLAGS_size),
       std::string(tlcm::ImageFormatName(load.format)).c_str(), max_batch_size, load.concurrency,
-      r.latencies_ms.size(), r.failures,
-      r.wall_ms, images * 1000.0 / r.wall_ms, Percentile(r.latencies_ms, 50),
-      Percentile(r.latencies_ms, 90), Percentile(r.latencies_ms, 99),
-      tlcm::bench::Mean(r.batch_sizes), extra_fields.c_str());
+      r.latencies_ms.size(), r.failures, r.wall_ms, images * 1000.0 / r.wall_ms,
+      Percentile(r.latencies_ms, 50), Percentile(r.latencies_ms, 90),
+      Percentile(r.latencies_ms, 99), tlcm::bench::Mean(r.batch_sizes), extra_fields.c_str());
   std::fflush(stdout);
 }
 
@@ -245,8 +244,7 @@ struct Targets {
 
 absl::StatusOr<std::unique_ptr<tlcm::server::Server>> StartServer(int max_batch_size,
                                                                   int max_concurrency) {
-  TLCM_ASSIGN_OR_RETURN(tlcm::v1::ServerConfig config,
-                        Resolved(max_batch_size, max_concurrency));
+  TLCM_ASSIGN_OR_RETURN(tlcm::v1::ServerConfig config, Resolved(max_batch_size, max_concurrency));
   TLCM_ASSIGN_OR_RETURN(auto server, tlcm::server::Server::Start(config, Factory()));
   TLCM_RETURN_IF_ERROR(server->WaitUntilReady());
   return server;
@@ -341,9 +339,8 @@ int main(int argc, char** argv) {
         std::cerr << "--concurrency: '" << part << "' is not a positive integer\n";
         return 2;
       }
-      load.requests = absl::GetFlag(FLAGS_requests) > 0
-                          ? absl::GetFlag(FLAGS_requests)
-                          : std::clamp(2 * load.concurrency, 16, 96);
+      load.requests = absl::GetFlag(FLAGS_requests) > 0 ? absl::GetFlag(FLAGS_requests)
+                                                        : std::clamp(2 * load.concurrency, 16, 96);
       max_concurrency = std::max(max_concurrency, load.concurrency);
       loads.push_back(load);
     }

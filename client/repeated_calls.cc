@@ -28,10 +28,9 @@ double QuantileMs(const std::vector<absl::Duration>& sorted, double q) {
 
 }  // namespace
 
-RepeatedCalls RunRepeatedCalls(
-    Client& client, int count, int concurrency,
-    const std::function<tlcm::v1::GenerateRequest(int)>& make_request,
-    const std::function<void(int, const CallRecord&)>& on_call_done) {
+RepeatedCalls RunRepeatedCalls(Client& client, int count, int concurrency,
+                               const std::function<tlcm::v1::GenerateRequest(int)>& make_request,
+                               const std::function<void(int, const CallRecord&)>& on_call_done) {
   RepeatedCalls result;
   result.calls.resize(std::max(count, 0));
   std::atomic<int> next{0};
@@ -40,11 +39,11 @@ RepeatedCalls RunRepeatedCalls(
       CallRecord record;
       int images = 0;
       const absl::Time start = absl::Now();
-      auto call = client.Generate(
-          make_request(i), {[&images](const tlcm::v1::GenerateResponse& event) {
-                              if (event.has_image()) ++images;
-                            },
-                            nullptr});
+      auto call =
+          client.Generate(make_request(i), {[&images](const tlcm::v1::GenerateResponse& event) {
+                                              if (event.has_image()) ++images;
+                                            },
+                                            nullptr});
       record.status = call->Wait();
       record.latency = absl::Now() - start;
       record.peer = call->peer();
@@ -75,9 +74,9 @@ std::string SummarizeRepeatedCalls(const RepeatedCalls& result) {
   std::sort(latencies.begin(), latencies.end());
   const int total = static_cast<int>(result.calls.size());
   const double wall_s = absl::ToDoubleSeconds(result.wall);
-  std::string out = absl::StrFormat("calls %d ok %d failed %d wall_s %.2f calls_per_s %.1f\n",
-                                    total, ok, total - ok, wall_s,
-                                    wall_s > 0 ? total / wall_s : 0.0);
+  std::string out =
+      absl::StrFormat("calls %d ok %d failed %d wall_s %.2f calls_per_s %.1f\n", total, ok,
+                      total - ok, wall_s, wall_s > 0 ? total / wall_s : 0.0);
   std::vector<std::pair<std::string, int>> by_count(statuses.begin(), statuses.end());
   std::stable_sort(by_count.begin(), by_count.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
@@ -85,8 +84,7 @@ std::string SummarizeRepeatedCalls(const RepeatedCalls& result) {
   for (const auto& [peer, n] : backends) absl::StrAppend(&out, "backend ", peer, " ", n, "\n");
   absl::StrAppend(&out, absl::StrFormat("latency_ms p50 %.1f p90 %.1f p99 %.1f max %.1f\n",
                                         QuantileMs(latencies, 0.5), QuantileMs(latencies, 0.9),
-                                        QuantileMs(latencies, 0.99),
-                                        QuantileMs(latencies, 1.0)));
+                                        QuantileMs(latencies, 0.99), QuantileMs(latencies, 1.0)));
   return out;
 }
 

@@ -22,12 +22,12 @@ absl::StatusOr<std::string> MakeServiceConfig(const ClientOptions& options) {
   std::string config = options.service_config;
   if (config.empty()) {
     if (options.lb_policy != "round_robin" && options.lb_policy != "pick_first") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "lb_policy: \"", options.lb_policy, "\" is not round_robin or pick_first"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("lb_policy: \"", options.lb_policy, "\" is not round_robin or pick_first"));
     }
     if (options.max_attempts < 1 || options.max_attempts > kMaxAttemptsLimit) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "max_attempts: ", options.max_attempts, " is outside 1..", kMaxAttemptsLimit));
+      return absl::InvalidArgumentError(absl::StrCat("max_attempts: ", options.max_attempts,
+                                                     " is outside 1..", kMaxAttemptsLimit));
     }
     if (options.retry_initial_backoff <= absl::ZeroDuration() ||
         options.retry_max_backoff < options.retry_initial_backoff) {
@@ -44,13 +44,13 @@ absl::StatusOr<std::string> MakeServiceConfig(const ClientOptions& options) {
     // gRPC sends a call again only while no response has arrived (the server answers a refusal
     // at admission with the status alone), and never past the call's deadline.
     if (options.max_attempts > 1) {
-      absl::StrAppend(
-          &config, ", \"methodConfig\": [{\"name\": [{\"service\": \"tlcm.v1.TlcmService\"}], ",
-          "\"retryPolicy\": {\"maxAttempts\": ", options.max_attempts,
-          ", \"initialBackoff\": ", JsonDuration(options.retry_initial_backoff),
-          ", \"maxBackoff\": ", JsonDuration(options.retry_max_backoff),
-          ", \"backoffMultiplier\": 2",
-          ", \"retryableStatusCodes\": [\"UNAVAILABLE\", \"RESOURCE_EXHAUSTED\"]}}]");
+      absl::StrAppend(&config,
+                      ", \"methodConfig\": [{\"name\": [{\"service\": \"tlcm.v1.TlcmService\"}], ",
+                      "\"retryPolicy\": {\"maxAttempts\": ", options.max_attempts,
+                      ", \"initialBackoff\": ", JsonDuration(options.retry_initial_backoff),
+                      ", \"maxBackoff\": ", JsonDuration(options.retry_max_backoff),
+                      ", \"backoffMultiplier\": 2",
+                      ", \"retryableStatusCodes\": [\"UNAVAILABLE\", \"RESOURCE_EXHAUSTED\"]}}]");
     }
     absl::StrAppend(&config, "}");
   }

@@ -159,8 +159,8 @@ class Client {
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::shared_ptr<grpc::Channel> direct_channel_;
-  std::unique_ptr<tlcm::v1::TlcmService::Stub> stub_;         // on channel_
-  std::unique_ptr<tlcm::v1::TlcmService::Stub> direct_stub_;  // on direct_channel_
+  std::unique_ptr<tlcm::v1::TlcmService::Stub> stub_;            // on channel_
+  std::unique_ptr<tlcm::v1::TlcmService::Stub> direct_stub_;     // on direct_channel_
   std::unique_ptr<grpc::health::v1::Health::Stub> health_stub_;  // on direct_channel_
 };
 

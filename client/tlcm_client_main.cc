@@ -20,8 +20,8 @@
 //   10 + N   the call ended with gRPC status code N, e.g. 13 INVALID_ARGUMENT,
 //            14 DEADLINE_EXCEEDED, 15 NOT_FOUND, 18 RESOURCE_EXHAUSTED, 24 UNAVAILABLE,
 //            26 UNAUTHENTICATED; with --repeat the most frequent failure's code
-#include <filesystem>
 #include <unistd.h>
+#include <filesystem>
 
 #include <cstdio>
 #include <cstdlib>
@@ -121,9 +121,12 @@ std::optional<std::string> ReadToken() {
 
 const char* Extension(tlcm::v1::ImageFormat format) {
   switch (format) {
-    case tlcm::v1::IMAGE_FORMAT_JPEG: return "jpg";
-    case tlcm::v1::IMAGE_FORMAT_WEBP: return "webp";
-    default: return "png";
+    case tlcm::v1::IMAGE_FORMAT_JPEG:
+      return "jpg";
+    case tlcm::v1::IMAGE_FORMAT_WEBP:
+      return "webp";
+    default:
+      return "png";
   }
 }
 
@@ -141,8 +144,8 @@ class ProgressBar {
     if (event.has_queued()) {
       status_ = absl::StrCat("queued (", event.queued().position(), " ahead)");
     } else if (event.has_started()) {
-      status_ = absl::StrCat("batch of ", event.started().batch_size(), " on ",
-                             event.started().device());
+      status_ =
+          absl::StrCat("batch of ", event.started().batch_size(), " on ", event.started().device());
       where_ = status_;
     } else if (event.has_step()) {
       step_ = event.step().step();
@@ -212,8 +215,8 @@ int BuildRequest(tlcm::v1::GenerateRequest& request) {
 }
 
 // --repeat N --concurrency C: N calls over one channel, then the summary on stdout.
-int RunRepeated(tlcm::client::Client& client, const tlcm::v1::GenerateRequest& request,
-                int repeat, int concurrency) {
+int RunRepeated(tlcm::client::Client& client, const tlcm::v1::GenerateRequest& request, int repeat,
+                int concurrency) {
   auto make_request = [&request](int i) {
     tlcm::v1::GenerateRequest call = request;
     if (call.has_seed()) call.set_seed(call.seed() + static_cast<uint64_t>(i) * call.num_images());
@@ -260,9 +263,8 @@ int RunGenerate(tlcm::client::Client& client) {
                           Extension(event.image().format()));
       data = &event.image().data();
     } else if (event.has_preview()) {
-      path = absl::StrCat(out_dir, "/", event.request_id(), "-", event.preview().index(),
-                          "-step", event.preview().step(), ".",
-                          Extension(event.preview().format()));
+      path = absl::StrCat(out_dir, "/", event.request_id(), "-", event.preview().index(), "-step",
+                          event.preview().step(), ".", Extension(event.preview().format()));
       data = &event.preview().data();
     } else {
       return;
@@ -287,8 +289,8 @@ int RunGenerate(tlcm::client::Client& client) {
       "queue_ms=%.1f text_encode_ms=%.1f denoise_ms=%.1f decode_ms=%.1f image_encode_ms=%.1f "
       "total_ms=%.1f\n",
       result.request_id, m.device(), m.batch_size(), m.num_batches(), m.steps(), m.width(),
-      m.height(), m.num_images(), m.queue_ms(), m.text_encode_ms(), m.denoise_ms(),
-      m.decode_ms(), m.image_encode_ms(), m.total_ms());
+      m.height(), m.num_images(), m.queue_ms(), m.text_encode_ms(), m.denoise_ms(), m.decode_ms(),
+      m.image_encode_ms(), m.total_ms());
   return write_failed ? kExitLocalFailure : 0;
 }
 
@@ -360,7 +362,7 @@ int main(int argc, char** argv) {
   if (!client.ok()) {
     std::cerr << client.status() << "\n";
     return client.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage
-                                                                         : kExitLocalFailure;
+                                                                        : kExitLocalFailure;
   }
   if (command == "generate") return RunGenerate(**client);
   if (command == "models") return RunModels(**client);

@@ -16,8 +16,8 @@ std::vector<std::string> DemoConfigCandidates(const std::string& override_path,
   if (!override_path.empty()) return {override_path};
   std::vector<std::string> candidates;
   if (!executable_path.empty()) {
-    candidates.push_back((fs::path(executable_path).parent_path() / ".." / "share" /
-                          "tlcm-serve" / "config" / "demo.textproto")
+    candidates.push_back((fs::path(executable_path).parent_path() / ".." / "share" / "tlcm-serve" /
+                          "config" / "demo.textproto")
                              .lexically_normal()
                              .string());
   }
@@ -36,8 +36,8 @@ absl::StatusOr<std::string> FindDemoConfig(const std::string& override_path,
     if (fs::is_regular_file(candidate, error)) return candidate;
   }
   return absl::NotFoundError(absl::StrCat(
-      "no --config given and no demo configuration found (tried: ",
-      absl::StrJoin(candidates, ", "), "); pass --config or --demo_config"));
+      "no --config given and no demo configuration found (tried: ", absl::StrJoin(candidates, ", "),
+      "); pass --config or --demo_config"));
 }
 
 std::string ExecutablePath() {

@@ -101,8 +101,8 @@ int main(int argc, char** argv) {
                                              tlcm::server::ExecutablePath(), TLCM_SOURCE_DIR);
     if (!demo.ok()) return Fail(demo.status());
     config_path = *demo;
-    tlcm::server::LogEvent("config", absl::StrCat("no --config: serving the demo models of ",
-                                                  config_path));
+    tlcm::server::LogEvent("config",
+                           absl::StrCat("no --config: serving the demo models of ", config_path));
   }
   auto config = tlcm::server::LoadServerConfig(config_path);
   if (!config.ok()) return Fail(config.status());
@@ -110,8 +110,8 @@ int main(int argc, char** argv) {
   const std::vector<std::string> available = tlcm::AvailableDevices();
   auto resolved = tlcm::server::ResolveServerConfig(*std::move(config), available);
   if (!resolved.ok()) {
-    return Fail(absl::InvalidArgumentError(
-        absl::StrCat(config_path, ": ", resolved.status().message())));
+    return Fail(
+        absl::InvalidArgumentError(absl::StrCat(config_path, ": ", resolved.status().message())));
   }
   tlcm::SetComputeThreads(resolved->compute_threads());
 

@@ -11,8 +11,8 @@ using prometheus::Histogram;
 
 // Latency of whole requests: 50 ms .. 10 min.
 const Histogram::BucketBoundaries& RequestBuckets() {
-  static const auto* buckets = new Histogram::BucketBoundaries{
-      0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300, 600};
+  static const auto* buckets =
+      new Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300, 600};
   return *buckets;
 }
 
@@ -58,8 +58,8 @@ ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry)
                                         "Denoising loop time per batch")),
       denoise_step_duration_(HistogramFamily(*registry_, "tlcm_denoise_step_duration_seconds",
                                              "Mean time of one denoising step, per batch")),
-      decode_duration_(HistogramFamily(*registry_, "tlcm_decode_duration_seconds",
-                                       "VAE decode time per batch")),
+      decode_duration_(
+          HistogramFamily(*registry_, "tlcm_decode_duration_seconds", "VAE decode time per batch")),
       image_encode_duration_(HistogramFamily(*registry_, "tlcm_image_encode_duration_seconds",
                                              "PNG / JPEG / WebP encoding time per image")),
       batch_worker_duration_(HistogramFamily(*registry_, "tlcm_batch_worker_duration_seconds",
@@ -151,8 +151,10 @@ void ServerMetrics::OnRequestDone(const std::string& model, const absl::Status& 
 void ServerMetrics::OnBatchDone(const engine::BatchReport& report, bool warmup) {
   if (warmup) return;
   const prometheus::Labels labels{{"model", report.model}};
-  batches_.Add({{"model", report.model}, {"device", report.device},
-                {"code", CodeName(report.status.code())}})
+  batches_
+      .Add({{"model", report.model},
+            {"device", report.device},
+            {"code", CodeName(report.status.code())}})
       .Increment();
   batch_size_.Add(labels, BatchSizeBuckets()).Observe(report.batch_size);
   if (!report.status.ok()) return;

@@ -26,8 +26,8 @@ namespace {
 constexpr size_t kMaxRequestHead = 8 * 1024;
 
 absl::Status Unavailable(const std::string& where, absl::string_view what) {
-  return absl::UnavailableError(absl::StrCat("metrics endpoint: cannot listen on ", where, ": ",
-                                             what));
+  return absl::UnavailableError(
+      absl::StrCat("metrics endpoint: cannot listen on ", where, ": ", what));
 }
 
 // A listening TCP socket on address:port, or an error naming them.
@@ -40,8 +40,8 @@ absl::StatusOr<int> Listen(const std::string& address, int port) {
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* found = nullptr;
   const std::string service = absl::StrCat(port);
-  if (const int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints,
-                                 &found);
+  if (const int rc =
+          getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found);
       rc != 0) {
     return Unavailable(where, gai_strerror(rc));
   }
@@ -78,9 +78,8 @@ int BoundPort(int fd) {
 
 // Milliseconds left until `deadline` for poll(): 0 once it has passed.
 int MillisUntil(absl::Time deadline) {
-  return static_cast<int>(
-      std::max<int64_t>(0, absl::ToInt64Milliseconds(absl::Ceil(deadline - absl::Now(),
-                                                                 absl::Milliseconds(1)))));
+  return static_cast<int>(std::max<int64_t>(
+      0, absl::ToInt64Milliseconds(absl::Ceil(deadline - absl::Now(), absl::Milliseconds(1)))));
 }
 
 // Waits until `fd` has `events`; false when `wake_fd` fired or `deadline` passed first.
@@ -125,8 +124,8 @@ absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
   }
   options.answer_threads = std::max(1, options.answer_threads);
   options.max_waiting_connections = std::max(1, options.max_waiting_connections);
-  return std::unique_ptr<MetricsExposer>(new MetricsExposer(
-      *listen_fd, wake_fd, BoundPort(*listen_fd), std::move(registry), options));
+  return std::unique_ptr<MetricsExposer>(
+      new MetricsExposer(*listen_fd, wake_fd, BoundPort(*listen_fd), std::move(registry), options));
 }
 
 MetricsExposer::MetricsExposer(int listen_fd, int wake_fd, int port,
@@ -221,7 +220,7 @@ void MetricsExposer::Answer(const Connection& connection) {
   const bool head_only = method == "HEAD";
   if (method != "GET" && !head_only) {
     write_all(Response(405, "Method Not Allowed", kText, "Allow: GET, HEAD\r\n",
-                          "only GET and HEAD are served\n", true));
+                       "only GET and HEAD are served\n", true));
     return;
   }
   if (path != "/metrics") {
@@ -229,8 +228,7 @@ void MetricsExposer::Answer(const Connection& connection) {
     return;
   }
   const std::string body = prometheus::TextSerializer().Serialize(registry_->Collect());
-  write_all(Response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", "", body,
-                        !head_only));
+  write_all(Response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", "", body, !head_only));
 }
 
 }  // namespace tlcm::server

@@ -14,12 +14,12 @@ namespace tlcm::server {
 
 struct RequestLogEntry {
   std::string request_id;
-  std::string peer;           // client address as gRPC reports it, e.g. "ipv4:127.0.0.1:5555"
-  std::string model;          // as the client sent it
-  int steps = 0;              // resolved (defaults filled in); 0 when the request was rejected
-  int width = 0;              // pixels
+  std::string peer;   // client address as gRPC reports it, e.g. "ipv4:127.0.0.1:5555"
+  std::string model;  // as the client sent it
+  int steps = 0;      // resolved (defaults filled in); 0 when the request was rejected
+  int width = 0;      // pixels
   int height = 0;
-  int num_images = 0;         // requested
+  int num_images = 0;  // requested
   engine::RequestMetrics metrics;
   absl::Status status;
 };

@@ -7,9 +7,9 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/match.h"
-#include "grpc/health/v1/health.pb.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "grpc/health/v1/health.pb.h"
 #include "server/credentials.h"
 #include "server/request_log.h"
 #include "server/server_config.h"
@@ -55,10 +55,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const tlcm::v1::ServerConf
 
   server->metrics_ = std::make_unique<ServerMetrics>(std::make_shared<prometheus::Registry>());
   if (config.metrics_port() >= 0) {
-    TLCM_ASSIGN_OR_RETURN(
-        server->exposer_,
-        MetricsExposer::Start(config.metrics_listen_address(), config.metrics_port(),
-                              server->metrics_->registry()));
+    TLCM_ASSIGN_OR_RETURN(server->exposer_, MetricsExposer::Start(config.metrics_listen_address(),
+                                                                  config.metrics_port(),
+                                                                  server->metrics_->registry()));
     server->metrics_port_ = server->exposer_->port();
   }
   if (!config.auth_token_file().empty()) {
@@ -68,8 +67,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const tlcm::v1::ServerConf
 
   engine::EngineOptions options = MakeEngineOptions(config);
   options.observer = server->metrics_.get();
-  TLCM_ASSIGN_OR_RETURN(server->engine_, engine::Engine::Create(std::move(options),
-                                                                std::move(factory)));
+  TLCM_ASSIGN_OR_RETURN(server->engine_,
+                        engine::Engine::Create(std::move(options), std::move(factory)));
   server->service_ = std::make_unique<TlcmServiceImpl>(server->engine_.get(),
                                                        server->metrics_.get(), server->auth_.get());
 
@@ -95,15 +94,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const tlcm::v1::ServerConf
   server->metrics_->SetReady(false);
 
   LogEvent("listening",
-           absl::StrFormat("gRPC on %s (port %d, %s%s), metrics on %s; devices: %d; models: %d",
-                           address, server->port_,
-                           config.tls().cert_file().empty() ? "plaintext" : "TLS",
-                           config.tls().client_ca_file().empty() ? "" : " + client certificates",
-                           server->metrics_port_ < 0
-                               ? std::string("(disabled)")
-                               : HostPort(config.metrics_listen_address(), server->metrics_port_) +
-                                     "/metrics",
-                           config.devices_size(), config.models_size()));
+           absl::StrFormat(
+               "gRPC on %s (port %d, %s%s), metrics on %s; devices: %d; models: %d", address,
+               server->port_, config.tls().cert_file().empty() ? "plaintext" : "TLS",
+               config.tls().client_ca_file().empty() ? "" : " + client certificates",
+               server->metrics_port_ < 0
+                   ? std::string("(disabled)")
+                   : HostPort(config.metrics_listen_address(), server->metrics_port_) + "/metrics",
+               config.devices_size(), config.models_size()));
   server->readiness_thread_ = std::thread([s = server.get()] { s->WatchReadiness(); });
   if (config.worker_stall_seconds() > 0) {
     const absl::Duration limit = absl::Seconds(config.worker_stall_seconds());
@@ -148,8 +146,9 @@ void Server::WatchReadiness() {
   } else if (serving) {
     LogEvent("ready", "every model is loaded and warm; health SERVING");
   } else {
-    LogEvent("ready", "every model is loaded and warm, but the server is shutting down; health "
-                      "stays NOT_SERVING");
+    LogEvent("ready",
+             "every model is loaded and warm, but the server is shutting down; health "
+             "stays NOT_SERVING");
   }
   ready_.Notify();
 }

@@ -85,7 +85,7 @@ class Server {
   absl::Mutex mu_;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   absl::Notification drained_;
-  absl::Status ready_status_;      // written once before ready_ is notified
+  absl::Status ready_status_;  // written once before ready_ is notified
   absl::Notification ready_;
   std::thread readiness_thread_;
   absl::Notification stop_liveness_;

@@ -113,8 +113,8 @@ absl::Status ResolveModel(const std::string& field, const std::vector<std::strin
   }
   TLCM_RETURN_IF_ERROR(CheckRange(field + ".min_steps", model->min_steps(), 1, 1000));
   if (model->max_steps() < model->min_steps()) {
-    return Invalid(field + ".max_steps", absl::StrCat(model->max_steps(), " is below min_steps ",
-                                                      model->min_steps()));
+    return Invalid(field + ".max_steps",
+                   absl::StrCat(model->max_steps(), " is below min_steps ", model->min_steps()));
   }
   TLCM_RETURN_IF_ERROR(CheckRange(field + ".default_steps", model->default_steps(),
                                   model->min_steps(), model->max_steps()));
@@ -174,8 +174,7 @@ absl::Status ResolveModel(const std::string& field, const std::vector<std::strin
 
 }  // namespace
 
-absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& text,
-                                               const std::string& base_dir,
+absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& text, const std::string& base_dir,
                                                const std::string& what) {
   ServerConfig config;
   google::protobuf::TextFormat::Parser parser;
@@ -290,8 +289,8 @@ absl::StatusOr<ServerConfig> ResolveServerConfig(ServerConfig config,
     const std::string field = absl::StrCat("models[", i, "]");
     TLCM_RETURN_IF_ERROR(ResolveModel(field, devices, available, config.mutable_models(i)));
     if (!names.insert(config.models(i).name()).second) {
-      return Invalid(field + ".name", absl::StrCat("\"", config.models(i).name(),
-                                                   "\" is used by an earlier model"));
+      return Invalid(field + ".name",
+                     absl::StrCat("\"", config.models(i).name(), "\" is used by an earlier model"));
     }
   }
 
@@ -309,8 +308,8 @@ absl::StatusOr<ServerConfig> ResolveServerConfig(ServerConfig config,
 int RequiredSendMessageBytes(const ServerConfig& resolved) {
   int64_t max_pixels = 0;
   for (const auto& model : resolved.models()) {
-    max_pixels = std::max<int64_t>(max_pixels, model.max_pixels() == 0 ? kDefaultMaxPixels
-                                                                       : model.max_pixels());
+    max_pixels = std::max<int64_t>(
+        max_pixels, model.max_pixels() == 0 ? kDefaultMaxPixels : model.max_pixels());
   }
   // 3 bytes per pixel, +25% for incompressible data in a lossy format at quality 100 or PNG's
   // per-row filter bytes and block headers, + 1 MiB for the message's other fields.

@@ -25,9 +25,12 @@ using tlcm::v1::GenerateResponse;
 
 tlcm::v1::ImageFormat ToProtoFormat(ImageFormat format) {
   switch (format) {
-    case ImageFormat::kJpeg: return tlcm::v1::IMAGE_FORMAT_JPEG;
-    case ImageFormat::kWebp: return tlcm::v1::IMAGE_FORMAT_WEBP;
-    case ImageFormat::kPng: break;
+    case ImageFormat::kJpeg:
+      return tlcm::v1::IMAGE_FORMAT_JPEG;
+    case ImageFormat::kWebp:
+      return tlcm::v1::IMAGE_FORMAT_WEBP;
+    case ImageFormat::kPng:
+      break;
   }
   return tlcm::v1::IMAGE_FORMAT_PNG;
 }
@@ -317,8 +320,8 @@ class StreamSink final : public engine::GenerationEventSink {
       m->set_seed(seed_.value_or(0));
       stream_->Push(std::move(response));
     }
-    RequestLogEntry entry{info.request_id, info.peer,       info.model, info.steps,
-                          info.width,      info.height,     info.num_images, metrics, status};
+    RequestLogEntry entry{info.request_id, info.peer,       info.model, info.steps, info.width,
+                          info.height,     info.num_images, metrics,    status};
     LogRequest(entry);
     queued_work_->Add(-(admitted_image_steps_ - ran_image_steps_));
     stream_->Close(ToGrpcStatus(status), ran_image_steps_);
@@ -344,7 +347,7 @@ bool ValidRequestId(const std::string& id) {
 // The resolved steps / size of `request` (for the log line and the final Metrics event), when
 // its model is known and it is valid (else zeros: the engine rejects it with the precise error).
 void ResolveShape(engine::Engine& engine, const engine::GenerationRequest& request,
-                   CallInfo* info) {
+                  CallInfo* info) {
   for (const auto& model : engine.ListModels()) {
     if (model.info.name != request.model) continue;
     auto resolved = engine::ValidateRequest(request, model.info, model.limits);
@@ -374,20 +377,26 @@ absl::StatusOr<engine::GenerationRequest> ToEngineRequest(const tlcm::v1::Genera
   out.sampler = request.sampler();
   switch (request.format()) {
     case tlcm::v1::IMAGE_FORMAT_UNSPECIFIED:
-    case tlcm::v1::IMAGE_FORMAT_PNG: out.format = ImageFormat::kPng; break;
-    case tlcm::v1::IMAGE_FORMAT_JPEG: out.format = ImageFormat::kJpeg; break;
-    case tlcm::v1::IMAGE_FORMAT_WEBP: out.format = ImageFormat::kWebp; break;
+    case tlcm::v1::IMAGE_FORMAT_PNG:
+      out.format = ImageFormat::kPng;
+      break;
+    case tlcm::v1::IMAGE_FORMAT_JPEG:
+      out.format = ImageFormat::kJpeg;
+      break;
+    case tlcm::v1::IMAGE_FORMAT_WEBP:
+      out.format = ImageFormat::kWebp;
+      break;
     default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          "format: unknown value ", static_cast<int>(request.format()),
-          " (IMAGE_FORMAT_PNG = 1, IMAGE_FORMAT_JPEG = 2, IMAGE_FORMAT_WEBP = 3)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("format: unknown value ", static_cast<int>(request.format()),
+                       " (IMAGE_FORMAT_PNG = 1, IMAGE_FORMAT_JPEG = 2, IMAGE_FORMAT_WEBP = 3)"));
   }
   out.quality = request.quality();
   out.previews = request.stream_previews();
   if (!ValidRequestId(request.request_id())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "request_id: must be at most ", engine::kMaxClientRequestIdBytes,
-        " printable ASCII characters without spaces"));
+    return absl::InvalidArgumentError(absl::StrCat("request_id: must be at most ",
+                                                   engine::kMaxClientRequestIdBytes,
+                                                   " printable ASCII characters without spaces"));
   }
   out.client_request_id = request.request_id();
   out.deadline = deadline;
@@ -435,7 +444,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* TlcmServiceImpl::Generate(
   if (!rejected.ok()) {
     // Label "": a client's model string never becomes a label value before the engine vetted it.
     metrics_->OnRejectedByServer("", rejected.code());
-    RequestLogEntry entry{info.request_id, info.peer, info.model, 0, 0, 0, info.num_images,
+    RequestLogEntry entry{info.request_id,          info.peer, info.model, 0, 0, 0, info.num_images,
                           engine::RequestMetrics(), rejected};
     LogRequest(entry);
     stream->Close(ToGrpcStatus(rejected), 0);
@@ -449,8 +458,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* TlcmServiceImpl::Generate(
                                 std::make_shared<StreamSink>(stream, queued_work_, image_steps));
   if (!handle.ok()) {
     queued_work_->Add(-image_steps);
-    RequestLogEntry entry{info.request_id, info.peer, info.model, info.steps, info.width,
-                          info.height, info.num_images, engine::RequestMetrics(), handle.status()};
+    RequestLogEntry entry{info.request_id, info.peer,   info.model,      info.steps,
+                          info.width,      info.height, info.num_images, engine::RequestMetrics(),
+                          handle.status()};
     LogRequest(entry);
     stream->Close(ToGrpcStatus(handle.status()), 0);
     return reactor;
@@ -459,9 +469,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* TlcmServiceImpl::Generate(
   return reactor;
 }
 
-grpc::ServerUnaryReactor* TlcmServiceImpl::ListModels(grpc::CallbackServerContext* context,
-                                                      const tlcm::v1::ListModelsRequest* /*request*/,
-                                                      tlcm::v1::ListModelsResponse* response) {
+grpc::ServerUnaryReactor* TlcmServiceImpl::ListModels(
+    grpc::CallbackServerContext* context, const tlcm::v1::ListModelsRequest* /*request*/,
+    tlcm::v1::ListModelsResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (auth_ != nullptr) {
     absl::Status status = auth_->Check(context->client_metadata());

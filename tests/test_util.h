@@ -54,10 +54,12 @@ inline std::map<std::string, torch::Tensor> LoadGolden(const std::string& relati
 }
 
 // Asserts max |a - b| <= atol + rtol * max|b| and reports the worst element.
-inline ::testing::AssertionResult AllClose(const torch::Tensor& actual, const torch::Tensor& expected,
-                                           double atol, double rtol = 0.0) {
+inline ::testing::AssertionResult AllClose(const torch::Tensor& actual,
+                                           const torch::Tensor& expected, double atol,
+                                           double rtol = 0.0) {
   if (actual.sizes() != expected.sizes()) {
-    return ::testing::AssertionFailure() << "shape " << actual.sizes() << " != " << expected.sizes();
+    return ::testing::AssertionFailure()
+           << "shape " << actual.sizes() << " != " << expected.sizes();
   }
   auto a = actual.detach().to(torch::kCPU, torch::kFloat64);
   auto b = expected.detach().to(torch::kCPU, torch::kFloat64);
@@ -65,8 +67,8 @@ inline ::testing::AssertionResult AllClose(const torch::Tensor& actual, const to
   const double scale = b.abs().max().item<double>();
   const double limit = atol + rtol * scale;
   if (diff <= limit) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "max |diff| " << diff << " > " << limit
-                                       << " (max |expected| " << scale << ")";
+  return ::testing::AssertionFailure()
+         << "max |diff| " << diff << " > " << limit << " (max |expected| " << scale << ")";
 }
 
 }  // namespace tlcm::testing

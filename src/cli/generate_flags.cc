@@ -4,9 +4,9 @@
 #include <map>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 
 namespace tlcm {
 namespace {
@@ -90,7 +90,8 @@ absl::StatusOr<GenerateFlags> ParseGenerateFlags(const std::vector<std::string>&
       {"lora_scale",
        [&](const std::string& v) {
          float s = 0;
-         if (!absl::SimpleAtof(v, &s) || s < 0) return BadValue("lora_scale", v, "must be a number >= 0");
+         if (!absl::SimpleAtof(v, &s) || s < 0)
+           return BadValue("lora_scale", v, "must be a number >= 0");
          f.lora_scale = s;
          return absl::OkStatus();
        }},
@@ -133,10 +134,12 @@ absl::StatusOr<GenerateFlags> ParseGenerateFlags(const std::vector<std::string>&
     }
     if (name == "infer_steps") name = "infer-steps";
     auto it = setters.find(name);
-    if (it == setters.end()) return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+    if (it == setters.end())
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
     if (absl::Status s = it->second(value); !s.ok()) return s;
   }
-  if (f.prompt.empty()) return absl::InvalidArgumentError("--prompt is required and must not be empty");
+  if (f.prompt.empty())
+    return absl::InvalidArgumentError("--prompt is required and must not be empty");
   if (f.base_model_path.empty()) {
     return absl::InvalidArgumentError("--base_model_path is required (a diffusers model folder)");
   }

@@ -19,26 +19,26 @@ struct GenerateFlags {
   std::string output_dir = "outputs";
   std::string base_model_path;
   std::string lora_path;
-  int steps = 4;                      // --infer-steps
-  int width = 0;                      // 0 = --resolution
-  int height = 0;                     // 0 = --resolution
+  int steps = 4;   // --infer-steps
+  int width = 0;   // 0 = --resolution
+  int height = 0;  // 0 = --resolution
   int resolution = 1024;
-  int batch_size = 1;                 // images, seeds seed .. seed + batch_size - 1
-  std::optional<uint64_t> seed;       // absent = random, printed
-  std::string scheduler;              // empty = the model's default (lcm / flow_match_tlcm)
-  std::string format = "png";         // png | jpg | webp
-  int quality = 90;                   // jpg / webp
+  int batch_size = 1;            // images, seeds seed .. seed + batch_size - 1
+  std::optional<uint64_t> seed;  // absent = random, printed
+  std::string scheduler;         // empty = the model's default (lcm / flow_match_tlcm)
+  std::string format = "png";    // png | jpg | webp
+  int quality = 90;              // jpg / webp
   std::string device = "cpu";
   std::string dtype = ModelSpec().dtype;
-  float lora_scale = -1.0f;           // negative = the TLCM default 0.125
+  float lora_scale = -1.0f;  // negative = the TLCM default 0.125
   bool lora_scale_from_config = false;
   std::optional<float> guidance_scale;  // FLUX; default 7
-  int max_sequence_length = 512;      // FLUX T5 tokens
+  int max_sequence_length = 512;        // FLUX T5 tokens
   std::string variant;
   std::string vae_path;
   std::string vae_dtype = ModelSpec().vae_dtype;
   bool channels_last = ModelSpec().channels_last;
-  int threads = 0;                    // LibTorch threads; 0 = all cores
+  int threads = 0;  // LibTorch threads; 0 = all cores
 };
 
 // Parses argv (without argv[0]); `--name value` and `--name=value` both work. InvalidArgument

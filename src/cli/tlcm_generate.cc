@@ -60,22 +60,27 @@ int main(int argc, char** argv) {
   const fs::path dir = fs::path(flags->output_dir) / std::to_string(flags->steps);
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return Fail(absl::InternalError(absl::StrCat("cannot create ", dir.string(), ": ", ec.message())));
+  if (ec)
+    return Fail(
+        absl::InternalError(absl::StrCat("cannot create ", dir.string(), ": ", ec.message())));
 
   absl::Status write_status;
   tlcm::engine::BatchCallbacks callbacks;
-  callbacks.on_step = [](int step, int total) { std::cerr << "step " << step << "/" << total << "\n"; };
+  callbacks.on_step = [](int step, int total) {
+    std::cerr << "step " << step << "/" << total << "\n";
+  };
   callbacks.on_image = [&](size_t i, tlcm::RgbImage image) {
     absl::StatusOr<std::string> bytes = tlcm::EncodeImage(image, *format, flags->quality);
     if (!bytes.ok()) {
       write_status.Update(bytes.status());
       return;
     }
-    const fs::path path = dir / absl::StrCat(tlcm::SafeFileStem(flags->prompt), "_", i, ".",
-                                             flags->format);
+    const fs::path path =
+        dir / absl::StrCat(tlcm::SafeFileStem(flags->prompt), "_", i, ".", flags->format);
     std::ofstream out(path, std::ios::binary);
     out.write(bytes->data(), static_cast<std::streamsize>(bytes->size()));
-    if (!out) write_status.Update(absl::InternalError(absl::StrCat("cannot write ", path.string())));
+    if (!out)
+      write_status.Update(absl::InternalError(absl::StrCat("cannot write ", path.string())));
     std::cout << path.string() << "\n";
   };
   absl::StatusOr<tlcm::engine::StageTimings> timings = (*pipeline)->Run(key, jobs, callbacks);

@@ -14,9 +14,8 @@ void BatchQueue::AddModel(const std::string& model, int max_batch_size,
   limits.max_queue_size = max_queue_size;
 }
 
-absl::StatusOr<BatchQueue::Admission> BatchQueue::Enqueue(const BatchKey& key,
-                                                          uint64_t request_id, int num_images,
-                                                          absl::Time now) {
+absl::StatusOr<BatchQueue::Admission> BatchQueue::Enqueue(const BatchKey& key, uint64_t request_id,
+                                                          int num_images, absl::Time now) {
   ModelLimits& limits = models_.at(key.model);
   if (limits.queued_requests >= limits.max_queue_size) {
     return absl::ResourceExhaustedError(

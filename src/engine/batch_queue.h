@@ -34,9 +34,9 @@ struct Batch {
   BatchKey key;
   std::vector<QueuedChunk> chunks;  // in arrival order
   int num_images = 0;
-  absl::Time opened;       // when its first chunk arrived
-  uint64_t sequence = 0;   // order of opening, across keys
-  bool closed = false;     // takes no more chunks: full, or the next request did not fit
+  absl::Time opened;      // when its first chunk arrived
+  uint64_t sequence = 0;  // order of opening, across keys
+  bool closed = false;    // takes no more chunks: full, or the next request did not fit
 };
 
 class BatchQueue {

@@ -165,7 +165,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   struct Worker {
     int index = 0;
     std::string device;
-    std::vector<int> models;                        // indices into models_
+    std::vector<int> models;  // indices into models_
     absl::flat_hash_set<std::string> model_names;
     absl::flat_hash_map<std::string, std::unique_ptr<Pipeline>> pipelines;
     absl::CondVar cv;  // with mu_: a batch was assigned, or stopping
@@ -189,12 +189,12 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   struct EncodeJob {
     std::shared_ptr<const Request> request;
     std::shared_ptr<ChunkProgress> progress;
-    int chunk_images = 0;            // the chunk's num_images (for settling)
-    EventStream::Slot slot = 0;      // its place in the request's events
+    int chunk_images = 0;        // the chunk's num_images (for settling)
+    EventStream::Slot slot = 0;  // its place in the request's events
     RgbImage image;
-    bool final_image = false;        // an image (counted as delivered), not a preview
-    std::string what;                // "image 3", "the preview of image 0" (for errors)
-    std::string context;             // model and device (for errors)
+    bool final_image = false;  // an image (counted as delivered), not a preview
+    std::string what;          // "image 3", "the preview of image 0" (for errors)
+    std::string context;       // model and device (for errors)
     std::function<EventStream::Event(std::string)> make_event;  // from the encoded bytes
   };
 
@@ -270,7 +270,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   absl::Status load_status_ ABSL_GUARDED_BY(mu_);  // the first loading error
   DrainState drain_state_ ABSL_GUARDED_BY(mu_) = DrainState::kServing;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  int open_streams_ ABSL_GUARDED_BY(mu_) = 0;  // admitted requests whose OnDone has not returned
+  int open_streams_ ABSL_GUARDED_BY(mu_) = 0;     // admitted requests whose OnDone has not returned
   int encoder_backlog_ ABSL_GUARDED_BY(mu_) = 0;  // encode jobs submitted and not finished
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::BitGen bitgen_ ABSL_GUARDED_BY(mu_);
@@ -358,8 +358,8 @@ absl::StatusOr<RequestHandle> EngineCore::Submit(GenerationRequest request,
       std::vector<std::string> names;
       for (const Model& m : models_) names.push_back(m.options.spec.name);
       absl::Status status = absl::NotFoundError(
-          absl::StrCat("model: ", QuoteClientText(request.model), " is not served here (models: ",
-                       absl::StrJoin(names, ", "), ")"));
+          absl::StrCat("model: ", QuoteClientText(request.model),
+                       " is not served here (models: ", absl::StrJoin(names, ", "), ")"));
       AdmissionResult(known_model, status);
       return status;
     }
@@ -390,7 +390,8 @@ absl::StatusOr<RequestHandle> EngineCore::Submit(GenerationRequest request,
       const absl::Duration needed = absl::Milliseconds(megapixel_steps * rate);
       if (now + needed > request.deadline) {
         absl::Status status = absl::DeadlineExceededError(absl::StrCat(
-            "the request needs at least ", absl::FormatDuration(absl::Trunc(needed, absl::Milliseconds(1))),
+            "the request needs at least ",
+            absl::FormatDuration(absl::Trunc(needed, absl::Milliseconds(1))),
             " of denoising on this model (", request.num_images, " x ", resolved->key.width, "x",
             resolved->key.height, " x ", resolved->key.steps, " steps at the fastest rate seen, ",
             absl::StrFormat("%.3g", rate), " ms per megapixel-step); its deadline leaves ",
@@ -410,9 +411,9 @@ absl::StatusOr<RequestHandle> EngineCore::Submit(GenerationRequest request,
 
     auto admitted = std::make_shared<Request>();
     admitted->id = id;
-    admitted->seed = request.seed.has_value() ? *request.seed
-                                              : absl::Uniform<uint64_t>(bitgen_, 0,
-                                                                        kRandomSeedLimit);
+    admitted->seed = request.seed.has_value()
+                         ? *request.seed
+                         : absl::Uniform<uint64_t>(bitgen_, 0, kRandomSeedLimit);
     admitted->resolved = *std::move(resolved);
     admitted->admitted = now;
     admitted->request = std::move(request);
@@ -434,7 +435,8 @@ absl::StatusOr<RequestHandle> EngineCore::Submit(GenerationRequest request,
     ReportInFlightLocked(name);
     AdmissionResult(name, absl::OkStatus());
     const int position = admission->position;
-    PostLocked(id, [position](GenerationEventSink& s) { s.OnQueued(position); }, &flush);
+    PostLocked(
+        id, [position](GenerationEventSink& s) { s.OnQueued(position); }, &flush);
     scheduler_cv_.Signal();
     handle = RequestHandle(weak_from_this(), id, admitted->seed);
   }
@@ -608,9 +610,8 @@ absl::Status EngineCore::LoadAndWarmUp(Worker& worker) {
       absl::MutexLock lock(&mu_);
       if (stopping_) return absl::UnavailableError(absl::StrCat(context, ": engine stopped"));
     }
-    absl::StatusOr<std::unique_ptr<Pipeline>> created =
-        GuardedCall<std::unique_ptr<Pipeline>>(
-            [&] { return factory_(options.spec, worker.device); });
+    absl::StatusOr<std::unique_ptr<Pipeline>> created = GuardedCall<std::unique_ptr<Pipeline>>(
+        [&] { return factory_(options.spec, worker.device); });
     if (!created.ok()) return Annotate(created.status(), context);
     if (*created == nullptr) {
       return absl::InternalError(absl::StrCat(context, ": the factory returned no pipeline"));
@@ -620,17 +621,17 @@ absl::Status EngineCore::LoadAndWarmUp(Worker& worker) {
     if (info.size_multiple < 1 || info.min_steps < 1 || info.min_steps > info.max_steps ||
         info.default_steps < info.min_steps || info.default_steps > info.max_steps ||
         info.default_width < 1 || info.default_height < 1 || info.max_pixels < 1) {
-      return absl::InternalError(absl::StrCat(
-          context, ": the pipeline reports inconsistent limits (size_multiple ",
-          info.size_multiple, ", steps ", info.min_steps, "..", info.max_steps, " default ",
-          info.default_steps, ", default size ", info.default_width, "x", info.default_height,
-          ", max_pixels ", info.max_pixels, ")"));
+      return absl::InternalError(
+          absl::StrCat(context, ": the pipeline reports inconsistent limits (size_multiple ",
+                       info.size_multiple, ", steps ", info.min_steps, "..", info.max_steps,
+                       " default ", info.default_steps, ", default size ", info.default_width, "x",
+                       info.default_height, ", max_pixels ", info.max_pixels, ")"));
     }
     if (options.warmup) {
       absl::Status warm = WarmUp(worker, **created, info, options);
       if (!warm.ok()) {
-        return Annotate(warm, absl::StrCat("warming up model \"", options.spec.name, "\" on ",
-                                           worker.device));
+        return Annotate(
+            warm, absl::StrCat("warming up model \"", options.spec.name, "\" on ", worker.device));
       }
     }
     worker.pipelines[options.spec.name] = *std::move(created);
@@ -709,7 +710,8 @@ void EngineCore::RunBatch(Worker& worker, const Batch& batch) {
       active.metrics.batch_size = std::max(active.metrics.batch_size, batch_size);
       StartedEvent started{worker.device, worker.index, batch_size, c.chunk.first_image,
                            c.chunk.num_images};
-      PostLocked(r.id, [started](GenerationEventSink& s) { s.OnStarted(started); }, &flush);
+      PostLocked(
+          r.id, [started](GenerationEventSink& s) { s.OnStarted(started); }, &flush);
       for (int i = c.chunk.first_image; i < c.chunk.first_image + c.chunk.num_images; ++i) {
         ImageJob job;
         job.prompt = r.request.prompt;
@@ -736,9 +738,9 @@ void EngineCore::RunBatch(Worker& worker, const Batch& batch) {
   const auto encode = [&](size_t job, RgbImage image, std::string what, bool final_image,
                           std::function<EventStream::Event(std::string)> make_event) {
     const LiveChunk& chunk = live[job_owner[job].first];
-    EncodeJob encode_job{chunk.request,     chunk.progress,   chunk.chunk.num_images,
-                         0,                 std::move(image), final_image,
-                         std::move(what),   context,          std::move(make_event)};
+    EncodeJob encode_job{chunk.request,        chunk.progress, chunk.chunk.num_images, 0,
+                         std::move(image),     final_image,    std::move(what),        context,
+                         std::move(make_event)};
     SubmitEncode(std::move(encode_job));
   };
 
@@ -769,7 +771,8 @@ void EngineCore::RunBatch(Worker& worker, const Batch& batch) {
       slots_[worker.index].progressed = clock_->Now();
       for (const LiveChunk& c : live) {
         StepEvent event{step, total, c.chunk.first_image, c.chunk.num_images};
-        PostLocked(c.request->id, [event](GenerationEventSink& s) { s.OnStep(event); }, &flush);
+        PostLocked(
+            c.request->id, [event](GenerationEventSink& s) { s.OnStep(event); }, &flush);
       }
     }
     Flush(flush);
@@ -822,10 +825,10 @@ void EngineCore::RunBatch(Worker& worker, const Batch& batch) {
     slots_[worker.index].running = false;
     if (timings.ok()) RecordDenoiseRateLocked(key, static_cast<int>(jobs.size()), *timings);
     if (observer_ != nullptr) {
-      observer_->OnBatchDone(MakeBatchReport(worker.device, worker.index, key,
-                                             static_cast<int>(jobs.size()), timings,
-                                             Millis(clock_->Now() - started_at)),
-                             /*warmup=*/false);
+      observer_->OnBatchDone(
+          MakeBatchReport(worker.device, worker.index, key, static_cast<int>(jobs.size()), timings,
+                          Millis(clock_->Now() - started_at)),
+          /*warmup=*/false);
     }
     for (const LiveChunk& c : live) {
       auto it = active_.find(c.request->id);
@@ -851,11 +854,11 @@ void EngineCore::SettleChunkLocked(uint64_t id, const ChunkProgress& progress, i
   auto it = active_.find(id);
   if (it == active_.end()) return;
   if (progress.delivered != images) {
-    FinishLocked(id,
-                 absl::InternalError(absl::StrCat(context, ": the pipeline returned ",
-                                                  progress.delivered, " of ", images,
-                                                  " images without an error")),
-                 flush);
+    FinishLocked(
+        id,
+        absl::InternalError(absl::StrCat(context, ": the pipeline returned ", progress.delivered,
+                                         " of ", images, " images without an error")),
+        flush);
     return;
   }
   if (--it->second.chunks_left == 0) FinishLocked(id, absl::OkStatus(), flush);
@@ -892,9 +895,9 @@ void EngineCore::Encode(EncodeJob& job) {
   const Request& r = *job.request;
   const absl::Time start = clock_->Now();
   absl::StatusOr<std::string> encoded =
-      options_.image_encoder ? options_.image_encoder(job.image, r.request.format,
-                                                      r.resolved.quality)
-                             : EncodeImage(job.image, r.request.format, r.resolved.quality);
+      options_.image_encoder
+          ? options_.image_encoder(job.image, r.request.format, r.resolved.quality)
+          : EncodeImage(job.image, r.request.format, r.resolved.quality);
   const double encode_ms = Millis(clock_->Now() - start);
   job.image = RgbImage();  // the pixels are not needed any more
   FlushList flush;
@@ -984,11 +987,11 @@ absl::Status EngineCore::CheckProgress(absl::Duration limit) {
   for (const auto& worker : workers_) {
     const WorkerSlot& slot = slots_[worker->index];
     if (!slot.running || now - slot.progressed <= limit) continue;
-    return absl::DeadlineExceededError(absl::StrCat(
-        "worker ", worker->index, " (", worker->device, ") has made no progress for ",
-        absl::FormatDuration(absl::Trunc(now - slot.progressed, absl::Seconds(1))),
-        " in a batch of model \"", slot.running_model, "\" (limit ",
-        absl::FormatDuration(limit), ")"));
+    return absl::DeadlineExceededError(
+        absl::StrCat("worker ", worker->index, " (", worker->device, ") has made no progress for ",
+                     absl::FormatDuration(absl::Trunc(now - slot.progressed, absl::Seconds(1))),
+                     " in a batch of model \"", slot.running_model, "\" (limit ",
+                     absl::FormatDuration(limit), ")"));
   }
   return absl::OkStatus();
 }
@@ -1085,8 +1088,7 @@ absl::Status ValidateOptions(const EngineOptions& options, const PipelineFactory
           options.devices.end()) {
         return absl::InvalidArgumentError(absl::StrCat(where, ".devices: \"", device,
                                                        "\" is not one of the engine's devices (",
-                                                       absl::StrJoin(options.devices, ", "),
-                                                       ")"));
+                                                       absl::StrJoin(options.devices, ", "), ")"));
       }
     }
     if (model.devices.empty()) {
@@ -1117,9 +1119,9 @@ absl::Status ValidateOptions(const EngineOptions& options, const PipelineFactory
           absl::StrCat(where, ".limits.max_prompt_bytes: ", l.max_prompt_bytes, " is below 1"));
     }
     if (!(l.min_guidance_scale <= l.max_guidance_scale)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ".limits: min_guidance_scale ", l.min_guidance_scale,
-          " exceeds max_guidance_scale ", l.max_guidance_scale));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ".limits: min_guidance_scale ", l.min_guidance_scale,
+                       " exceeds max_guidance_scale ", l.max_guidance_scale));
     }
     if (model.warmup_steps < 0 || model.warmup_width < 0 || model.warmup_height < 0) {
       return absl::InvalidArgumentError(
@@ -1129,8 +1131,9 @@ absl::Status ValidateOptions(const EngineOptions& options, const PipelineFactory
   for (const std::string& device : options.devices) {
     if (!used_devices.contains(device)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("devices: \"", device, "\" holds no model (list it in a model's devices "
-                                              "or drop it)"));
+          absl::StrCat("devices: \"", device,
+                       "\" holds no model (list it in a model's devices "
+                       "or drop it)"));
     }
   }
   return absl::OkStatus();

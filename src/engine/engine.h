@@ -40,10 +40,10 @@ namespace tlcm::engine {
 
 // Per-model batching, TF-Serving style.
 struct BatchingOptions {
-  int max_batch_size = 4;                // images per batch (>= 1)
-  int64_t max_queue_delay_micros = 5000; // how long a batch may wait to fill up (>= 0)
-  int max_queue_size = 64;               // requests waiting for this model; beyond it Submit
-                                         // answers RESOURCE_EXHAUSTED (>= 1)
+  int max_batch_size = 4;                 // images per batch (>= 1)
+  int64_t max_queue_delay_micros = 5000;  // how long a batch may wait to fill up (>= 0)
+  int max_queue_size = 64;                // requests waiting for this model; beyond it Submit
+                                          // answers RESOURCE_EXHAUSTED (>= 1)
 };
 
 // One model to serve.
@@ -55,9 +55,9 @@ struct ModelOptions {
   RequestLimits limits;
   // Warm-up: one generation of one image per device before the engine reports ready.
   bool warmup = true;
-  int warmup_steps = 0;              // 0 = ModelInfo::min_steps
-  int warmup_width = 0;              // pixels; 0 = ModelInfo::default_width
-  int warmup_height = 0;             // pixels; 0 = ModelInfo::default_height
+  int warmup_steps = 0;   // 0 = ModelInfo::min_steps
+  int warmup_width = 0;   // pixels; 0 = ModelInfo::default_width
+  int warmup_height = 0;  // pixels; 0 = ModelInfo::default_height
 };
 
 struct EngineOptions {
@@ -72,8 +72,7 @@ struct EngineOptions {
   int encoder_threads = 0;
   // What the encoder threads call; empty = tlcm::EncodeImage. Must be thread-safe. (Tests pass
   // slow or failing encoders.)
-  std::function<absl::StatusOr<std::string>(const RgbImage& image, ImageFormat format,
-                                            int quality)>
+  std::function<absl::StatusOr<std::string>(const RgbImage& image, ImageFormat format, int quality)>
       image_encoder;
   Clock* clock = nullptr;              // not owned; nullptr = RealClock()
   EngineObserver* observer = nullptr;  // not owned, may be null; must outlive the Engine

@@ -15,18 +15,18 @@ struct BatchReport {
   std::string model;
   std::string device;
   int worker = 0;
-  int batch_size = 0;         // images in the batch
+  int batch_size = 0;  // images in the batch
   int steps = 0;
-  int width = 0;              // pixels
+  int width = 0;  // pixels
   int height = 0;
   absl::Status status;        // the Run's outcome (OK even when some jobs were dropped)
   double text_encode_ms = 0;  // stage times as the pipeline measured them (0 on failure)
   double denoise_ms = 0;
   double decode_ms = 0;
-  double step_ms = 0;         // denoise_ms / steps: the mean time of one denoising step
-  double worker_ms = 0;       // how long the device's worker was busy with the batch: the Run
-                              // and the engine's callbacks, not the images' encoding (that runs
-                              // on the encoder pool); 0 for warm-ups
+  double step_ms = 0;    // denoise_ms / steps: the mean time of one denoising step
+  double worker_ms = 0;  // how long the device's worker was busy with the batch: the Run
+                         // and the engine's callbacks, not the images' encoding (that runs
+                         // on the encoder pool); 0 for warm-ups
   int prompt_cache_hits = 0;
   int prompt_cache_misses = 0;
 };

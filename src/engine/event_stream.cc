@@ -5,8 +5,7 @@
 
 namespace tlcm::engine {
 
-EventStream::EventStream(std::shared_ptr<GenerationEventSink> sink,
-                         std::function<void()> on_closed)
+EventStream::EventStream(std::shared_ptr<GenerationEventSink> sink, std::function<void()> on_closed)
     : sink_(std::move(sink)), on_closed_(std::move(on_closed)) {}
 
 void EventStream::Post(Event event) {

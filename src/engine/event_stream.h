@@ -49,8 +49,8 @@ class EventStream {
 
  private:
   struct Entry {
-    Slot slot = 0;                // 0 for posted events
-    std::optional<Event> event;   // empty while a reserved slot waits for Fill
+    Slot slot = 0;               // 0 for posted events
+    std::optional<Event> event;  // empty while a reserved slot waits for Fill
   };
 
   absl::Mutex mu_;

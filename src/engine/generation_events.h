@@ -33,18 +33,18 @@ struct StepEvent {
 struct PreviewEvent {
   int index = 0;
   int step = 0;
-  std::string data;     // encoded bytes
-  int width = 0;        // pixels
+  std::string data;  // encoded bytes
+  int width = 0;     // pixels
   int height = 0;
   ImageFormat format = ImageFormat::kPng;
 };
 
 // One final image.
 struct GeneratedImage {
-  int index = 0;        // 0..num_images-1 within the request
-  uint64_t seed = 0;    // the request's seed + index: rerunning with it alone gives this image
-  std::string data;     // encoded bytes
-  int width = 0;        // pixels
+  int index = 0;      // 0..num_images-1 within the request
+  uint64_t seed = 0;  // the request's seed + index: rerunning with it alone gives this image
+  std::string data;   // encoded bytes
+  int width = 0;      // pixels
   int height = 0;
   ImageFormat format = ImageFormat::kPng;
 };
@@ -87,7 +87,8 @@ class GenerationEventSink {
   virtual void OnStarted(const StartedEvent& /*event*/) {}
   virtual void OnStep(const StepEvent& /*event*/) {}
   // By value: a sink takes ownership of the pixels and bytes (the defaults drop them).
-  virtual void OnPreview(PreviewEvent /*preview*/) {}  // NOLINT(performance-unnecessary-value-param)
+  virtual void OnPreview(PreviewEvent /*preview*/) {
+  }                                                  // NOLINT(performance-unnecessary-value-param)
   virtual void OnImage(GeneratedImage /*image*/) {}  // NOLINT(performance-unnecessary-value-param)
   // The terminal status: OK (all images delivered), CANCELLED (RequestHandle::Cancel),
   // DEADLINE_EXCEEDED, UNAVAILABLE (drained before it could finish), RESOURCE_EXHAUSTED

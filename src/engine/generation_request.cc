@@ -52,9 +52,9 @@ absl::StatusOr<ResolvedRequest> ValidateRequest(const GenerationRequest& request
   // steps
   out.key.steps = request.steps == 0 ? info.default_steps : request.steps;
   if (out.key.steps < info.min_steps || out.key.steps > info.max_steps) {
-    return Invalid("steps", absl::StrCat(out.key.steps, " is outside the model's range [",
-                                         info.min_steps, ", ", info.max_steps,
-                                         "] (0 = default ", info.default_steps, ")"));
+    return Invalid("steps",
+                   absl::StrCat(out.key.steps, " is outside the model's range [", info.min_steps,
+                                ", ", info.max_steps, "] (0 = default ", info.default_steps, ")"));
   }
 
   // width / height
@@ -64,9 +64,9 @@ absl::StatusOr<ResolvedRequest> ValidateRequest(const GenerationRequest& request
   if (absl::Status s = CheckSide("height", out.key.height, info.size_multiple); !s.ok()) return s;
   const int64_t pixels = static_cast<int64_t>(out.key.width) * out.key.height;
   if (pixels > info.max_pixels) {
-    return Invalid("width x height", absl::StrCat(out.key.width, "x", out.key.height, " = ",
-                                                  pixels, " pixels exceed the model's limit of ",
-                                                  info.max_pixels));
+    return Invalid("width x height",
+                   absl::StrCat(out.key.width, "x", out.key.height, " = ", pixels,
+                                " pixels exceed the model's limit of ", info.max_pixels));
   }
 
   // num_images
@@ -108,9 +108,9 @@ absl::StatusOr<ResolvedRequest> ValidateRequest(const GenerationRequest& request
   }
   if (request.quality != 0 &&
       (request.quality < kMinImageQuality || request.quality > kMaxImageQuality)) {
-    return Invalid("quality", absl::StrCat(request.quality, " is outside [", kMinImageQuality,
-                                           ", ", kMaxImageQuality, "] (0 = default ",
-                                           kDefaultImageQuality, ")"));
+    return Invalid("quality",
+                   absl::StrCat(request.quality, " is outside [", kMinImageQuality, ", ",
+                                kMaxImageQuality, "] (0 = default ", kDefaultImageQuality, ")"));
   }
   out.quality = request.quality == 0 ? kDefaultImageQuality : request.quality;
 

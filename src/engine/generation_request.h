@@ -14,20 +14,20 @@ namespace tlcm::engine {
 
 // One Generate call. Zero / empty / absent fields mean "the model's default" where noted.
 struct GenerationRequest {
-  std::string model;      // a configured model name (ModelStatus::info.name)
-  std::string prompt;     // UTF-8; must hold a non-whitespace character; at most
-                          // RequestLimits::max_prompt_bytes bytes. Text beyond the text
-                          // encoders' token limit (77 CLIP tokens, max_sequence_length T5
-                          // tokens) is truncated by the pipeline, as diffusers does.
-  std::string prompt_2;   // the second text encoder's prompt; empty = `prompt`. Same byte limit.
-  int steps = 0;          // denoising steps; 0 = ModelInfo::default_steps
-  int width = 0;          // pixels; 0 = ModelInfo::default_width
-  int height = 0;         // pixels; 0 = ModelInfo::default_height
+  std::string model;     // a configured model name (ModelStatus::info.name)
+  std::string prompt;    // UTF-8; must hold a non-whitespace character; at most
+                         // RequestLimits::max_prompt_bytes bytes. Text beyond the text
+                         // encoders' token limit (77 CLIP tokens, max_sequence_length T5
+                         // tokens) is truncated by the pipeline, as diffusers does.
+  std::string prompt_2;  // the second text encoder's prompt; empty = `prompt`. Same byte limit.
+  int steps = 0;         // denoising steps; 0 = ModelInfo::default_steps
+  int width = 0;         // pixels; 0 = ModelInfo::default_width
+  int height = 0;        // pixels; 0 = ModelInfo::default_height
   std::optional<uint64_t> seed;  // image i uses seed + i (mod 2^64); absent = random, reported
                                  // back by RequestHandle::seed() and every image event
-  int num_images = 1;     // 1..RequestLimits::max_images_per_request
+  int num_images = 1;            // 1..RequestLimits::max_images_per_request
   std::optional<float> guidance_scale;  // absent = ModelInfo::default_guidance_scale
-  std::string sampler;    // one of ModelInfo::samplers; empty = the first (the model's default)
+  std::string sampler;  // one of ModelInfo::samplers; empty = the first (the model's default)
   ImageFormat format = ImageFormat::kPng;  // encoding of images and previews
   int quality = 0;        // JPEG / WebP quality 1..100; 0 = kDefaultImageQuality; PNG ignores it
   bool previews = false;  // whether to send a cheap preview after each denoising step
@@ -40,16 +40,16 @@ inline constexpr size_t kMaxClientRequestIdBytes = 128;
 // Per-model admission limits beyond what ModelInfo states (steps, sizes, samplers).
 struct RequestLimits {
   int max_images_per_request = 8;
-  int max_prompt_bytes = 4096;     // per prompt field
+  int max_prompt_bytes = 4096;  // per prompt field
   float min_guidance_scale = 0.0f;
   float max_guidance_scale = 30.0f;
 };
 
 // A request with every default filled in: what actually runs.
 struct ResolvedRequest {
-  BatchKey key;            // model, steps, width, height, sampler
+  BatchKey key;  // model, steps, width, height, sampler
   float guidance_scale = 0;
-  int quality = 0;         // 1..100 (kDefaultImageQuality when the request left it 0)
+  int quality = 0;  // 1..100 (kDefaultImageQuality when the request left it 0)
 };
 
 // Checks `request` against the model's facts and limits and fills in the defaults (the seed is
@@ -57,7 +57,6 @@ struct ResolvedRequest {
 // "steps: 12 is outside the model's range [2, 8]". The model name is not checked here (the
 // caller looked the model up). Deadlines are not checked here either.
 absl::StatusOr<ResolvedRequest> ValidateRequest(const GenerationRequest& request,
-                                                const ModelInfo& info,
-                                                const RequestLimits& limits);
+                                                const ModelInfo& info, const RequestLimits& limits);
 
 }  // namespace tlcm::engine

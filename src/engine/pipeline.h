@@ -24,8 +24,8 @@ struct BatchKey {
   std::string sampler;  // scheduler name, e.g. "lcm", "tlcm", "flow_match_tlcm"
 
   friend bool operator==(const BatchKey& a, const BatchKey& b) {
-    return a.model == b.model && a.steps == b.steps && a.width == b.width &&
-           a.height == b.height && a.sampler == b.sampler;
+    return a.model == b.model && a.steps == b.steps && a.width == b.width && a.height == b.height &&
+           a.sampler == b.sampler;
   }
   template <typename H>
   friend H AbslHashValue(H h, const BatchKey& k) {
@@ -73,20 +73,20 @@ struct BatchCallbacks {
 // Memory held on a pipeline's device, as the pipeline measures it after a batch run. A field is
 // -1 when the pipeline cannot measure it.
 struct DeviceMemory {
-  int64_t allocated_bytes = -1;  // CUDA: bytes in live tensors (the caching allocator's count)
-  int64_t reserved_bytes = -1;   // CUDA: bytes the caching allocator holds from the driver
-                                 // (allocated plus cached free blocks)
+  int64_t allocated_bytes = -1;       // CUDA: bytes in live tensors (the caching allocator's count)
+  int64_t reserved_bytes = -1;        // CUDA: bytes the caching allocator holds from the driver
+                                      // (allocated plus cached free blocks)
   int64_t peak_allocated_bytes = -1;  // CUDA: the most allocated_bytes has been since start
-  int64_t resident_bytes = -1;   // CPU: the resident set size of the whole process (what the
-                                 // kernel reports in /proc/self/statm; every CPU worker, the
-                                 // server and the encoders share it)
+  int64_t resident_bytes = -1;        // CPU: the resident set size of the whole process (what the
+                                      // kernel reports in /proc/self/statm; every CPU worker, the
+                                      // server and the encoders share it)
 };
 
 // Static facts about a model, for admission and ListModels.
 struct ModelInfo {
   std::string name;
-  std::string family;                // "sdxl" or "flux"
-  std::vector<std::string> samplers; // first = default
+  std::string family;                 // "sdxl" or "flux"
+  std::vector<std::string> samplers;  // first = default
   int default_steps = 4;
   int min_steps = 2;
   int max_steps = 8;

@@ -20,8 +20,8 @@ constexpr int kFirstLengthSymbol = 257;
 constexpr int kLiteralLengthSymbols = 286;
 constexpr int kCodeLengthSymbols = 19;
 constexpr size_t kMaxMatch = 258;
-constexpr uint16_t kLengthBase[29] = {3,  4,  5,  6,  7,  8,   9,   10,  11,  13,
-                                      15, 17, 19, 23, 27, 31,  35,  43,  51,  59,
+constexpr uint16_t kLengthBase[29] = {3,  4,  5,  6,   7,   8,   9,   10,  11, 13,
+                                      15, 17, 19, 23,  27,  31,  35,  43,  51, 59,
                                       67, 83, 99, 115, 131, 163, 195, 227, 258};
 constexpr uint8_t kLengthExtraBits[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
                                           2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};

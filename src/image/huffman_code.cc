@@ -16,8 +16,8 @@ std::vector<int> LeafDepths(const std::vector<uint64_t>& weights) {
   std::vector<size_t> parent(2 * leaves - 1, 0);
   size_t next_leaf = 0, next_merged = leaves;
   auto take_smallest = [&](size_t merged_end) {
-    const bool leaf = next_leaf < leaves && (next_merged == merged_end ||
-                                             weight[next_leaf] <= weight[next_merged]);
+    const bool leaf = next_leaf < leaves &&
+                      (next_merged == merged_end || weight[next_leaf] <= weight[next_merged]);
     if (leaf) return next_leaf++;
     return next_merged++;
   };

@@ -1,9 +1,9 @@
 #include "image/jpeg_codec.h"
 
 // jpeglib.h needs size_t and FILE declared first.
+#include <csetjmp>
 #include <cstddef>
 #include <cstdio>
-#include <csetjmp>
 #include <cstdlib>
 #include <cstring>
 
@@ -46,8 +46,8 @@ void InstallErrors(JpegErrors* errors) {
 }
 
 // All libjpeg calls of an encode. False after a libjpeg error (text in errors->message).
-bool Compress(jpeg_compress_struct* cinfo, JpegErrors* errors, const RgbImage& image,
-              int quality, unsigned char** buffer, unsigned long* size) {
+bool Compress(jpeg_compress_struct* cinfo, JpegErrors* errors, const RgbImage& image, int quality,
+              unsigned char** buffer, unsigned long* size) {
   if (setjmp(errors->jump)) return false;
   jpeg_create_compress(cinfo);
   jpeg_mem_dest(cinfo, buffer, size);
@@ -99,9 +99,9 @@ bool Decompress(jpeg_decompress_struct* cinfo, JpegErrors* errors, const std::st
 absl::StatusOr<std::string> EncodeJpeg(const RgbImage& image, int quality) {
   TLCM_RETURN_IF_ERROR(CheckRgbImage(image, "EncodeJpeg"));
   if (image.width > kMaxJpegSide || image.height > kMaxJpegSide) {
-    return absl::InvalidArgumentError(absl::StrCat("EncodeJpeg: ", image.width, "x",
-                                                   image.height, " exceeds JPEG's limit of ",
-                                                   kMaxJpegSide, " pixels per side"));
+    return absl::InvalidArgumentError(absl::StrCat("EncodeJpeg: ", image.width, "x", image.height,
+                                                   " exceeds JPEG's limit of ", kMaxJpegSide,
+                                                   " pixels per side"));
   }
   if (quality < 1 || quality > 100) {
     return absl::InvalidArgumentError(

@@ -11,17 +11,17 @@ namespace tlcm {
 absl::StatusOr<std::string> EncodeWebp(const RgbImage& image, int quality) {
   TLCM_RETURN_IF_ERROR(CheckRgbImage(image, "EncodeWebp"));
   if (image.width > WEBP_MAX_DIMENSION || image.height > WEBP_MAX_DIMENSION) {
-    return absl::InvalidArgumentError(absl::StrCat("EncodeWebp: ", image.width, "x",
-                                                   image.height, " exceeds WebP's limit of ",
-                                                   WEBP_MAX_DIMENSION, " pixels per side"));
+    return absl::InvalidArgumentError(absl::StrCat("EncodeWebp: ", image.width, "x", image.height,
+                                                   " exceeds WebP's limit of ", WEBP_MAX_DIMENSION,
+                                                   " pixels per side"));
   }
   if (quality < 1 || quality > 100) {
     return absl::InvalidArgumentError(
         absl::StrCat("EncodeWebp: quality ", quality, " is outside [1, 100]"));
   }
   uint8_t* buffer = nullptr;
-  const size_t size = WebPEncodeRGB(image.pixels.data(), image.width, image.height,
-                                    image.width * 3, static_cast<float>(quality), &buffer);
+  const size_t size = WebPEncodeRGB(image.pixels.data(), image.width, image.height, image.width * 3,
+                                    static_cast<float>(quality), &buffer);
   if (size == 0) {
     WebPFree(buffer);
     return absl::InternalError("EncodeWebp: libwebp failed to encode");

@@ -71,9 +71,9 @@ absl::StatusOr<DiffusersFolder> OpenDiffusersFolder(const std::string& root) {
   for (const Requirement& req : RequirementsFor(folder.family)) {
     auto it = index.find(req.component);
     if (it == index.end() || !it->is_array() || it->size() != 2 || !(*it)[1].is_string()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          index_path, ": component '", req.component, "' is missing (a ", pipeline_class,
-          " needs it)"));
+      return absl::InvalidArgumentError(absl::StrCat(index_path, ": component '", req.component,
+                                                     "' is missing (a ", pipeline_class,
+                                                     " needs it)"));
     }
     const std::string cls = (*it)[1].get<std::string>();
     if (!req.classes.count(cls)) {

@@ -11,7 +11,8 @@ absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   nlohmann::json json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON"));
+  if (json.is_discarded())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON"));
   return json;
 }
 

@@ -39,8 +39,8 @@ inline constexpr int64_t kMaxConfigSize = int64_t{1} << 17;
 // rule otherwise (call it inside ParseConfig).
 inline int64_t CheckSize(const char* key, int64_t value) {
   if (value < 1 || value > kMaxConfigSize) {
-    throw std::invalid_argument(absl::StrCat("\"", key, "\": ", value, " is outside [1, ",
-                                             kMaxConfigSize, "]"));
+    throw std::invalid_argument(
+        absl::StrCat("\"", key, "\": ", value, " is outside [1, ", kMaxConfigSize, "]"));
   }
   return value;
 }

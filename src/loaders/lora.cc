@@ -72,8 +72,8 @@ absl::StatusOr<LoraAdapter> LoadLoraAdapter(const std::string& path) {
   }
   for (const auto& [module, pair] : adapter.modules) {
     if (!pair.a.defined() || !pair.b.defined()) {
-      return absl::InvalidArgumentError(absl::StrCat(adapter.source, ": module '", module,
-                                                     "' has only one of lora_A / lora_B"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(adapter.source, ": module '", module, "' has only one of lora_A / lora_B"));
     }
   }
   TLCM_ASSIGN_OR_RETURN(adapter.config_scale, ReadConfigScale(weights_path.parent_path()));
@@ -98,8 +98,8 @@ absl::Status FuseLora(torch::nn::Module& model, const LoraAdapter& adapter, floa
     const torch::Tensor a = pair.a.to(torch::kFloat32), b = pair.b.to(torch::kFloat32);
     if (auto* linear = it->second->as<LoadedLinearImpl>()) {
       weight = linear->weight;
-      if (a.dim() != 2 || b.dim() != 2 || a.size(0) != b.size(1) ||
-          b.size(0) != weight.size(0) || a.size(1) != weight.size(1)) {
+      if (a.dim() != 2 || b.dim() != 2 || a.size(0) != b.size(1) || b.size(0) != weight.size(0) ||
+          a.size(1) != weight.size(1)) {
         return error(absl::StrCat("has shapes A ", c10::str(a.sizes()), " B ", c10::str(b.sizes()),
                                   " that do not fit the Linear weight ", c10::str(weight.sizes())));
       }

@@ -29,8 +29,10 @@ absl::Status LoadModuleWeights(torch::nn::Module& module, const WeightStore& wei
                                const KeyRemap& remap,
                                const std::optional<WeightPlacement>& placement) {
   std::map<std::string, torch::Tensor> targets;
-  for (const auto& item : module.named_parameters(/*recurse=*/true)) targets[item.key()] = item.value();
-  for (const auto& item : module.named_buffers(/*recurse=*/true)) targets[item.key()] = item.value();
+  for (const auto& item : module.named_parameters(/*recurse=*/true))
+    targets[item.key()] = item.value();
+  for (const auto& item : module.named_buffers(/*recurse=*/true))
+    targets[item.key()] = item.value();
 
   std::map<std::string, std::string> source_key;  // module name -> checkpoint key
   std::vector<std::string> unexpected, misshaped, missing;

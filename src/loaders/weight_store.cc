@@ -46,8 +46,8 @@ absl::StatusOr<WeightStore> WeightStore::OpenIndex(const std::string& index_path
       store.files_.push_back(std::move(file));
     }
     if (!found->second->Contains(it.key())) {
-      return absl::DataLossError(absl::StrCat(index_path, ": tensor '", it.key(),
-                                              "' is mapped to ", shard, ", which lacks it"));
+      return absl::DataLossError(absl::StrCat(index_path, ": tensor '", it.key(), "' is mapped to ",
+                                              shard, ", which lacks it"));
     }
     store.file_of_[it.key()] = found->second;
   }
@@ -69,9 +69,10 @@ absl::StatusOr<WeightStore> WeightStore::OpenComponent(const std::string& dir,
       if (fs::exists(index)) return OpenIndex(index.string());
     }
   }
-  return absl::NotFoundError(absl::StrCat(
-      dir, ": no safetensors weights (diffusion_pytorch_model[.variant].safetensors, "
-           "model[.variant].safetensors or a *.safetensors.index.json)"));
+  return absl::NotFoundError(
+      absl::StrCat(dir,
+                   ": no safetensors weights (diffusion_pytorch_model[.variant].safetensors, "
+                   "model[.variant].safetensors or a *.safetensors.index.json)"));
 }
 
 std::vector<std::string> WeightStore::Keys() const {

@@ -22,13 +22,12 @@ AutoencoderKLConfig Parse(const Json& json) {
   c.out_channels = SizeOr(json, "out_channels", 3);
   c.latent_channels = SizeOr(json, "latent_channels", 4);
   c.block_out_channels = SizesOr(json, "block_out_channels", {64});
-  const auto up_types = ValueOr<std::vector<std::string>>(json, "up_block_types",
-                                                          {"UpDecoderBlock2D"});
+  const auto up_types =
+      ValueOr<std::vector<std::string>>(json, "up_block_types", {"UpDecoderBlock2D"});
   if (c.block_out_channels.empty() || up_types.size() != c.block_out_channels.size()) {
-    throw std::invalid_argument(absl::StrCat("\"up_block_types\" (", up_types.size(),
-                                             ") and \"block_out_channels\" (",
-                                             c.block_out_channels.size(),
-                                             ") must have the same, non-zero length"));
+    throw std::invalid_argument(
+        absl::StrCat("\"up_block_types\" (", up_types.size(), ") and \"block_out_channels\" (",
+                     c.block_out_channels.size(), ") must have the same, non-zero length"));
   }
   for (const auto& type : up_types) {
     if (type != "UpDecoderBlock2D") {
@@ -97,8 +96,8 @@ torch::Tensor VaeDecoderImpl::forward(const torch::Tensor& z) {
 AutoencoderKLDecoderImpl::AutoencoderKLDecoderImpl(const AutoencoderKLConfig& config)
     : config_(config) {
   if (config.use_post_quant_conv) {
-    post_quant_conv_ = register_module(
-        "post_quant_conv", Conv(config.latent_channels, config.latent_channels, 1));
+    post_quant_conv_ =
+        register_module("post_quant_conv", Conv(config.latent_channels, config.latent_channels, 1));
   }
   decoder_ = register_module("decoder", VaeDecoder(config));
 }

@@ -37,8 +37,7 @@ absl::StatusOr<ClipTextConfig> ClipTextConfig::FromFile(const std::string& path)
     c.intermediate_size = SizeOr(j, "intermediate_size", c.intermediate_size);
     c.num_attention_heads = SizeOr(j, "num_attention_heads", c.num_attention_heads);
     c.num_hidden_layers = SizeOr(j, "num_hidden_layers", c.num_hidden_layers);
-    c.max_position_embeddings =
-        SizeOr(j, "max_position_embeddings", c.max_position_embeddings);
+    c.max_position_embeddings = SizeOr(j, "max_position_embeddings", c.max_position_embeddings);
     c.hidden_act = ParseActivation(ValueOr<std::string>(j, "hidden_act", "quick_gelu"));
     c.layer_norm_eps = ValueOr<double>(j, "layer_norm_eps", c.layer_norm_eps);
     c.projection_dim = SizeOr(j, "projection_dim", c.projection_dim);
@@ -54,11 +53,10 @@ absl::StatusOr<ClipTextConfig> ClipTextConfig::FromFile(const std::string& path)
 }
 
 ClipTextEmbeddingsImpl::ClipTextEmbeddingsImpl(const ClipTextConfig& config) {
-  token_embedding_ = register_module(
-      "token_embedding", LoadedEmbedding(config.vocab_size, config.hidden_size));
-  position_embedding_ =
-      register_module("position_embedding",
-                      LoadedEmbedding(config.max_position_embeddings, config.hidden_size));
+  token_embedding_ =
+      register_module("token_embedding", LoadedEmbedding(config.vocab_size, config.hidden_size));
+  position_embedding_ = register_module(
+      "position_embedding", LoadedEmbedding(config.max_position_embeddings, config.hidden_size));
 }
 
 torch::Tensor ClipTextEmbeddingsImpl::forward(const torch::Tensor& input_ids) {
@@ -151,7 +149,7 @@ ClipTextTransformerImpl::ClipTextTransformerImpl(const ClipTextConfig& config)
 }
 
 ClipTextOutput ClipTextTransformerImpl::forward(const torch::Tensor& input_ids) {
-  torch::Tensor x = embeddings_(input_ids);  // [B, L, H]
+  torch::Tensor x = embeddings_(input_ids);                                         // [B, L, H]
   torch::Tensor mask = CausalMask(input_ids.size(1), x.scalar_type(), x.device());  // [L, L]
   auto [penultimate, last] = encoder_(x, mask);
 
@@ -171,8 +169,7 @@ ClipTextModelImpl::ClipTextModelImpl(const ClipTextConfig& config) : config_(con
   text_model_ = register_module("text_model", ClipTextTransformer(config));
   if (config.with_projection) {
     text_projection_ = register_module(
-        "text_projection",
-        LoadedLinear(config.hidden_size, config.projection_dim, /*bias=*/false));
+        "text_projection", LoadedLinear(config.hidden_size, config.projection_dim, /*bias=*/false));
   }
 }
 
@@ -184,9 +181,9 @@ ClipTextOutput ClipTextModelImpl::forward(const torch::Tensor& input_ids) {
   TORCH_CHECK(length >= 1 && length <= config_.max_position_embeddings,
               "CLIP text model: sequence length ", length, " outside [1, ",
               config_.max_position_embeddings, "]");
-  TORCH_CHECK(input_ids.min().item<int64_t>() >= 0 &&
-                  input_ids.max().item<int64_t>() < config_.vocab_size,
-              "CLIP text model: token id outside [0, ", config_.vocab_size, ")");
+  TORCH_CHECK(
+      input_ids.min().item<int64_t>() >= 0 && input_ids.max().item<int64_t>() < config_.vocab_size,
+      "CLIP text model: token id outside [0, ", config_.vocab_size, ")");
   ClipTextOutput out = text_model_(input_ids);
   if (text_projection_) out.text_embeds = text_projection_(out.pooled);  // [B, P]
   return out;

@@ -18,14 +18,14 @@ constexpr double kPi = 3.14159265358979323846;
 bool ParseGatedGelu(const nlohmann::json& json) {
   const std::string proj = ValueOr<std::string>(json, "feed_forward_proj", "relu");
   if (proj != "relu" && proj != "gated-gelu") {
-    throw std::invalid_argument(absl::StrCat("feed_forward_proj \"", proj,
-                                             "\" is not supported (relu or gated-gelu)"));
+    throw std::invalid_argument(
+        absl::StrCat("feed_forward_proj \"", proj, "\" is not supported (relu or gated-gelu)"));
   }
   const bool gated = proj == "gated-gelu";
   const std::string act = ValueOr<std::string>(json, "dense_act_fn", gated ? "gelu_new" : "relu");
   if (act != (gated ? "gelu_new" : "relu")) {
-    throw std::invalid_argument(absl::StrCat("dense_act_fn \"", act,
-                                             "\" contradicts feed_forward_proj \"", proj, "\""));
+    throw std::invalid_argument(
+        absl::StrCat("dense_act_fn \"", act, "\" contradicts feed_forward_proj \"", proj, "\""));
   }
   if (ValueOr<bool>(json, "is_gated_act", gated) != gated) {
     throw std::invalid_argument(
@@ -109,24 +109,21 @@ T5AttentionImpl::T5AttentionImpl(const T5Config& config, bool has_relative_atten
       num_buckets_(config.relative_attention_num_buckets),
       max_distance_(config.relative_attention_max_distance) {
   const int64_t inner = config.num_heads * config.d_kv;
-  auto linear = [](int64_t in, int64_t out) {
-    return LoadedLinear(in, out, /*bias=*/false);
-  };
+  auto linear = [](int64_t in, int64_t out) { return LoadedLinear(in, out, /*bias=*/false); };
   q_ = register_module("q", linear(config.d_model, inner));
   k_ = register_module("k", linear(config.d_model, inner));
   v_ = register_module("v", linear(config.d_model, inner));
   o_ = register_module("o", linear(inner, config.d_model));
   if (has_relative_attention_bias) {
-    relative_attention_bias_ = register_module(
-        "relative_attention_bias", LoadedEmbedding(num_buckets_, config.num_heads));
+    relative_attention_bias_ =
+        register_module("relative_attention_bias", LoadedEmbedding(num_buckets_, config.num_heads));
   }
 }
 
 torch::Tensor T5AttentionImpl::ComputeBias(int64_t length) {
   TORCH_CHECK(relative_attention_bias_, "T5 attention without relative_attention_bias");
-  auto opts = torch::TensorOptions()
-                  .dtype(torch::kLong)
-                  .device(relative_attention_bias_->weight.device());
+  auto opts =
+      torch::TensorOptions().dtype(torch::kLong).device(relative_attention_bias_->weight.device());
   torch::Tensor query = torch::arange(length, opts).unsqueeze(1);  // [L, 1]
   torch::Tensor key = torch::arange(length, opts).unsqueeze(0);    // [1, L]
   torch::Tensor bucket = T5RelativePositionBucket(key - query, num_buckets_, max_distance_);
@@ -158,9 +155,7 @@ torch::Tensor T5LayerSelfAttentionImpl::forward(const torch::Tensor& x,
 }
 
 T5DenseImpl::T5DenseImpl(const T5Config& config) {
-  auto linear = [](int64_t in, int64_t out) {
-    return LoadedLinear(in, out, /*bias=*/false);
-  };
+  auto linear = [](int64_t in, int64_t out) { return LoadedLinear(in, out, /*bias=*/false); };
   if (config.gated_gelu) {
     wi_0_ = register_module("wi_0", linear(config.d_model, config.d_ff));
     wi_1_ = register_module("wi_1", linear(config.d_model, config.d_ff));
@@ -236,9 +231,9 @@ torch::Tensor T5EncoderModelImpl::forward(const torch::Tensor& input_ids) {
   TORCH_CHECK(input_ids.dim() == 2 && input_ids.size(0) >= 1 && input_ids.size(1) >= 1,
               "T5 encoder: input_ids must be a non-empty [B, L], got ", input_ids.sizes());
   TORCH_CHECK(input_ids.scalar_type() == torch::kLong, "T5 encoder: input_ids must be int64");
-  TORCH_CHECK(input_ids.min().item<int64_t>() >= 0 &&
-                  input_ids.max().item<int64_t>() < config_.vocab_size,
-              "T5 encoder: token id outside [0, ", config_.vocab_size, ")");
+  TORCH_CHECK(
+      input_ids.min().item<int64_t>() >= 0 && input_ids.max().item<int64_t>() < config_.vocab_size,
+      "T5 encoder: token id outside [0, ", config_.vocab_size, ")");
   return encoder_(shared_(input_ids));  // [B, L, D]
 }
 

@@ -69,9 +69,8 @@ absl::StatusOr<FluxTransformerConfig> FluxTransformerConfig::FromFile(const std:
                 c.num_single_layers <= kMaxConfigSize,
             absl::StrCat("num_layers and num_single_layers must be in [0, ", kMaxConfigSize, "]"));
     for (int64_t d : c.axes_dims_rope) {
-      Require(d % 2 == 0,
-              absl::StrCat("axes_dims_rope entries must be even, got [",
-                           absl::StrJoin(c.axes_dims_rope, ", "), "]"));
+      Require(d % 2 == 0, absl::StrCat("axes_dims_rope entries must be even, got [",
+                                       absl::StrJoin(c.axes_dims_rope, ", "), "]"));
     }
     const int64_t rope_dim =
         std::accumulate(c.axes_dims_rope.begin(), c.axes_dims_rope.end(), int64_t{0});
@@ -217,9 +216,9 @@ std::pair<torch::Tensor, torch::Tensor> FluxAttentionImpl::JointForward(
   torch::Tensor ck = norm_added_k_(SplitHeads(add_k_proj_(context), heads_));
   torch::Tensor cv = SplitHeads(add_v_proj_(context), heads_);
   // Text tokens first, then image tokens: the order of the RoPE tables.
-  torch::Tensor out = Attend(torch::cat({cq, q}, 2), torch::cat({ck, k}, 2),
-                             torch::cat({cv, v}, 2), rope);  // [B, L + S, H*D]
-  torch::Tensor image = to_out_0_(out.slice(1, text_len));  // [B, S, dim]
+  torch::Tensor out = Attend(torch::cat({cq, q}, 2), torch::cat({ck, k}, 2), torch::cat({cv, v}, 2),
+                             rope);                             // [B, L + S, H*D]
+  torch::Tensor image = to_out_0_(out.slice(1, text_len));      // [B, S, dim]
   torch::Tensor text = to_add_out_(out.slice(1, 0, text_len));  // [B, L, dim]
   return {image, text};
 }
@@ -265,7 +264,7 @@ torch::Tensor FluxSingleTransformerBlockImpl::forward(const torch::Tensor& x,
   // x: [B, N, dim], N = L + S
   auto [nx, gate] = norm_(x, temb);
   torch::Tensor mlp = torch::gelu(proj_mlp_(nx), "tanh");  // [B, N, 4*dim]
-  torch::Tensor attn = attn_(nx, rope);                     // [B, N, dim]
+  torch::Tensor attn = attn_(nx, rope);                    // [B, N, dim]
   return ClampIfHalf(GatedAdd(x, gate, proj_out_(torch::cat({attn, mlp}, 2))));
 }
 
@@ -282,29 +281,25 @@ FluxTransformer2DModelImpl::FluxTransformer2DModelImpl(const FluxTransformerConf
       FluxTimeTextEmbedding(dim, config.pooled_projection_dim, config.guidance_embeds));
   auto blocks = register_module("transformer_blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < config.num_layers; ++i) {
-    transformer_blocks_.push_back(FluxTransformerBlock(dim, config.num_attention_heads,
-                                                       config.attention_head_dim));
+    transformer_blocks_.push_back(
+        FluxTransformerBlock(dim, config.num_attention_heads, config.attention_head_dim));
     blocks->push_back(transformer_blocks_.back());
   }
   auto singles = register_module("single_transformer_blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < config.num_single_layers; ++i) {
-    single_transformer_blocks_.push_back(FluxSingleTransformerBlock(
-        dim, config.num_attention_heads, config.attention_head_dim));
+    single_transformer_blocks_.push_back(
+        FluxSingleTransformerBlock(dim, config.num_attention_heads, config.attention_head_dim));
     singles->push_back(single_transformer_blocks_.back());
   }
   norm_out_ = register_module("norm_out", AdaLayerNormContinuous(dim, dim));
   proj_out_ = register_module(
-      "proj_out",
-      LoadedLinear(dim, config.patch_size * config.patch_size * config.out_channels));
+      "proj_out", LoadedLinear(dim, config.patch_size * config.patch_size * config.out_channels));
 }
 
-torch::Tensor FluxTransformer2DModelImpl::forward(const torch::Tensor& hidden_states,
-                                                  const torch::Tensor& encoder_hidden_states,
-                                                  const torch::Tensor& pooled_projections,
-                                                  const torch::Tensor& timestep,
-                                                  const torch::Tensor& guidance,
-                                                  const torch::Tensor& img_ids,
-                                                  const torch::Tensor& txt_ids) {
+torch::Tensor FluxTransformer2DModelImpl::forward(
+    const torch::Tensor& hidden_states, const torch::Tensor& encoder_hidden_states,
+    const torch::Tensor& pooled_projections, const torch::Tensor& timestep,
+    const torch::Tensor& guidance, const torch::Tensor& img_ids, const torch::Tensor& txt_ids) {
   TORCH_CHECK(hidden_states.dim() == 3 && hidden_states.size(2) == config_.in_channels,
               "hidden_states must be [B, S, ", config_.in_channels, "], got ",
               hidden_states.sizes());
@@ -315,10 +310,10 @@ torch::Tensor FluxTransformer2DModelImpl::forward(const torch::Tensor& hidden_st
               "encoder_hidden_states must be [", batch, ", L, ", config_.joint_attention_dim,
               "], got ", encoder_hidden_states.sizes());
   const int64_t text_len = encoder_hidden_states.size(1);
-  TORCH_CHECK(pooled_projections.sizes() ==
-                  torch::IntArrayRef({batch, config_.pooled_projection_dim}),
-              "pooled_projections must be [", batch, ", ", config_.pooled_projection_dim,
-              "], got ", pooled_projections.sizes());
+  TORCH_CHECK(
+      pooled_projections.sizes() == torch::IntArrayRef({batch, config_.pooled_projection_dim}),
+      "pooled_projections must be [", batch, ", ", config_.pooled_projection_dim, "], got ",
+      pooled_projections.sizes());
   TORCH_CHECK(timestep.sizes() == torch::IntArrayRef({batch}), "timestep must be [", batch,
               "], got ", timestep.sizes());
   TORCH_CHECK(!guidance.defined() || guidance.sizes() == torch::IntArrayRef({batch}),
@@ -332,12 +327,12 @@ torch::Tensor FluxTransformer2DModelImpl::forward(const torch::Tensor& hidden_st
   const torch::ScalarType dtype = x_embedder_->weight.scalar_type();
   torch::Tensor x = x_embedder_(hidden_states.to(dtype));  // [B, S, dim]
   // Cast, then scale in the model dtype (rounds under half precision, like diffusers).
-  torch::Tensor t = timestep.to(dtype) * 1000;                                   // [B]
+  torch::Tensor t = timestep.to(dtype) * 1000;  // [B]
   torch::Tensor g = guidance.defined() ? guidance.to(dtype) * 1000 : torch::Tensor();
-  torch::Tensor temb = time_text_embed_(t, g, pooled_projections.to(dtype));     // [B, dim]
-  torch::Tensor c = context_embedder_(encoder_hidden_states.to(dtype));         // [B, L, dim]
+  torch::Tensor temb = time_text_embed_(t, g, pooled_projections.to(dtype));  // [B, dim]
+  torch::Tensor c = context_embedder_(encoder_hidden_states.to(dtype));       // [B, L, dim]
   RopeTables rope = MultiAxisRopeTables(torch::cat({txt_ids, img_ids}, 0),
-                                        config_.axes_dims_rope);                // [L + S, D]
+                                        config_.axes_dims_rope);  // [L + S, D]
 
   for (auto& block : transformer_blocks_) {
     FluxStreams streams = block(x, c, temb, rope);
@@ -350,7 +345,7 @@ torch::Tensor FluxTransformer2DModelImpl::forward(const torch::Tensor& hidden_st
     x = block(x, temb, rope);
     ThrowIfInterrupted();
   }
-  x = x.slice(1, text_len);  // image tokens [B, S, dim]
+  x = x.slice(1, text_len);              // image tokens [B, S, dim]
   return proj_out_(norm_out_(x, temb));  // [B, S, out_channels]
 }
 

@@ -71,8 +71,8 @@ TORCH_MODULE(FluxTimeTextEmbedding);
 // gate_mlp (chunks of the last dim, in that order); x' = LN(x) * (1 + scale_msa) + shift_msa,
 // LN without affine, eps 1e-6. Key: linear.{weight,bias} [6*dim, dim].
 struct AdaLayerNormZeroOutput {
-  torch::Tensor x;          // [B, L, dim]
-  torch::Tensor gate_msa;   // [B, dim] (each of the four)
+  torch::Tensor x;         // [B, L, dim]
+  torch::Tensor gate_msa;  // [B, dim] (each of the four)
   torch::Tensor shift_mlp;
   torch::Tensor scale_mlp;
   torch::Tensor gate_mlp;
@@ -94,7 +94,8 @@ class AdaLayerNormZeroSingleImpl : public torch::nn::Module {
  public:
   explicit AdaLayerNormZeroSingleImpl(int64_t dim);
   // x: [B, L, dim], temb: [B, dim] -> ([B, L, dim], gate [B, dim])
-  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& temb);
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x,
+                                                  const torch::Tensor& temb);
 
  private:
   LoadedLinear linear_{nullptr};

@@ -31,8 +31,8 @@ std::vector<int64_t> PerBlock(const Json& json, const char* key, size_t blocks, 
   } else {
     values = value->get<std::vector<int64_t>>();
     if (values.size() != blocks) {
-      throw std::invalid_argument(absl::StrCat("\"", key, "\" has ", values.size(),
-                                               " entries for ", blocks, " blocks"));
+      throw std::invalid_argument(
+          absl::StrCat("\"", key, "\" has ", values.size(), " entries for ", blocks, " blocks"));
     }
   }
   for (int64_t v : values) CheckSize(key, v);
@@ -167,8 +167,8 @@ UNet2DConditionConfig Parse(const Json& json) {
   c.mid_transformer_layers = {c.down_transformer_layers.back().front()};
   const Json* reverse = Find(json, "reverse_transformer_layers_per_block");
   if (reverse != nullptr && (!reverse->is_array() || reverse->size() != n)) {
-    throw std::invalid_argument(absl::StrCat(
-        "\"reverse_transformer_layers_per_block\" needs a list of ", n, " entries"));
+    throw std::invalid_argument(
+        absl::StrCat("\"reverse_transformer_layers_per_block\" needs a list of ", n, " entries"));
   }
   for (size_t i = 0; i < n; ++i) {
     const size_t mirror = n - 1 - i;
@@ -215,9 +215,9 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNet2DConditionConfig& 
   const auto& c = config_;
   const size_t n = c.block_out_channels.size();
   const int64_t temb = c.time_embed_dim;
-  conv_in_ = register_module(
-      "conv_in", LoadedConv2d(c.in_channels, c.block_out_channels[0], c.conv_in_kernel,
-                              /*stride=*/1, /*padding=*/(c.conv_in_kernel - 1) / 2));
+  conv_in_ = register_module("conv_in",
+                             LoadedConv2d(c.in_channels, c.block_out_channels[0], c.conv_in_kernel,
+                                          /*stride=*/1, /*padding=*/(c.conv_in_kernel - 1) / 2));
   time_embedding_ =
       register_module("time_embedding", TimestepEmbedding(c.block_out_channels[0], temb, temb));
   add_embedding_ = register_module(
@@ -243,12 +243,11 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNet2DConditionConfig& 
   register_module("down_blocks", down_blocks);
 
   mid_block_ = register_module(
-      "mid_block",
-      UNetMidBlockCrossAttn(c.block_out_channels.back(), temb, c.norm_num_groups, c.norm_eps,
-                            c.mid_transformer_layers,
-                            CrossAttentionOptions{c.num_attention_heads.back(),
-                                                  c.cross_attention_dim.back(),
-                                                  c.use_linear_projection}));
+      "mid_block", UNetMidBlockCrossAttn(c.block_out_channels.back(), temb, c.norm_num_groups,
+                                         c.norm_eps, c.mid_transformer_layers,
+                                         CrossAttentionOptions{c.num_attention_heads.back(),
+                                                               c.cross_attention_dim.back(),
+                                                               c.use_linear_projection}));
 
   torch::nn::ModuleList up_blocks;
   for (size_t i = 0; i < n; ++i) {
@@ -275,10 +274,9 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNet2DConditionConfig& 
       torch::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, c.block_out_channels[0])
                                .eps(c.norm_eps)
                                .affine(true)));
-  conv_out_ = register_module(
-      "conv_out",
-      LoadedConv2d(c.block_out_channels[0], c.out_channels, c.conv_out_kernel, /*stride=*/1,
-                   /*padding=*/(c.conv_out_kernel - 1) / 2));
+  conv_out_ = register_module("conv_out", LoadedConv2d(c.block_out_channels[0], c.out_channels,
+                                                       c.conv_out_kernel, /*stride=*/1,
+                                                       /*padding=*/(c.conv_out_kernel - 1) / 2));
 }
 
 torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& sample,
@@ -292,10 +290,10 @@ torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& sample,
 
   // Time embedding: sinusoids in float32, then the model dtype. emb: [B, time_embed_dim]
   const torch::Tensor t = timestep.to(sample.device()).reshape({-1}).expand({batch});
-  torch::Tensor emb = time_embedding_(
-      SinusoidalTimestepEmbedding(t, config_.block_out_channels[0], config_.flip_sin_to_cos,
-                                  config_.freq_shift)
-          .to(dtype));
+  torch::Tensor emb =
+      time_embedding_(SinusoidalTimestepEmbedding(t, config_.block_out_channels[0],
+                                                  config_.flip_sin_to_cos, config_.freq_shift)
+                          .to(dtype));
   // text_time: [text_embeds, sinusoid(each time id)] -> add_embedding.
   torch::Tensor time_embeds =
       SinusoidalTimestepEmbedding(time_ids.reshape({-1}), config_.addition_time_embed_dim,

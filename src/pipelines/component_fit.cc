@@ -33,14 +33,13 @@ absl::Status CheckSdxlComponentsFit(const std::string& model_dir, const std::str
   TLCM_ASSIGN_OR_RETURN(AutoencoderKLConfig vae, AutoencoderKLConfig::FromFile(vae_file));
   for (const int64_t dim : unet.cross_attention_dim) {
     TLCM_RETURN_IF_ERROR(ExpectEqual(unet_file, "cross_attention_dim", dim,
-                                     te1_file + " and " + te2_file,
-                                     "the sum of hidden_size", te1.hidden_size + te2.hidden_size));
+                                     te1_file + " and " + te2_file, "the sum of hidden_size",
+                                     te1.hidden_size + te2.hidden_size));
   }
-  TLCM_RETURN_IF_ERROR(ExpectEqual(
-      unet_file, "projection_class_embeddings_input_dim",
-      unet.projection_class_embeddings_input_dim, te2_file,
-      "projection_dim + 6 x addition_time_embed_dim",
-      te2.projection_dim + 6 * unet.addition_time_embed_dim));
+  TLCM_RETURN_IF_ERROR(ExpectEqual(unet_file, "projection_class_embeddings_input_dim",
+                                   unet.projection_class_embeddings_input_dim, te2_file,
+                                   "projection_dim + 6 x addition_time_embed_dim",
+                                   te2.projection_dim + 6 * unet.addition_time_embed_dim));
   return ExpectEqual(unet_file, "in_channels", unet.in_channels, vae_file, "latent_channels",
                      vae.latent_channels);
 }

@@ -10,7 +10,8 @@ namespace tlcm {
 
 std::string ExceptionSummary(const std::exception& e) {
   const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
-  const std::string text = torch_error != nullptr ? torch_error->what_without_backtrace() : e.what();
+  const std::string text =
+      torch_error != nullptr ? torch_error->what_without_backtrace() : e.what();
   return text.substr(0, text.find('\n'));
 }
 
@@ -32,8 +33,9 @@ absl::Status FuseConfiguredLora(torch::nn::Module& denoiser, const PipelineOptio
   float scale = options.lora_scale;
   if (options.lora_scale_from_config) {
     if (!adapter.config_scale) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          options.lora_path, ": the LoRA scale should come from the adapter config, but there is none"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(options.lora_path,
+                       ": the LoRA scale should come from the adapter config, but there is none"));
     }
     scale = *adapter.config_scale;
   }

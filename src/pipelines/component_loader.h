@@ -7,8 +7,8 @@
 
 #include "absl/status/statusor.h"
 #include "loaders/module_loader.h"
-#include "pipelines/pipeline_options.h"
 #include "loaders/weight_store.h"
+#include "pipelines/pipeline_options.h"
 #include "util/status_macros.h"
 
 namespace tlcm {

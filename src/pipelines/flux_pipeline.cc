@@ -19,7 +19,9 @@ namespace {
 // [B, C, h, w] -> [B, (h/2)(w/2), 4C]: 2x2 patches of the latent grid become tokens.
 torch::Tensor Pack(const torch::Tensor& x) {
   const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  return x.view({b, c, h / 2, 2, w / 2, 2}).permute({0, 2, 4, 1, 3, 5}).reshape({b, (h / 2) * (w / 2), c * 4});
+  return x.view({b, c, h / 2, 2, w / 2, 2})
+      .permute({0, 2, 4, 1, 3, 5})
+      .reshape({b, (h / 2) * (w / 2), c * 4});
 }
 
 // The inverse of Pack for an h x w latent grid.
@@ -45,31 +47,33 @@ absl::StatusOr<std::unique_ptr<FluxPipeline>> FluxPipeline::Load(const std::stri
         absl::StrCat(model_path, ": model_index.json names an SDXL pipeline, not FLUX"));
   }
   if (options.max_sequence_length < 1 || options.max_sequence_length > 512) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_sequence_length must be in [1, 512], got ", options.max_sequence_length));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_sequence_length must be in [1, 512], got ", options.max_sequence_length));
   }
-  const std::string vae_dir = options.vae_path.empty() ? folder.ComponentDir("vae") : options.vae_path;
+  const std::string vae_dir =
+      options.vae_path.empty() ? folder.ComponentDir("vae") : options.vae_path;
   TLCM_RETURN_IF_ERROR(CheckFluxComponentsFit(model_path, vae_dir));
   std::unique_ptr<FluxPipeline> p(new FluxPipeline());
   p->options_ = options;
   // Each weight goes to its device and dtype as it is read; LoRA is fused there.
   const WeightPlacement placement{options.device, options.dtype};
   TLCM_ASSIGN_OR_RETURN(p->tokenizer_, ClipTokenizer::FromFolder(folder.ComponentDir("tokenizer")));
-  TLCM_ASSIGN_OR_RETURN(p->tokenizer_2_, T5Tokenizer::FromFolder(folder.ComponentDir("tokenizer_2")));
+  TLCM_ASSIGN_OR_RETURN(p->tokenizer_2_,
+                        T5Tokenizer::FromFolder(folder.ComponentDir("tokenizer_2")));
   TLCM_ASSIGN_OR_RETURN(p->text_encoder_, (LoadComponent<ClipTextModel, ClipTextConfig>(
-                                              folder.ComponentDir("text_encoder"),
-                                              options.variant, ClipTextKeys(), placement)));
+                                              folder.ComponentDir("text_encoder"), options.variant,
+                                              ClipTextKeys(), placement)));
   TLCM_ASSIGN_OR_RETURN(p->text_encoder_2_, (LoadComponent<T5EncoderModel, T5Config>(
                                                 folder.ComponentDir("text_encoder_2"),
                                                 options.variant, T5EncoderKeys(), placement)));
-  TLCM_ASSIGN_OR_RETURN(FluxTransformerConfig transformer_config,
-                        FluxTransformerConfig::FromFile(folder.ComponentDir("transformer") +
-                                                        "/config.json"));
+  TLCM_ASSIGN_OR_RETURN(
+      FluxTransformerConfig transformer_config,
+      FluxTransformerConfig::FromFile(folder.ComponentDir("transformer") + "/config.json"));
   p->guidance_embeds_ = transformer_config.guidance_embeds;
-  TLCM_ASSIGN_OR_RETURN(p->transformer_,
-                        (LoadComponent<FluxTransformer2DModel, FluxTransformerConfig>(
-                            folder.ComponentDir("transformer"), options.variant, IdentityKeys(),
-                            placement)));
+  TLCM_ASSIGN_OR_RETURN(
+      p->transformer_,
+      (LoadComponent<FluxTransformer2DModel, FluxTransformerConfig>(
+          folder.ComponentDir("transformer"), options.variant, IdentityKeys(), placement)));
   TLCM_RETURN_IF_ERROR(FuseConfiguredLora(*p->transformer_, options));
   TLCM_ASSIGN_OR_RETURN(p->vae_config_, AutoencoderKLConfig::FromFile(vae_dir + "/config.json"));
   // diffusers' FluxPipeline decodes in the VAE's own dtype, whatever its force_upcast says.
@@ -88,8 +92,8 @@ absl::StatusOr<std::unique_ptr<FluxPipeline>> FluxPipeline::Load(const std::stri
   return p;
 }
 
-FluxPipeline::PromptEmbeddings FluxPipeline::EncodePrompts(const std::vector<std::string>& prompts,
-                                                           const std::vector<std::string>& prompts_2) {
+FluxPipeline::PromptEmbeddings FluxPipeline::EncodePrompts(
+    const std::vector<std::string>& prompts, const std::vector<std::string>& prompts_2) {
   torch::NoGradGuard no_grad;
   const auto n = static_cast<int64_t>(prompts.size());
   const auto ids = [&](const std::vector<int64_t>& flat) {
@@ -127,9 +131,9 @@ absl::StatusOr<RunResult> FluxPipeline::Run(const std::vector<ImageRequest>& req
   const int cell = 2 * vae_scale_factor_;
   if (settings.width <= 0 || settings.height <= 0 || settings.width % cell != 0 ||
       settings.height % cell != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("width and height must be positive multiples of ",
-                                                   cell, ", got ", settings.width, "x",
-                                                   settings.height));
+    return absl::InvalidArgumentError(
+        absl::StrCat("width and height must be positive multiples of ", cell, ", got ",
+                     settings.width, "x", settings.height));
   }
   if (requests.empty()) return absl::InvalidArgumentError("a run needs at least one image");
   torch::NoGradGuard no_grad;
@@ -169,7 +173,8 @@ absl::StatusOr<RunResult> FluxPipeline::Run(const std::vector<ImageRequest>& req
     const int64_t rows = latents.size(0);
     const std::vector<float> sigma(rows, sigmas[step]), sigma_next(rows, sigmas[step + 1]);
     const torch::Tensor timestep =
-        torch::full({rows}, scheduler_->TransformerTimestep(sigmas[step]), torch::kFloat32).to(device);
+        torch::full({rows}, scheduler_->TransformerTimestep(sigmas[step]), torch::kFloat32)
+            .to(device);
     torch::Tensor guidance_tensor;
     if (guidance_embeds_) {
       std::vector<float> g;
@@ -180,8 +185,8 @@ absl::StatusOr<RunResult> FluxPipeline::Run(const std::vector<ImageRequest>& req
     try {
       // Stops between transformer blocks once no image of the batch is wanted any more.
       const ScopedInterruption interruption([&] { return active.AllDropped(hooks.should_drop); });
-      velocity = transformer_->forward(latents.to(options_.dtype), prompt_embeds, pooled,
-                                       timestep, guidance_tensor, img_ids, txt_ids);
+      velocity = transformer_->forward(latents.to(options_.dtype), prompt_embeds, pooled, timestep,
+                                       guidance_tensor, img_ids, txt_ids);
     } catch (const Interrupted&) {
       active.Prune(hooks.should_drop, device);  // every image leaves
       break;
@@ -207,10 +212,11 @@ absl::StatusOr<RunResult> FluxPipeline::Run(const std::vector<ImageRequest>& req
   if (active.empty()) return result;
 
   // 5. Unpack, undo the VAE's scaling and shift, decode.
-  torch::Tensor z = Unpack(latents, h, w) / vae_config_.scaling_factor +
-                    vae_config_.shift_factor.value_or(0.0);
+  torch::Tensor z =
+      Unpack(latents, h, w) / vae_config_.scaling_factor + vae_config_.shift_factor.value_or(0.0);
   std::vector<RgbImage> images = ToRgbImages(vae_->forward(z.to(vae_dtype_)));
-  for (size_t r = 0; r < images.size(); ++r) result.images[active.images()[r]] = std::move(images[r]);
+  for (size_t r = 0; r < images.size(); ++r)
+    result.images[active.images()[r]] = std::move(images[r]);
   result.decode_ms = timer.Lap();
   return result;
 }

@@ -1,7 +1,8 @@
-// Per-image random streams (docs/model-notes.md §1): image i of a request owns a CPU Mersenne-Twister generator
-// seeded with seed + i - the stream torch.Generator("cpu").manual_seed(seed + i) gives in Python.
-// From it come, in order, the initial latent and one noise tensor per re-noising step, all
-// float32 on CPU. An image therefore does not depend on its batch, its position or the device.
+// Per-image random streams (docs/model-notes.md §1): image i of a request owns a CPU
+// Mersenne-Twister generator seeded with seed + i - the stream
+// torch.Generator("cpu").manual_seed(seed + i) gives in Python. From it come, in order, the initial
+// latent and one noise tensor per re-noising step, all float32 on CPU. An image therefore does not
+// depend on its batch, its position or the device.
 #pragma once
 
 #include <cstdint>

@@ -48,7 +48,8 @@ class ServingPipeline : public engine::Pipeline {
     }
     if (!result.ok()) return result.status();
     for (size_t i = 0; i < result->images.size(); ++i) {
-      if (result->images[i] && callbacks.on_image) callbacks.on_image(i, std::move(*result->images[i]));
+      if (result->images[i] && callbacks.on_image)
+        callbacks.on_image(i, std::move(*result->images[i]));
     }
     engine::StageTimings timings;
     timings.text_encode_ms = result->text_encode_ms;
@@ -90,15 +91,15 @@ engine::ModelInfo InfoFor(const ModelSpec& spec, PipelineFamily family, int size
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<engine::Pipeline>> CreatePipeline(const ModelSpec& spec,
-                                                                  const std::string& device_name) {
+                                                                 const std::string& device_name) {
   TLCM_ASSIGN_OR_RETURN(DiffusersFolder folder, OpenDiffusersFolder(spec.base_model_path));
   TLCM_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(device_name));
   PipelineOptions options;
   options.device = device;
-  TLCM_ASSIGN_OR_RETURN(options.dtype,
-                        ParseDtype(spec.dtype, device,
-                                   folder.family == PipelineFamily::kSdxl ? torch::kFloat16
-                                                                          : torch::kBFloat16));
+  TLCM_ASSIGN_OR_RETURN(
+      options.dtype,
+      ParseDtype(spec.dtype, device,
+                 folder.family == PipelineFamily::kSdxl ? torch::kFloat16 : torch::kBFloat16));
   options.variant = spec.variant;
   options.lora_path = spec.lora_path;
   if (spec.lora_scale >= 0) options.lora_scale = spec.lora_scale;
@@ -112,7 +113,8 @@ absl::StatusOr<std::unique_ptr<engine::Pipeline>> CreatePipeline(const ModelSpec
   options.prompt_cache_entries = spec.prompt_cache_entries;
   try {
     if (folder.family == PipelineFamily::kSdxl) {
-      TLCM_ASSIGN_OR_RETURN(auto impl, StableDiffusionXLPipeline::Load(spec.base_model_path, options));
+      TLCM_ASSIGN_OR_RETURN(auto impl,
+                            StableDiffusionXLPipeline::Load(spec.base_model_path, options));
       const int multiple = impl->vae_scale_factor();
       return std::make_unique<ServingPipeline<StableDiffusionXLPipeline>>(
           std::move(impl), InfoFor(spec, folder.family, multiple), device);
@@ -123,7 +125,8 @@ absl::StatusOr<std::unique_ptr<engine::Pipeline>> CreatePipeline(const ModelSpec
         std::move(impl), InfoFor(spec, folder.family, multiple), device);
   } catch (const c10::OutOfMemoryError& e) {
     return absl::ResourceExhaustedError(absl::StrCat(spec.name, ": out of memory while loading on ",
-                                                     device_name, ": ", e.what_without_backtrace()));
+                                                     device_name, ": ",
+                                                     e.what_without_backtrace()));
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat(spec.name, ": loading failed: ", ExceptionSummary(e)));
   }

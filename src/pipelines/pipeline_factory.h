@@ -21,10 +21,10 @@ struct ModelSpec {
   // adapters); set `lora_scale_from_config` to use lora_alpha / r from adapter_config.json.
   float lora_scale = -1.0f;
   bool lora_scale_from_config = false;
-  std::string dtype = "auto";   // "fp32", "fp16", "bf16"; auto = fp32 on CPU, fp16 (SDXL) /
-                                // bf16 (FLUX) on CUDA
-  std::string variant;          // weight file variant, e.g. "fp16"; empty = plain files
-  std::string vae_path;         // optional replacement VAE folder (e.g. sdxl-vae-fp16-fix)
+  std::string dtype = "auto";  // "fp32", "fp16", "bf16"; auto = fp32 on CPU, fp16 (SDXL) /
+                               // bf16 (FLUX) on CUDA
+  std::string variant;         // weight file variant, e.g. "fp16"; empty = plain files
+  std::string vae_path;        // optional replacement VAE folder (e.g. sdxl-vae-fp16-fix)
   // VAE decoder dtype: "fp32", "fp16", "bf16"; "auto" (or empty) = VaeDtype()'s rule in
   // pipelines/pipeline_options.h.
   std::string vae_dtype = "auto";
@@ -35,15 +35,15 @@ struct ModelSpec {
   int min_steps = 2;
   int max_steps = 8;
   int default_steps = 4;
-  int default_width = 0;        // 0 = the family's default (1024)
+  int default_width = 0;  // 0 = the family's default (1024)
   int default_height = 0;
-  int64_t max_pixels = 0;       // 0 = 2048 * 2048
+  int64_t max_pixels = 0;          // 0 = 2048 * 2048
   int prompt_cache_entries = 256;  // LRU of prompt embeddings per device; 0 disables it
 };
 
 // Loads `spec` onto `device` ("cpu", "cuda:N"). Errors name the folder / file / key at fault.
 absl::StatusOr<std::unique_ptr<engine::Pipeline>> CreatePipeline(const ModelSpec& spec,
-                                                                  const std::string& device);
+                                                                 const std::string& device);
 
 // The devices LibTorch can use: "cpu" plus "cuda:0".."cuda:N-1" when CUDA is available.
 std::vector<std::string> AvailableDevices();

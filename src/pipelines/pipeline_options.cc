@@ -1,8 +1,8 @@
 #include "pipelines/pipeline_options.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 
 namespace tlcm {
 
@@ -27,9 +27,8 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& name) {
   if (name == "cuda" ||
       (absl::StartsWith(name, "cuda:") && absl::SimpleAtoi(name.substr(5), &index) && index >= 0)) {
     if (!torch::cuda::is_available() || index >= static_cast<int>(torch::cuda::device_count())) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("device '", name, "' is not available (", torch::cuda::device_count(),
-                       " CUDA devices)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "device '", name, "' is not available (", torch::cuda::device_count(), " CUDA devices)"));
     }
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }

@@ -20,10 +20,10 @@ struct PipelineOptions {
   std::string variant;                   // weight file variant ("fp16"); empty = plain files
   std::string lora_path;                 // PEFT adapter folder or file; empty = none
   float lora_scale = kTlcmLoraScale;
-  bool lora_scale_from_config = false;   // use lora_alpha / r of the adapter's config instead
-  std::string vae_path;                  // replacement VAE folder; empty = <model>/vae
-  int max_sequence_length = 512;         // FLUX: T5 tokens
-  int prompt_cache_entries = 0;          // LRU of prompt embeddings; 0 = no cache
+  bool lora_scale_from_config = false;  // use lora_alpha / r of the adapter's config instead
+  std::string vae_path;                 // replacement VAE folder; empty = <model>/vae
+  int max_sequence_length = 512;        // FLUX: T5 tokens
+  int prompt_cache_entries = 0;         // LRU of prompt embeddings; 0 = no cache
   // The VAE decoder's dtype; unset = VaeDtype()'s choice.
   std::optional<torch::Dtype> vae_dtype;
   // Convolution weights (UNet, VAE decoder) stored channels-last: models/layers/memory_format.h.
@@ -44,7 +44,7 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& name);
 // One image of a run.
 struct ImageRequest {
   std::string prompt;
-  std::string prompt_2;         // empty = `prompt`
+  std::string prompt_2;  // empty = `prompt`
   uint64_t seed = 0;
   float guidance_scale = 0.0f;  // FLUX embedded guidance; SDXL TLCM ignores it
 };

@@ -31,7 +31,8 @@ std::vector<torch::Tensor> EncodePromptsCached(PromptCache& cache,
     const std::vector<torch::Tensor> encoded = encode(miss_prompts, miss_prompts_2);
     for (size_t m = 0; m < miss_keys.size(); ++m) {
       std::vector<torch::Tensor> rows;
-      for (const torch::Tensor& t : encoded) rows.push_back(t.narrow(0, static_cast<int64_t>(m), 1));
+      for (const torch::Tensor& t : encoded)
+        rows.push_back(t.narrow(0, static_cast<int64_t>(m), 1));
       cache.Insert(miss_keys[m], rows);
       fresh[miss_keys[m]] = std::move(rows);
     }

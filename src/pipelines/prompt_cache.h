@@ -58,7 +58,6 @@ using PromptEncoder = std::function<std::vector<torch::Tensor>(
 std::vector<torch::Tensor> EncodePromptsCached(PromptCache& cache,
                                                const std::vector<ImageRequest>& requests,
                                                const std::vector<size_t>& images,
-                                               const PromptEncoder& encode, int& hits,
-                                               int& misses);
+                                               const PromptEncoder& encode, int& hits, int& misses);
 
 }  // namespace tlcm

@@ -24,7 +24,8 @@ absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> StableDiffusionXLPipe
     return absl::InvalidArgumentError(
         absl::StrCat(model_path, ": model_index.json names a FLUX pipeline, not SDXL"));
   }
-  const std::string vae_dir = options.vae_path.empty() ? folder.ComponentDir("vae") : options.vae_path;
+  const std::string vae_dir =
+      options.vae_path.empty() ? folder.ComponentDir("vae") : options.vae_path;
   TLCM_RETURN_IF_ERROR(CheckSdxlComponentsFit(model_path, vae_dir));
   std::unique_ptr<StableDiffusionXLPipeline> p(new StableDiffusionXLPipeline());
   p->options_ = options;
@@ -34,14 +35,14 @@ absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> StableDiffusionXLPipe
   TLCM_ASSIGN_OR_RETURN(p->tokenizer_2_,
                         ClipTokenizer::FromFolder(folder.ComponentDir("tokenizer_2")));
   TLCM_ASSIGN_OR_RETURN(p->text_encoder_, (LoadComponent<ClipTextModel, ClipTextConfig>(
-                                              folder.ComponentDir("text_encoder"),
-                                              options.variant, ClipTextKeys(), placement)));
+                                              folder.ComponentDir("text_encoder"), options.variant,
+                                              ClipTextKeys(), placement)));
   TLCM_ASSIGN_OR_RETURN(p->text_encoder_2_, (LoadComponent<ClipTextModel, ClipTextConfig>(
                                                 folder.ComponentDir("text_encoder_2"),
                                                 options.variant, ClipTextKeys(), placement)));
-  TLCM_ASSIGN_OR_RETURN(p->unet_, (LoadComponent<UNet2DConditionModel, UNet2DConditionConfig>(
-                                      folder.ComponentDir("unet"), options.variant,
-                                      IdentityKeys(), placement)));
+  TLCM_ASSIGN_OR_RETURN(
+      p->unet_, (LoadComponent<UNet2DConditionModel, UNet2DConditionConfig>(
+                    folder.ComponentDir("unet"), options.variant, IdentityKeys(), placement)));
   TLCM_RETURN_IF_ERROR(FuseConfiguredLora(*p->unet_, options));
   TLCM_ASSIGN_OR_RETURN(p->vae_config_, AutoencoderKLConfig::FromFile(vae_dir + "/config.json"));
   // SDXL's VAE overflows in fp16 unless its config says force_upcast: false (VaeDtype's rule).
@@ -53,9 +54,9 @@ absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> StableDiffusionXLPipe
     UseChannelsLast(*p->unet_);
     UseChannelsLast(*p->vae_);
   }
-  TLCM_ASSIGN_OR_RETURN(LcmSchedulerConfig scheduler_config,
-                        LcmSchedulerConfig::FromFile(folder.ComponentDir("scheduler") +
-                                                     "/scheduler_config.json"));
+  TLCM_ASSIGN_OR_RETURN(
+      LcmSchedulerConfig scheduler_config,
+      LcmSchedulerConfig::FromFile(folder.ComponentDir("scheduler") + "/scheduler_config.json"));
   p->lcm_ = std::make_unique<LcmScheduler>(scheduler_config);
   p->table_ = std::make_unique<TlcmTableScheduler>(scheduler_config);
 
@@ -77,8 +78,8 @@ absl::StatusOr<std::vector<int64_t>> StableDiffusionXLPipeline::Timesteps(
   }
   if (scheduler == "tlcm") {
     if (steps < TlcmTableScheduler::kMinSteps || steps > TlcmTableScheduler::kMaxSteps) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "steps must be in [1, 8] for the tlcm scheduler, got ", steps));
+      return absl::InvalidArgumentError(
+          absl::StrCat("steps must be in [1, 8] for the tlcm scheduler, got ", steps));
     }
     return table_->Timesteps(steps);
   }
@@ -101,8 +102,9 @@ StableDiffusionXLPipeline::PromptEmbeddings StableDiffusionXLPipeline::EncodePro
   const ClipTextOutput first = text_encoder_->forward(ids(*tokenizer_, prompts));
   const ClipTextOutput second = text_encoder_2_->forward(ids(*tokenizer_2_, prompts_2));
   PromptEmbeddings out;
-  out.prompt_embeds = torch::cat({first.penultimate_hidden_state, second.penultimate_hidden_state}, -1)
-                          .to(options_.dtype);
+  out.prompt_embeds =
+      torch::cat({first.penultimate_hidden_state, second.penultimate_hidden_state}, -1)
+          .to(options_.dtype);
   out.pooled = second.text_embeds.to(options_.dtype);
   return out;
 }
@@ -120,9 +122,9 @@ absl::StatusOr<RunResult> StableDiffusionXLPipeline::Run(const std::vector<Image
   TLCM_ASSIGN_OR_RETURN(std::vector<int64_t> timesteps, Timesteps(scheduler, settings.steps));
   if (settings.width <= 0 || settings.height <= 0 || settings.width % vae_scale_factor_ != 0 ||
       settings.height % vae_scale_factor_ != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("width and height must be positive multiples of ",
-                                                   vae_scale_factor_, ", got ", settings.width,
-                                                   "x", settings.height));
+    return absl::InvalidArgumentError(
+        absl::StrCat("width and height must be positive multiples of ", vae_scale_factor_, ", got ",
+                     settings.width, "x", settings.height));
   }
   if (requests.empty()) return absl::InvalidArgumentError("a run needs at least one image");
   torch::NoGradGuard no_grad;
@@ -181,7 +183,8 @@ absl::StatusOr<RunResult> StableDiffusionXLPipeline::Run(const std::vector<Image
     if (hooks.on_preview && hooks.wants_preview && step + 1 < total) {
       for (size_t r = 0; r < active.images().size(); ++r) {
         const size_t image = active.images()[r];
-        if (hooks.wants_preview(image)) hooks.on_preview(image, step + 1, LatentPreview(latents[r]));
+        if (hooks.wants_preview(image))
+          hooks.on_preview(image, step + 1, LatentPreview(latents[r]));
       }
     }
     if (auto keep = active.Prune(hooks.should_drop, device)) {
@@ -196,7 +199,8 @@ absl::StatusOr<RunResult> StableDiffusionXLPipeline::Run(const std::vector<Image
 
   // 5. Decode to 8-bit RGB.
   std::vector<RgbImage> images = ToRgbImages(Decode(latents));
-  for (size_t r = 0; r < images.size(); ++r) result.images[active.images()[r]] = std::move(images[r]);
+  for (size_t r = 0; r < images.size(); ++r)
+    result.images[active.images()[r]] = std::move(images[r]);
   result.decode_ms = timer.Lap();
   return result;
 }

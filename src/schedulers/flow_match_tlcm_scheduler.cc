@@ -46,7 +46,7 @@ std::vector<float> FlowMatchTlcmScheduler::Sigmas(int steps, int64_t image_seq_l
   const double last = 1.0 / steps;
   for (int i = 0; i < steps; ++i) {
     // numpy.linspace(1, 1/steps, steps): start + i * step, the last point set exactly.
-    const double s = steps == 1 ? 1.0
+    const double s = steps == 1       ? 1.0
                      : i == steps - 1 ? last
                                       : 1.0 + i * ((last - 1.0) / (steps - 1));
     const double shifted = config_.use_dynamic_shifting
@@ -68,9 +68,9 @@ torch::Tensor FlowMatchTlcmScheduler::Step(const torch::Tensor& velocity,
                                            const torch::Tensor& sample,
                                            const std::vector<float>& sigma_next,
                                            const torch::Tensor& noise) const {
-  TORCH_CHECK(static_cast<int64_t>(sigma.size()) == sample.size(0) &&
-                  sigma.size() == sigma_next.size(),
-              "FlowMatchTlcmScheduler::Step: one sigma and one next sigma per sample");
+  TORCH_CHECK(
+      static_cast<int64_t>(sigma.size()) == sample.size(0) && sigma.size() == sigma_next.size(),
+      "FlowMatchTlcmScheduler::Step: one sigma and one next sigma per sample");
   std::vector<float> keep(sigma_next.size());
   for (size_t b = 0; b < keep.size(); ++b) keep[b] = 1.0f - sigma_next[b];
   const torch::Tensor x = sample.to(torch::kFloat32);

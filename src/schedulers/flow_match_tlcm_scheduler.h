@@ -15,7 +15,7 @@ namespace tlcm {
 // sequence lengths 256 .. 4096).
 struct FlowMatchSchedulerConfig {
   int num_train_timesteps = 1000;
-  double shift = 1.0;                // used only without dynamic shifting
+  double shift = 1.0;  // used only without dynamic shifting
   bool use_dynamic_shifting = false;
   double base_shift = 0.5;
   double max_shift = 1.15;
@@ -41,8 +41,8 @@ class FlowMatchTlcmScheduler {
   // the round trip the FLUX pipeline makes (timesteps = sigmas * T, then t / 1000).
   float TransformerTimestep(float sigma) const;
 
-  // One TLCM step per sample: x0 = x - sigma * v; next = sigma_next * noise + (1 - sigma_next) * x0.
-  // sample, velocity, noise: [B, ...]; noise may be undefined when every sigma_next is 0.
+  // One TLCM step per sample: x0 = x - sigma * v; next = sigma_next * noise + (1 - sigma_next) *
+  // x0. sample, velocity, noise: [B, ...]; noise may be undefined when every sigma_next is 0.
   // float32 result.
   torch::Tensor Step(const torch::Tensor& velocity, const std::vector<float>& sigma,
                      const torch::Tensor& sample, const std::vector<float>& sigma_next,

@@ -48,8 +48,8 @@ torch::Tensor AlphasCumprod(int num_train_timesteps, double beta_start, double b
 
 LcmScheduler::LcmScheduler(const LcmSchedulerConfig& config)
     : config_(config),
-      alphas_cumprod_(AlphasCumprod(config.num_train_timesteps, config.beta_start,
-                                    config.beta_end, config.beta_schedule)) {}
+      alphas_cumprod_(AlphasCumprod(config.num_train_timesteps, config.beta_start, config.beta_end,
+                                    config.beta_schedule)) {}
 
 std::vector<int64_t> LcmScheduler::Timesteps(int steps) const {
   TORCH_CHECK(steps >= 1 && steps <= config_.original_inference_steps,
@@ -70,8 +70,7 @@ std::vector<int64_t> LcmScheduler::Timesteps(int steps) const {
 }
 
 torch::Tensor LcmScheduler::Step(const torch::Tensor& model_output,
-                                 const std::vector<int64_t>& timestep,
-                                 const torch::Tensor& sample,
+                                 const std::vector<int64_t>& timestep, const torch::Tensor& sample,
                                  const std::vector<int64_t>& next_timestep,
                                  const torch::Tensor& noise) const {
   const int64_t batch = sample.size(0);
@@ -87,7 +86,8 @@ torch::Tensor LcmScheduler::Step(const torch::Tensor& model_output,
     sqrt_alpha[b] = std::sqrt(alpha);
     sqrt_beta[b] = std::sqrt(1.0f - alpha);
     // Boundary-condition scalings: sigma_data 0.5, scaled t = t * timestep_scaling (float32).
-    const float scaled = static_cast<float>(timestep[b]) * static_cast<float>(config_.timestep_scaling);
+    const float scaled =
+        static_cast<float>(timestep[b]) * static_cast<float>(config_.timestep_scaling);
     c_skip[b] = 0.25f / (scaled * scaled + 0.25f);
     c_out[b] = scaled / std::sqrt(scaled * scaled + 0.25f);
     const bool last = next_timestep[b] < 0;

@@ -20,7 +20,7 @@ struct LcmSchedulerConfig {
   std::string beta_schedule = "scaled_linear";  // also "linear"
   int original_inference_steps = 50;
   double timestep_scaling = 10.0;
-  std::string prediction_type = "epsilon";       // the only one TLCM uses
+  std::string prediction_type = "epsilon";  // the only one TLCM uses
 
   static absl::StatusOr<LcmSchedulerConfig> FromFile(const std::string& path);
 };
@@ -41,7 +41,8 @@ class LcmScheduler {
   // One step for a batch whose samples may sit at different timesteps.
   //   sample, model_output: [B, ...]; timestep[b]: the sample's current timestep;
   //   next_timestep[b]: the following step's timestep, or -1 when this is the sample's last step;
-  //   noise: [B, ...] fresh noise (ignored, may be undefined, when every sample is at its last step).
+  //   noise: [B, ...] fresh noise (ignored, may be undefined, when every sample is at its last
+  //   step).
   // Returns the next sample (the denoised estimate for samples at their last step). Computed in
   // float32 with diffusers' order of operations; the result is float32.
   torch::Tensor Step(const torch::Tensor& model_output, const std::vector<int64_t>& timestep,

@@ -7,12 +7,12 @@
 namespace tlcm {
 
 TlcmTableScheduler::TlcmTableScheduler(const LcmSchedulerConfig& config)
-    : alphas_cumprod_(AlphasCumprod(config.num_train_timesteps, config.beta_start,
-                                    config.beta_end, config.beta_schedule)) {}
+    : alphas_cumprod_(AlphasCumprod(config.num_train_timesteps, config.beta_start, config.beta_end,
+                                    config.beta_schedule)) {}
 
 std::vector<int64_t> TlcmTableScheduler::Timesteps(int steps) const {
-  TORCH_CHECK(steps >= kMinSteps && steps <= kMaxSteps, "the TLCM table sampler takes 1..8 steps, got ",
-              steps);
+  TORCH_CHECK(steps >= kMinSteps && steps <= kMaxSteps,
+              "the TLCM table sampler takes 1..8 steps, got ", steps);
   // Rows of the authors' table, as indices into the grid 999, 874, 749, 624, 499, 374, 249, 124.
   static const std::vector<std::vector<int>> kRows = {
       {0},

@@ -18,8 +18,8 @@ bool IsCjkIdeograph(char32_t cp) {
 }
 
 // The literal alternatives of the pattern, in the pattern's order (the first that matches wins).
-constexpr std::u32string_view kLiterals[] = {U"<|startoftext|>", U"<|endoftext|>", U"'s", U"'t",
-                                             U"'re", U"'ve", U"'m", U"'ll", U"'d"};
+constexpr std::u32string_view kLiterals[] = {
+    U"<|startoftext|>", U"<|endoftext|>", U"'s", U"'t", U"'re", U"'ve", U"'m", U"'ll", U"'d"};
 
 // Length of the literal alternative matching `text` at `pos` case-insensitively, or 0.
 size_t MatchLiteral(std::u32string_view text, size_t pos) {

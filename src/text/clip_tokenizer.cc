@@ -59,7 +59,7 @@ TokenSpec ParseTokenSpec(const nlohmann::json& value) {
 // Special tokens of one file, with that file's path (for errors).
 struct SpecialTokens {
   std::map<std::string, std::pair<TokenSpec, std::string>> by_key;  // "bos_token" -> (spec, path)
-  std::vector<std::pair<TokenSpec, std::string>> additional;         // additional_special_tokens
+  std::vector<std::pair<TokenSpec, std::string>> additional;        // additional_special_tokens
 
   // Values of `other` replace these (transformers lets special_tokens_map.json override).
   void Update(const SpecialTokens& other) {
@@ -206,10 +206,11 @@ absl::StatusOr<ClipTokenizer> ClipTokenizer::FromFolder(const std::string& dir) 
     specials.Update(from_map);
     TLCM_ASSIGN_OR_RETURN(nlohmann::json added, ReadOptionalJson(added_path));
     TLCM_ASSIGN_OR_RETURN(added_ids, ParseConfig(added_path, added, [](const nlohmann::json& j) {
-      std::map<std::string, int64_t> ids;
-      for (const auto& [content, id] : j.items()) ids[content] = id.get<int64_t>();
-      return ids;
-    }));
+                            std::map<std::string, int64_t> ids;
+                            for (const auto& [content, id] : j.items())
+                              ids[content] = id.get<int64_t>();
+                            return ids;
+                          }));
   }
   const std::pair<const char*, const char*> kDefaults[] = {{"bos_token", "<|startoftext|>"},
                                                            {"eos_token", "<|endoftext|>"},
@@ -279,10 +280,9 @@ absl::StatusOr<ClipTokenizer> ClipTokenizer::FromFolder(const std::string& dir) 
     const std::vector<char32_t> cps = DecodeUtf8(content);
     tok.added_.push_back(AddedToken{std::u32string(cps.begin(), cps.end()), id});
   }
-  std::stable_sort(tok.added_.begin(), tok.added_.end(),
-                   [](const AddedToken& a, const AddedToken& b) {
-                     return a.content.size() > b.content.size();
-                   });
+  std::stable_sort(
+      tok.added_.begin(), tok.added_.end(),
+      [](const AddedToken& a, const AddedToken& b) { return a.content.size() > b.content.size(); });
   tok.cache_ = std::make_unique<WordIdCache>(kCacheCapacity);
   return tok;
 }

@@ -25,7 +25,7 @@ constexpr int kTrainerModelType = 3, kTrainerTreatWhitespaceAsSuffix = 24,
 constexpr int kNormalizerCharsmap = 2, kNormalizerAddDummyPrefix = 3,
               kNormalizerRemoveExtraWhitespaces = 4, kNormalizerEscapeWhitespaces = 5;
 
-constexpr int kUnigram = 1;  // TrainerSpec.ModelType
+constexpr int kUnigram = 1;    // TrainerSpec.ModelType
 constexpr int kBytePiece = 6;  // SentencePiece.Type BYTE
 constexpr float kUnkPenalty = 10.0f;
 
@@ -118,14 +118,14 @@ class WireReader {
 
   absl::Status Expect(int field, int wire_type, int expected) {
     if (wire_type == expected) return absl::OkStatus();
-    return Error(pos_, absl::StrCat("field ", field, " has wire type ", wire_type, ", expected ",
-                                    expected));
+    return Error(
+        pos_, absl::StrCat("field ", field, " has wire type ", wire_type, ", expected ", expected));
   }
 
   absl::Status Error(size_t at, std::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat(source_, ": malformed sentencepiece model: ",
-                                                   std::string(what), " in ", message_, " at byte ",
-                                                   base_ + at));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_, ": malformed sentencepiece model: ", std::string(what), " in ",
+                     message_, " at byte ", base_ + at));
   }
 
   std::string_view data_;
@@ -265,7 +265,6 @@ std::string ModelTypeName(int type) {
   }
 }
 
-
 }  // namespace
 
 absl::StatusOr<SentencePieceModel> SentencePieceModel::FromFile(const std::string& path) {
@@ -304,8 +303,8 @@ absl::StatusOr<SentencePieceModel> SentencePieceModel::FromSerialized(std::strin
       return unsupported(absl::StrCat("BYTE piece ", id, " (\"", raw.text, "\")"));
     }
     if (raw.type < 1 || raw.type > 5) {
-      return unsupported(absl::StrCat("piece ", id, " (\"", raw.text, "\") has unknown type ",
-                                      raw.type));
+      return unsupported(
+          absl::StrCat("piece ", id, " (\"", raw.text, "\") has unknown type ", raw.type));
     }
     const auto type = static_cast<PieceType>(raw.type);
     if (type == PieceType::kUserDefined) user_defined.push_back(raw.text);

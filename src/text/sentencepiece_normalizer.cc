@@ -18,7 +18,6 @@ uint32_t ReadLittleEndian32(const char* p) {
          (static_cast<uint32_t>(b[2]) << 16) | (static_cast<uint32_t>(b[3]) << 24);
 }
 
-
 // Fields of a darts-clone double-array unit.
 uint32_t UnitOffset(uint32_t unit) { return (unit >> 10) << ((unit & (1u << 9)) >> 6); }
 bool UnitHasLeaf(uint32_t unit) { return ((unit >> 8) & 1) == 1; }
@@ -40,9 +39,9 @@ absl::StatusOr<SentencePieceNormalizer> SentencePieceNormalizer::Create(
     }
     const uint32_t trie_bytes = ReadLittleEndian32(charsmap.data());
     if (trie_bytes >= charsmap.size() - 4) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          source, ": normalizer_spec.precompiled_charsmap: trie of ", trie_bytes,
-          " bytes does not fit in the ", charsmap.size(), "-byte blob"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": normalizer_spec.precompiled_charsmap: trie of ", trie_bytes,
+                       " bytes does not fit in the ", charsmap.size(), "-byte blob"));
     }
     normalizer.units_.resize(trie_bytes / 4);
     for (size_t i = 0; i < normalizer.units_.size(); ++i) {

@@ -28,7 +28,7 @@ namespace tlcm {
 class SentencePieceNormalizer {
  public:
   struct Options {
-    bool add_dummy_prefix = true;          // proto defaults of NormalizerSpec
+    bool add_dummy_prefix = true;  // proto defaults of NormalizerSpec
     bool remove_extra_whitespaces = true;
     bool escape_whitespaces = true;
   };

@@ -1,8 +1,8 @@
 #include "text/t5_tokenizer.h"
 
 #include <algorithm>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -45,8 +45,8 @@ TokenSpec ParseTokenSpec(const json& value) {
 // What the folder's JSON files say about the tokens.
 struct TokenSettings {
   int extra_ids = 100;
-  std::map<std::string, TokenSpec> special;           // key of kSpecialTokenKeys -> token
-  std::optional<std::vector<TokenSpec>> additional;   // additional_special_tokens
+  std::map<std::string, TokenSpec> special;             // key of kSpecialTokenKeys -> token
+  std::optional<std::vector<TokenSpec>> additional;     // additional_special_tokens
   std::optional<std::map<int64_t, TokenSpec>> overlay;  // added_tokens_decoder (or legacy files)
 };
 
@@ -85,32 +85,33 @@ absl::StatusOr<TokenSettings> ReadTokenSettings(const std::string& dir) {
   const std::string config_path = dir + "/tokenizer_config.json";
   TLCM_ASSIGN_OR_RETURN(auto config, ReadOptionalJson(config_path));
   if (config) {
-    TLCM_RETURN_IF_ERROR(ParseConfig(config_path, *config, [&](const json& c) {
-      if (!ValueOr(c, "legacy", true)) {
-        throw std::invalid_argument(
-            "legacy=false (the non-legacy T5 tokenization) is not supported");
-      }
-      if (!ValueOr(c, "sp_model_kwargs", json::object()).empty()) {
-        throw std::invalid_argument(
-            "sp_model_kwargs (sentencepiece sampling options) are not supported");
-      }
-      settings.extra_ids = ValueOr(c, "extra_ids", 100);
-      if (settings.extra_ids < 0) throw std::invalid_argument("extra_ids is negative");
-      ReadSpecialTokens(c, &settings);
-      auto it = c.find("added_tokens_decoder");
-      if (it != c.end() && !it->is_null()) {
-        settings.overlay.emplace();
-        for (const auto& [key, token] : it->items()) {
-          int64_t id = 0;
-          if (!absl::SimpleAtoi(key, &id)) {
+    TLCM_RETURN_IF_ERROR(
+        ParseConfig(config_path, *config, [&](const json& c) {
+          if (!ValueOr(c, "legacy", true)) {
             throw std::invalid_argument(
-                absl::StrCat("added_tokens_decoder key \"", key, "\" is not an id"));
+                "legacy=false (the non-legacy T5 tokenization) is not supported");
           }
-          (*settings.overlay)[id] = ParseTokenSpec(token);
-        }
-      }
-      return true;
-    }).status());
+          if (!ValueOr(c, "sp_model_kwargs", json::object()).empty()) {
+            throw std::invalid_argument(
+                "sp_model_kwargs (sentencepiece sampling options) are not supported");
+          }
+          settings.extra_ids = ValueOr(c, "extra_ids", 100);
+          if (settings.extra_ids < 0) throw std::invalid_argument("extra_ids is negative");
+          ReadSpecialTokens(c, &settings);
+          auto it = c.find("added_tokens_decoder");
+          if (it != c.end() && !it->is_null()) {
+            settings.overlay.emplace();
+            for (const auto& [key, token] : it->items()) {
+              int64_t id = 0;
+              if (!absl::SimpleAtoi(key, &id)) {
+                throw std::invalid_argument(
+                    absl::StrCat("added_tokens_decoder key \"", key, "\" is not an id"));
+              }
+              (*settings.overlay)[id] = ParseTokenSpec(token);
+            }
+          }
+          return true;
+        }).status());
   }
   if (settings.overlay) return settings;
 
@@ -122,29 +123,30 @@ absl::StatusOr<TokenSettings> ReadTokenSettings(const std::string& dir) {
   TLCM_ASSIGN_OR_RETURN(auto map, ReadOptionalJson(map_path));
   if (map) {
     TLCM_RETURN_IF_ERROR(ParseConfig(map_path, *map, [&](const json& m) {
-      ReadSpecialTokens(m, &settings);
-      return true;
-    }).status());
+                           ReadSpecialTokens(m, &settings);
+                           return true;
+                         }).status());
   }
   const std::string added_path = dir + "/added_tokens.json";
   TLCM_ASSIGN_OR_RETURN(auto added, ReadOptionalJson(added_path));
   if (added) {
     TLCM_RETURN_IF_ERROR(ParseConfig(added_path, *added, [&](const json& a) {
-      for (const auto& [content, id] : a.items()) {
-        (*settings.overlay)[id.get<int64_t>()] = {content};
-      }
-      return true;
-    }).status());
+                           for (const auto& [content, id] : a.items()) {
+                             (*settings.overlay)[id.get<int64_t>()] = {content};
+                           }
+                           return true;
+                         }).status());
   }
   const std::string fast_path = dir + "/tokenizer.json";
   TLCM_ASSIGN_OR_RETURN(auto fast, ReadOptionalJson(fast_path));
   if (fast) {
     TLCM_RETURN_IF_ERROR(ParseConfig(fast_path, *fast, [&](const json& f) {
-      for (const json& token : f.at("added_tokens")) {
-        (*settings.overlay)[token.at("id").get<int64_t>()] = ParseTokenSpec(token);
-      }
-      return true;
-    }).status());
+                           for (const json& token : f.at("added_tokens")) {
+                             (*settings.overlay)[token.at("id").get<int64_t>()] =
+                                 ParseTokenSpec(token);
+                           }
+                           return true;
+                         }).status());
   }
   return settings;
 }
@@ -152,8 +154,8 @@ absl::StatusOr<TokenSettings> ReadTokenSettings(const std::string& dir) {
 // Python's str.isspace() for one code point.
 bool IsPythonSpace(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
 }
 
 // Python's str.lstrip() (`left`) or str.rstrip() of valid UTF-8 `text`.

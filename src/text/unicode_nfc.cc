@@ -19,9 +19,9 @@ constexpr int kNCount = kVCount * kTCount, kSCount = kLCount * kNCount;
 
 uint8_t CombiningClass(char32_t cp) {
   const auto* end = ud::kCombiningClassRuns + ud::kCombiningClassRunCount;
-  const auto* it = std::upper_bound(
-      ud::kCombiningClassRuns, end, cp,
-      [](char32_t c, const ud::CombiningClassRun& r) { return c < r.first; });
+  const auto* it =
+      std::upper_bound(ud::kCombiningClassRuns, end, cp,
+                       [](char32_t c, const ud::CombiningClassRun& r) { return c < r.first; });
   if (it == ud::kCombiningClassRuns) return 0;
   --it;
   return cp <= it->last ? it->ccc : 0;
@@ -56,11 +56,11 @@ char32_t Compose(char32_t first, char32_t second) {
     return first + (second - kTBase);
   }
   const auto* end = ud::kCompositions + ud::kCompositionCount;
-  const auto* it = std::lower_bound(ud::kCompositions, end, std::make_pair(first, second),
-                                    [](const ud::Composition& c, std::pair<char32_t, char32_t> k) {
-                                      return c.first < k.first ||
-                                             (c.first == k.first && c.second < k.second);
-                                    });
+  const auto* it =
+      std::lower_bound(ud::kCompositions, end, std::make_pair(first, second),
+                       [](const ud::Composition& c, std::pair<char32_t, char32_t> k) {
+                         return c.first < k.first || (c.first == k.first && c.second < k.second);
+                       });
   return (it != end && it->first == first && it->second == second) ? it->composite : 0;
 }
 

@@ -23,8 +23,7 @@ inline std::string TruncateClientText(absl::string_view text,
   if (text.size() <= max_bytes) return std::string(text);
   size_t end = max_bytes;
   // Back up over continuation bytes (10xxxxxx) to the start of the cut character, if any.
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80 &&
-         max_bytes - end < 3) {
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80 && max_bytes - end < 3) {
     --end;
   }
   if ((static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) end = max_bytes;  // not UTF-8
@@ -33,8 +32,7 @@ inline std::string TruncateClientText(absl::string_view text,
 
 // TruncateClientText of `text` with quotes, backslashes, control characters and every byte
 // above 0x7E written as C escapes (\", \\, \n, \x..), in double quotes: safe in any message.
-inline std::string QuoteClientText(absl::string_view text,
-                                   size_t max_bytes = kMaxClientTextBytes) {
+inline std::string QuoteClientText(absl::string_view text, size_t max_bytes = kMaxClientTextBytes) {
   if (text.size() <= max_bytes) return absl::StrCat("\"", absl::CHexEscape(text), "\"");
   return absl::StrCat("\"", absl::CHexEscape(text.substr(0, max_bytes)), "\"...(", text.size(),
                       " bytes)");

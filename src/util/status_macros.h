@@ -9,10 +9,10 @@
 #define TLCM_STATUS_CONCAT(a, b) TLCM_STATUS_CONCAT_INNER(a, b)
 
 // Evaluates `expr` (an absl::Status); returns it from the enclosing function unless it is OK.
-#define TLCM_RETURN_IF_ERROR(expr)                  \
-  do {                                              \
-    ::absl::Status tlcm_status_ = (expr);           \
-    if (!tlcm_status_.ok()) return tlcm_status_;    \
+#define TLCM_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::absl::Status tlcm_status_ = (expr);        \
+    if (!tlcm_status_.ok()) return tlcm_status_; \
   } while (0)
 
 // `lhs` = value of `rexpr` (an absl::StatusOr<T>); returns its status from the enclosing function
@@ -22,8 +22,8 @@
 
 // `statusor` is a name and `lhs` may be a declaration: neither can be parenthesised.
 // NOLINTBEGIN(bugprone-macro-parentheses)
-#define TLCM_ASSIGN_OR_RETURN_IMPL(statusor, lhs, rexpr) \
-  auto statusor = (rexpr);                               \
+#define TLCM_ASSIGN_OR_RETURN_IMPL(statusor, lhs, rexpr)   \
+  auto statusor = (rexpr);                                 \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 // NOLINTEND(bugprone-macro-parentheses)

@@ -49,17 +49,17 @@ class BatchQueueTest : public ::testing::Test {
 
 TEST_F(BatchQueueTest, RequestsWithDifferentKeysNeverShareABatch) {
   ASSERT_TRUE(queue_.Enqueue(Key(), 1, 1, kT0).ok());
-  ASSERT_TRUE(queue_.Enqueue(Key("m", 2), 2, 1, kT0).ok());        // steps
-  ASSERT_TRUE(queue_.Enqueue(Key("m", 4, 128), 3, 1, kT0).ok());   // width
-  ASSERT_TRUE(queue_.Enqueue(Key("m", 4, 64, 128), 4, 1, kT0).ok());  // height
+  ASSERT_TRUE(queue_.Enqueue(Key("m", 2), 2, 1, kT0).ok());                  // steps
+  ASSERT_TRUE(queue_.Enqueue(Key("m", 4, 128), 3, 1, kT0).ok());             // width
+  ASSERT_TRUE(queue_.Enqueue(Key("m", 4, 64, 128), 4, 1, kT0).ok());         // height
   ASSERT_TRUE(queue_.Enqueue(Key("m", 4, 64, 64, "tlcm"), 5, 1, kT0).ok());  // sampler
-  ASSERT_TRUE(queue_.Enqueue(Key("other"), 6, 1, kT0).ok());       // model
-  ASSERT_TRUE(queue_.Enqueue(Key(), 7, 1, kT0).ok());              // same key as 1
+  ASSERT_TRUE(queue_.Enqueue(Key("other"), 6, 1, kT0).ok());                 // model
+  ASSERT_TRUE(queue_.Enqueue(Key(), 7, 1, kT0).ok());                        // same key as 1
   std::vector<std::vector<std::string>> batches;
   while (auto batch = Take(kT0 + kDelay)) batches.push_back(Chunks(*batch));
-  EXPECT_THAT(batches, ElementsAre(ElementsAre("1:0+1", "7:0+1"), ElementsAre("2:0+1"),
-                                   ElementsAre("3:0+1"), ElementsAre("4:0+1"),
-                                   ElementsAre("5:0+1"), ElementsAre("6:0+1")));
+  EXPECT_THAT(batches,
+              ElementsAre(ElementsAre("1:0+1", "7:0+1"), ElementsAre("2:0+1"), ElementsAre("3:0+1"),
+                          ElementsAre("4:0+1"), ElementsAre("5:0+1"), ElementsAre("6:0+1")));
   EXPECT_TRUE(queue_.empty());
 }
 
@@ -115,7 +115,7 @@ TEST_F(BatchQueueTest, ALargeRequestIsSplitAndKeepsItsImageIndices) {
   ASSERT_TRUE(a.has_value() && b.has_value());
   EXPECT_THAT(Chunks(*a), ElementsAre("1:0+1", "2:0+3"));
   EXPECT_THAT(Chunks(*b), ElementsAre("2:3+4"));
-  EXPECT_FALSE(Take(kT0).has_value());  // the last 3 images wait for company or the delay
+  EXPECT_FALSE(Take(kT0).has_value());        // the last 3 images wait for company or the delay
   EXPECT_EQ(queue_.queued_requests("m"), 1);  // request 2 still has a chunk queued
   auto c = Take(kT0 + kDelay);
   ASSERT_TRUE(c.has_value());

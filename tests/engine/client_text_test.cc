@@ -21,12 +21,15 @@ TEST(ClientTextTest, LongTextIsCutWithItsLength) {
 
 TEST(ClientTextTest, ACutNeverSplitsAUtf8Character) {
   // "ab" + U+732B (3 bytes): a cut after 3 or 4 bytes drops the whole character.
-  const std::string text = "ab\xe7\x8c\xab" "cdefgh";
+  const std::string text =
+      "ab\xe7\x8c\xab"
+      "cdefgh";
   EXPECT_EQ(TruncateClientText(text, 3), "ab...(11 bytes)");
   EXPECT_EQ(TruncateClientText(text, 4), "ab...(11 bytes)");
   EXPECT_EQ(TruncateClientText(text, 5), "ab\xe7\x8c\xab...(11 bytes)");
   // Bytes that are not UTF-8 are cut where the limit falls.
-  EXPECT_EQ(TruncateClientText(std::string(10, '\x80'), 4), std::string(4, '\x80') + "...(10 bytes)");
+  EXPECT_EQ(TruncateClientText(std::string(10, '\x80'), 4),
+            std::string(4, '\x80') + "...(10 bytes)");
 }
 
 TEST(ClientTextTest, QuotingEscapesWhatCouldBreakAMessage) {

@@ -23,18 +23,18 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "engine/engine.h"
-#include "tests/engine/recording_sink.h"
 #include "image/png_codec.h"
-#include "tests/pipelines/golden_runs.h"
 #include "pipelines/pipeline_factory.h"
+#include "tests/engine/recording_sink.h"
+#include "tests/pipelines/golden_runs.h"
 
 namespace tlcm::engine {
 namespace {
 
 using ::testing::HasSubstr;
-using ::tlcm::testing::DataPath;
 using testing::RecordingObserver;
 using testing::RecordingSink;
+using ::tlcm::testing::DataPath;
 
 constexpr double kSameMeanLevels = 0.05;
 constexpr int kSameMaxLevels = 1;
@@ -263,8 +263,8 @@ TEST_P(EngineRealPipelinesTest, ImagesDependOnlyOnPromptSeedStepsAndSize) {
   auto alone_5 = Submit(Request(case_.golden.prompts[0], seed + 5));
   ASSERT_EQ(DoneCode(*alone_5), absl::StatusCode::kOk);
   const RgbImage alone_image = ImageOf(*alone, 0);
-  EXPECT_TRUE(tlcm::testing::ImagesClose(alone_image, GoldenImage(), kGoldenMeanLevels,
-                                         kGoldenMaxLevels))
+  EXPECT_TRUE(
+      tlcm::testing::ImagesClose(alone_image, GoldenImage(), kGoldenMeanLevels, kGoldenMaxLevels))
       << case_.golden.images[0];
 
   // Behind the blockers: a mixed batch of 4 images (other prompts and seeds around the golden
@@ -291,8 +291,8 @@ TEST_P(EngineRealPipelinesTest, ImagesDependOnlyOnPromptSeedStepsAndSize) {
   EXPECT_THAT(Starts(*target), ::testing::ElementsAre("batch 4 images 0+1"));
   EXPECT_THAT(Starts(*after), ::testing::ElementsAre("batch 4 images 0+2"));
   EXPECT_THAT(Starts(*other_key), ::testing::ElementsAre("batch 1 images 0+1"));
-  EXPECT_THAT(Starts(*split), ::testing::UnorderedElementsAre("batch 4 images 0+4",
-                                                              "batch 2 images 4+2"));
+  EXPECT_THAT(Starts(*split),
+              ::testing::UnorderedElementsAre("batch 4 images 0+4", "batch 2 images 4+2"));
   EXPECT_EQ(split->metrics().num_batches, 2);
   ASSERT_EQ(split->images().size(), 6u);
   for (const GeneratedImage& image : split->images()) EXPECT_EQ(image.seed, seed + image.index);
@@ -301,13 +301,13 @@ TEST_P(EngineRealPipelinesTest, ImagesDependOnlyOnPromptSeedStepsAndSize) {
   // four), first in the split's first chunk, and seed + 5 second in its second chunk.
   EXPECT_TRUE(tlcm::testing::ImagesClose(ImageOf(*target, 0), alone_image, kSameMeanLevels,
                                          kSameMaxLevels));
-  EXPECT_TRUE(tlcm::testing::ImagesClose(ImageOf(*split, 0), alone_image, kSameMeanLevels,
+  EXPECT_TRUE(
+      tlcm::testing::ImagesClose(ImageOf(*split, 0), alone_image, kSameMeanLevels, kSameMaxLevels));
+  EXPECT_TRUE(tlcm::testing::ImagesClose(ImageOf(*split, 5), ImageOf(*alone_5, 0), kSameMeanLevels,
                                          kSameMaxLevels));
-  EXPECT_TRUE(tlcm::testing::ImagesClose(ImageOf(*split, 5), ImageOf(*alone_5, 0),
-                                         kSameMeanLevels, kSameMaxLevels));
   // ... and the images really differ where prompt or seed differ.
-  EXPECT_FALSE(tlcm::testing::ImagesClose(ImageOf(*split, 1), alone_image, kSameMeanLevels,
-                                          kSameMaxLevels));
+  EXPECT_FALSE(
+      tlcm::testing::ImagesClose(ImageOf(*split, 1), alone_image, kSameMeanLevels, kSameMaxLevels));
   EXPECT_FALSE(tlcm::testing::ImagesClose(ImageOf(*before, 0), ImageOf(*other_key, 0),
                                           kSameMeanLevels, kSameMaxLevels));
 
@@ -332,8 +332,7 @@ TEST_P(EngineRealPipelinesTest, CancelledRequestsLeaveTheQueueOrTheirBatch) {
   EXPECT_EQ(DoneCode(*queued), absl::StatusCode::kCancelled);
   // Mid-batch: cancelled at its first step; its batch mate goes on unchanged.
   RequestHandle cancelled_handle;
-  auto cancelled = Submit<CancelAtFirstStepSink>(Request("to be cancelled", 4),
-                                                 &cancelled_handle);
+  auto cancelled = Submit<CancelAtFirstStepSink>(Request("to be cancelled", 4), &cancelled_handle);
   cancelled->SetHandle(cancelled_handle);
   auto mate = Submit(GoldenRequest());
   ReleaseWorkers();
@@ -386,8 +385,7 @@ TEST_P(EngineRealPipelinesTest, DrainFinishesAcceptedRequestsAndRefusesNewOnes) 
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, EngineRealPipelinesTest,
-                         ::testing::Values("sdxl-tiny", "flux-tiny"),
-                         [](const auto& info) {
+                         ::testing::Values("sdxl-tiny", "flux-tiny"), [](const auto& info) {
                            std::string name = info.param;
                            name.erase(std::remove(name.begin(), name.end(), '-'), name.end());
                            return name;

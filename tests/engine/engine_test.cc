@@ -15,23 +15,23 @@
 #include <gtest/gtest.h>
 
 #include "absl/synchronization/notification.h"
-#include "tests/engine/fake_clock.h"
-#include "tests/engine/fake_pipeline.h"
 #include "image/jpeg_codec.h"
 #include "image/png_codec.h"
 #include "image/webp_codec.h"
+#include "tests/engine/fake_clock.h"
+#include "tests/engine/fake_pipeline.h"
 #include "tests/engine/recording_sink.h"
 
 namespace tlcm::engine {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::UnorderedElementsAre;
 using testing::FakeClock;
 using testing::FakePipelineControl;
+using ::testing::HasSubstr;
 using testing::RecordingObserver;
 using testing::RecordingSink;
+using ::testing::UnorderedElementsAre;
 
 // Polls `condition` (for state only observable by polling, such as ready()); true once it
 // holds, false after 20 s.
@@ -214,8 +214,7 @@ TEST_F(EngineTest, CreateRejectsBadOptionsNamingTheOption) {
   EngineOptions idle_device = Options({"cpu", "cuda:0"});
   idle_device.models[0].devices = {"cpu"};
   EXPECT_THAT(code_and_message(idle_device).message(), HasSubstr("holds no model"));
-  EXPECT_EQ(Engine::Create(Options(), nullptr).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Engine::Create(Options(), nullptr).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,7 +284,7 @@ TEST_F(EngineTest, ImagesAreEncodedOffTheWorkerSoSlowEncodingDoesNotStallTheDevi
   auto next = Submit(Request("next", 2));
   EXPECT_EQ(DoneCode(*next), absl::StatusCode::kOk);  // ran and was delivered meanwhile
   EXPECT_FALSE(slow->done());
-  EXPECT_TRUE(slow->WaitForEvent("step 4/4"));        // its batch itself was over
+  EXPECT_TRUE(slow->WaitForEvent("step 4/4"));  // its batch itself was over
   release.Notify();
   EXPECT_EQ(DoneCode(*slow), absl::StatusCode::kOk);
   EXPECT_EQ(slow->images().size(), 1u);
@@ -293,8 +292,8 @@ TEST_F(EngineTest, ImagesAreEncodedOffTheWorkerSoSlowEncodingDoesNotStallTheDevi
 
 TEST_F(EngineTest, AnEncoderFailureEndsOnlyThatRequestAsInternal) {
   EngineOptions options = Options();
-  options.image_encoder = [](const RgbImage& image, ImageFormat format, int quality)
-      -> absl::StatusOr<std::string> {
+  options.image_encoder = [](const RgbImage& image, ImageFormat format,
+                             int quality) -> absl::StatusOr<std::string> {
     if (testing::SeedOfFakeImage(image) == 1) return absl::InternalError("codec broke");
     return EncodeImage(image, format, quality);
   };
@@ -666,7 +665,7 @@ TEST_F(EngineTest, CancellingAQueuedRequestEndsItAtOnceAndFreesItsPlace) {
   EXPECT_EQ(queued->status().code(), absl::StatusCode::kCancelled);
   EXPECT_THAT(queued->events(), ElementsAre("queued 0", "done CANCELLED"));
   EXPECT_EQ(observer_.queue_depth("m"), 0);
-  handle.Cancel();  // idempotent
+  handle.Cancel();                      // idempotent
   auto next = Submit(Request("next"));  // the place is free again
   control_.SetManualStepping(false);
   EXPECT_EQ(DoneCode(*running), absl::StatusCode::kOk);
@@ -699,9 +698,8 @@ TEST_F(EngineTest, CancellingARunningRequestDropsItAtTheNextStepWhileTheBatchGoe
   EXPECT_THAT(runs[0].dropped, ElementsAre(0));  // left at the boundary after step 2
   EXPECT_EQ(kept->images().size(), 1u);
   EXPECT_TRUE(cancelled->images().empty());
-  EXPECT_THAT(cancelled->events(),
-              ElementsAre("queued 0", "started cpu#0 batch 2 images 0+1", "step 1/4",
-                          "done CANCELLED"));
+  EXPECT_THAT(cancelled->events(), ElementsAre("queued 0", "started cpu#0 batch 2 images 0+1",
+                                               "step 1/4", "done CANCELLED"));
   EXPECT_EQ(cancelled->violations(), 0);
 }
 

@@ -58,7 +58,7 @@ TEST(EventStreamTest, TheTerminalStatusDropsUnfilledSlotsButNotFilledOnes) {
   s.events.PostDone(absl::CancelledError("gone"), RequestMetrics{});
   s.events.Fill(unfilled, Step(2));  // too late: ignored
   const EventStream::Slot after = s.events.Reserve();
-  s.events.Fill(after, Step(5));     // reserved after the end: ignored
+  s.events.Fill(after, Step(5));  // reserved after the end: ignored
   s.events.Post(Step(6));
   s.events.Flush();
   EXPECT_THAT(s.sink->events(), ElementsAre("step 1/9", "step 3/9", "done CANCELLED"));
@@ -105,7 +105,10 @@ TEST(EncoderPoolTest, SubmitWaitsWhileTheQueueIsFull) {
   absl::Notification release;
   std::atomic<int> ran{0};
   EncoderPool pool(1, 2);
-  pool.Submit([&] { release.WaitForNotification(); ++ran; });  // occupies the only thread
+  pool.Submit([&] {
+    release.WaitForNotification();
+    ++ran;
+  });  // occupies the only thread
   // Once the thread has taken the first job, two more fit into the queue.
   for (int i = 0; i < 200 && pool.pending() != 1; ++i) absl::SleepFor(absl::Milliseconds(1));
   pool.Submit([&] { ++ran; });
@@ -129,8 +132,8 @@ TEST(EncoderPoolTest, ThreadsForUsesTheRequestOrHalfTheMachine) {
   const int automatic = EncoderPool::ThreadsFor(0);
   EXPECT_GE(automatic, 1);
   EXPECT_LE(automatic, 16);
-  EXPECT_EQ(automatic, std::clamp(static_cast<int>(std::thread::hardware_concurrency()) / 2,
-                                  1, 16));
+  EXPECT_EQ(automatic,
+            std::clamp(static_cast<int>(std::thread::hardware_concurrency()) / 2, 1, 16));
 }
 
 }  // namespace

@@ -78,8 +78,7 @@ class FakePipeline : public Pipeline {
         control_->runs_.push_back({device_, key, jobs, warmup, {}});
       }
       if (!warmup) ++control_->started_request_runs_;
-      control_->largest_batch_ =
-          std::max(control_->largest_batch_, static_cast<int>(jobs.size()));
+      control_->largest_batch_ = std::max(control_->largest_batch_, static_cast<int>(jobs.size()));
       step_delay = control_->step_delay_;
       auto it = control_->run_failures_.find(info_.name);
       if (!warmup && it != control_->run_failures_.end()) {
@@ -127,8 +126,9 @@ class FakePipeline : public Pipeline {
       callbacks.on_step(step, key.steps);
       for (size_t j = 0; j < jobs.size(); ++j) {
         if (in[j] && callbacks.wants_preview(j)) {
-          callbacks.on_preview(j, step, FakeImage(jobs[j].seed + step, jobs[j].prompt,
-                                                  key.width / 8, key.height / 8));
+          callbacks.on_preview(
+              j, step,
+              FakeImage(jobs[j].seed + step, jobs[j].prompt, key.width / 8, key.height / 8));
         }
       }
       any_left = ParkWhileStepsHeld(poll_drops);
@@ -191,9 +191,9 @@ class FakePipeline : public Pipeline {
       any_left = poll_drops();  // calls into the engine: not under our lock
       mu.Lock();
       if (!any_left) break;
-      mu.AwaitWithTimeout(
-          absl::Condition(+[](bool* held) { return !*held; }, &control_->steps_held_),
-          absl::Milliseconds(5));
+      mu.AwaitWithTimeout(absl::Condition(
+                              +[](bool* held) { return !*held; }, &control_->steps_held_),
+                          absl::Milliseconds(5));
     }
     --control_->parked_;
     mu.Unlock();
@@ -223,9 +223,7 @@ PipelineFactory FakePipelineControl::Factory() {
 PipelineFactory MakeFakePipelineFactory(std::shared_ptr<FakePipelineControl> control) {
   PipelineFactory factory = control->Factory();
   return [control = std::move(control), factory = std::move(factory)](
-             const ModelSpec& spec, const std::string& device) {
-    return factory(spec, device);
-  };
+             const ModelSpec& spec, const std::string& device) { return factory(spec, device); };
 }
 
 void FakePipelineControl::SetInfo(const std::string& model, ModelInfo info) {
@@ -279,8 +277,7 @@ void FakePipelineControl::FailNextRun(const std::string& model, absl::Status sta
   run_failures_[model] = Failure{std::move(status), ""};
 }
 
-void FakePipelineControl::MisbehaveOnNextRun(const std::string& model,
-                                             Misbehaviour misbehaviour) {
+void FakePipelineControl::MisbehaveOnNextRun(const std::string& model, Misbehaviour misbehaviour) {
   absl::MutexLock lock(&mu_);
   misbehaviours_[model] = misbehaviour;
 }

@@ -50,8 +50,8 @@ class FakePipelineControl {
     std::string device;
     BatchKey key;
     std::vector<ImageJob> jobs;
-    bool warmup = false;             // prompt "warm-up" with one job
-    std::vector<size_t> dropped;     // jobs that left through should_drop
+    bool warmup = false;          // prompt "warm-up" with one job
+    std::vector<size_t> dropped;  // jobs that left through should_drop
   };
 
   // The factory to pass to Engine::Create (this control must outlive the engine).

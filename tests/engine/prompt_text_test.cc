@@ -9,10 +9,10 @@ namespace tlcm::engine {
 namespace {
 
 TEST(PromptTextTest, WellFormedUtf8IsAccepted) {
-  for (const std::string& text : {std::string(""), std::string("plain"), std::string("caf\u00e9"),
-                                 std::string("\u732b"), std::string("\U0001f431"),
-                                 std::string("\xf4\x8f\xbf\xbf") /* U+10FFFF */,
-                                 std::string("nul\0inside", 10)}) {
+  for (const std::string& text :
+       {std::string(""), std::string("plain"), std::string("caf\u00e9"), std::string("\u732b"),
+        std::string("\U0001f431"), std::string("\xf4\x8f\xbf\xbf") /* U+10FFFF */,
+        std::string("nul\0inside", 10)}) {
     EXPECT_TRUE(IsValidUtf8(text)) << text;
   }
 }
@@ -33,8 +33,8 @@ TEST(PromptTextTest, OnlyWhiteSpaceAndInvisibleCharactersAreBlank) {
   EXPECT_TRUE(IsBlankText("\u0085\u00a0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000"));
   EXPECT_TRUE(IsBlankText("\u180e\u200b\u200c\u200d\u2060\ufeff"));
   EXPECT_FALSE(IsBlankText("\u3000x"));
-  EXPECT_FALSE(IsBlankText("\u00b7"));    // a visible dot
-  EXPECT_FALSE(IsBlankText("\xff"));      // not text at all: not blank either (IsValidUtf8 says no)
+  EXPECT_FALSE(IsBlankText("\u00b7"));  // a visible dot
+  EXPECT_FALSE(IsBlankText("\xff"));    // not text at all: not blank either (IsValidUtf8 says no)
   EXPECT_FALSE(IsBlankText(std::string("\0", 1)));  // a control character that is not space
 }
 

@@ -15,8 +15,8 @@ namespace {
 std::vector<uint8_t> Inflate(const std::string& stream, size_t expected_size) {
   std::vector<uint8_t> out(expected_size + 1);  // one spare byte: longer output is caught
   uLongf size = out.size();
-  const int result = uncompress(out.data(), &size, reinterpret_cast<const Bytef*>(stream.data()),
-                                stream.size());
+  const int result =
+      uncompress(out.data(), &size, reinterpret_cast<const Bytef*>(stream.data()), stream.size());
   EXPECT_EQ(result, Z_OK);
   out.resize(result == Z_OK ? size : 0);
   return out;

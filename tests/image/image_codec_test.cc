@@ -204,10 +204,8 @@ TEST(ImageFormatTest, EncodeImageDispatchesToEachCodec) {
 
 TEST(ImageFormatTest, QualityZeroMeansTheDefault) {
   const RgbImage image = Gradient(32, 32);
-  EXPECT_EQ(*EncodeImage(image, ImageFormat::kJpeg, 0),
-            *EncodeJpeg(image, kDefaultImageQuality));
-  EXPECT_EQ(*EncodeImage(image, ImageFormat::kWebp, 0),
-            *EncodeWebp(image, kDefaultImageQuality));
+  EXPECT_EQ(*EncodeImage(image, ImageFormat::kJpeg, 0), *EncodeJpeg(image, kDefaultImageQuality));
+  EXPECT_EQ(*EncodeImage(image, ImageFormat::kWebp, 0), *EncodeWebp(image, kDefaultImageQuality));
 }
 
 TEST(ImageFormatTest, QualityOutOfRangeIsRejectedForEveryFormat) {

@@ -137,9 +137,9 @@ TEST(PngWriterTest, ChunksAndFilteredRowsCheckedIndependently) {
   }
   std::vector<uint8_t> inflated(expected.size() + 1);
   uLongf size = inflated.size();
-  ASSERT_EQ(uncompress(inflated.data(), &size, reinterpret_cast<const Bytef*>(idat.data()),
-                       idat.size()),
-            Z_OK);
+  ASSERT_EQ(
+      uncompress(inflated.data(), &size, reinterpret_cast<const Bytef*>(idat.data()), idat.size()),
+      Z_OK);
   inflated.resize(size);
   EXPECT_TRUE(inflated == expected);
 }

@@ -39,9 +39,10 @@ TEST(LoraGoldenTest, FusedFluxTransformerMatchesPeft) {
   ASSERT_TRUE(FuseLora(**transformer, *adapter, kTlcmLoraScale).ok());
   auto g = testing::LoadGolden("flux-rich/golden/transformer_lora.safetensors");
   torch::NoGradGuard no_grad;
-  const torch::Tensor out = (*transformer)->forward(
-      g["hidden_states"], g["encoder_hidden_states"], g["pooled_projections"], g["timestep"],
-      g["guidance"], g["img_ids"], g["txt_ids"]);
+  const torch::Tensor out =
+      (*transformer)
+          ->forward(g["hidden_states"], g["encoder_hidden_states"], g["pooled_projections"],
+                    g["timestep"], g["guidance"], g["img_ids"], g["txt_ids"]);
   // flux-rich's guidance 7000 in a float32 sinusoid costs ~5e-5 relative already (see
   // transformer_flux_test.cc), so the bound is twice the plain one.
   EXPECT_TRUE(testing::AllClose(out, g["out"], 1e-6, 2 * kRelTolerance));

@@ -39,7 +39,8 @@ struct TinyImpl : torch::nn::Module {
 };
 TORCH_MODULE(Tiny);
 
-fs::path MakeAdapterDir(const std::string& name, const std::map<std::string, torch::Tensor>& tensors,
+fs::path MakeAdapterDir(const std::string& name,
+                        const std::map<std::string, torch::Tensor>& tensors,
                         const std::string& config = "") {
   const fs::path dir = testing::FreshTempDir("lora_" + name);
   EXPECT_TRUE(WriteSafetensors((dir / "adapter_model.safetensors").string(), tensors).ok());
@@ -51,13 +52,13 @@ TEST(LoraTest, FusesLinearAndConvWithTheGivenScale) {
   torch::manual_seed(0);
   const auto a_lin = torch::randn({64, 6}), b_lin = torch::randn({5, 64});
   const auto a_conv = torch::randn({64, 3, 3, 3}), b_conv = torch::randn({4, 64, 1, 1});
-  const fs::path dir = MakeAdapterDir(
-      "fuse",
-      {{"base_model.model.blocks.0.to_q.lora_A.weight", a_lin},
-       {"base_model.model.blocks.0.to_q.lora_B.weight", b_lin},
-       {"base_model.model.blocks.0.conv1.lora_A.weight", a_conv},
-       {"base_model.model.blocks.0.conv1.lora_B.weight", b_conv}},
-      R"({"r": 64, "lora_alpha": 8, "target_modules": ["to_q", "conv1"]})");
+  const fs::path dir =
+      MakeAdapterDir("fuse",
+                     {{"base_model.model.blocks.0.to_q.lora_A.weight", a_lin},
+                      {"base_model.model.blocks.0.to_q.lora_B.weight", b_lin},
+                      {"base_model.model.blocks.0.conv1.lora_A.weight", a_conv},
+                      {"base_model.model.blocks.0.conv1.lora_B.weight", b_conv}},
+                     R"({"r": 64, "lora_alpha": 8, "target_modules": ["to_q", "conv1"]})");
   auto adapter = LoadLoraAdapter(dir.string());
   ASSERT_TRUE(adapter.ok()) << adapter.status();
   ASSERT_TRUE(adapter->config_scale.has_value());
@@ -93,8 +94,9 @@ TEST(LoraTest, AcceptsDiffusersPrefixesAndBareKeys) {
 }
 
 TEST(LoraTest, ReadsTheTlcmSdxlConfigFileName) {
-  const fs::path dir = MakeAdapterDir("sdxlname", {{"blocks.0.to_q.lora_A.weight", torch::ones({4, 6})},
-                                                   {"blocks.0.to_q.lora_B.weight", torch::ones({5, 4})}});
+  const fs::path dir =
+      MakeAdapterDir("sdxlname", {{"blocks.0.to_q.lora_A.weight", torch::ones({4, 6})},
+                                  {"blocks.0.to_q.lora_B.weight", torch::ones({5, 4})}});
   std::ofstream(dir / "lora_model_adapter_config.json") << R"({"r": 4, "lora_alpha": 2})";
   auto adapter = LoadLoraAdapter(dir.string());
   ASSERT_TRUE(adapter.ok()) << adapter.status();
@@ -108,12 +110,18 @@ TEST(LoraTest, RejectsAdaptersThatDoNotFitAndLeavesTheModelUntouched) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {"unknown", {{"blocks.0.to_k.lora_A.weight", torch::ones({2, 6})},
-                   {"blocks.0.to_k.lora_B.weight", torch::ones({5, 2})}}, "matches no module"},
-      {"notlinear", {{"blocks.0.norm.lora_A.weight", torch::ones({2, 6})},
-                     {"blocks.0.norm.lora_B.weight", torch::ones({6, 2})}}, "neither a Linear"},
-      {"shape", {{"blocks.0.to_q.lora_A.weight", torch::ones({2, 7})},
-                 {"blocks.0.to_q.lora_B.weight", torch::ones({5, 2})}}, "do not fit"},
+      {"unknown",
+       {{"blocks.0.to_k.lora_A.weight", torch::ones({2, 6})},
+        {"blocks.0.to_k.lora_B.weight", torch::ones({5, 2})}},
+       "matches no module"},
+      {"notlinear",
+       {{"blocks.0.norm.lora_A.weight", torch::ones({2, 6})},
+        {"blocks.0.norm.lora_B.weight", torch::ones({6, 2})}},
+       "neither a Linear"},
+      {"shape",
+       {{"blocks.0.to_q.lora_A.weight", torch::ones({2, 7})},
+        {"blocks.0.to_q.lora_B.weight", torch::ones({5, 2})}},
+       "do not fit"},
   };
   for (const Case& c : cases) {
     // A valid module first: it must not be modified when a later module fails.
@@ -133,8 +141,10 @@ TEST(LoraTest, RejectsAdaptersThatDoNotFitAndLeavesTheModelUntouched) {
   auto half = LoadLoraAdapter(
       MakeAdapterDir("half", {{"blocks.0.to_q.lora_A.weight", torch::ones({2, 6})}}).string());
   EXPECT_NE(half.status().message().find("only one of"), std::string::npos) << half.status();
-  auto stray = LoadLoraAdapter(MakeAdapterDir("stray", {{"blocks.0.to_q.weight", torch::ones({2})}}).string());
-  EXPECT_NE(stray.status().message().find("'blocks.0.to_q.weight'"), std::string::npos) << stray.status();
+  auto stray = LoadLoraAdapter(
+      MakeAdapterDir("stray", {{"blocks.0.to_q.weight", torch::ones({2})}}).string());
+  EXPECT_NE(stray.status().message().find("'blocks.0.to_q.weight'"), std::string::npos)
+      << stray.status();
 }
 
 }  // namespace

@@ -111,9 +111,11 @@ TEST(SafetensorsTest, RejectsTruncatedFilesAndHugeHeaders) {
 TEST(WeightStoreTest, ReadsShardsThroughTheIndexAndPrefersTheVariant) {
   const fs::path dir = testing::FreshTempDir("component");
   ASSERT_TRUE(WriteSafetensors((dir / "model-00001-of-00002.safetensors").string(),
-                               {{"a", torch::ones({2})}}).ok());
+                               {{"a", torch::ones({2})}})
+                  .ok());
   ASSERT_TRUE(WriteSafetensors((dir / "model-00002-of-00002.safetensors").string(),
-                               {{"b", torch::zeros({3})}}).ok());
+                               {{"b", torch::zeros({3})}})
+                  .ok());
   std::ofstream(dir / "model.safetensors.index.json")
       << R"({"metadata":{},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}})";
   auto store = WeightStore::OpenComponent(dir.string());
@@ -122,7 +124,8 @@ TEST(WeightStoreTest, ReadsShardsThroughTheIndexAndPrefersTheVariant) {
   EXPECT_EQ(store->Get("b").value().numel(), 3);
 
   ASSERT_TRUE(WriteSafetensors((dir / "model.fp16.safetensors").string(),
-                               {{"a", torch::ones({2}, torch::kFloat16)}}).ok());
+                               {{"a", torch::ones({2}, torch::kFloat16)}})
+                  .ok());
   auto fp16 = WeightStore::OpenComponent(dir.string(), "fp16");
   ASSERT_TRUE(fp16.ok());
   EXPECT_EQ(fp16->Get("a").value().scalar_type(), torch::kFloat16);

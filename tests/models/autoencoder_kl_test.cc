@@ -6,8 +6,8 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
@@ -32,8 +32,8 @@ constexpr double kGoldenAtol = 1e-6;
 constexpr double kGoldenRtol = 1e-4;
 
 absl::StatusOr<AutoencoderKLDecoder> BuildDecoder(const std::string& model_case) {
-  TLCM_ASSIGN_OR_RETURN(auto config, AutoencoderKLConfig::FromFile(
-                                         DataPath(model_case + "/model/vae/config.json")));
+  TLCM_ASSIGN_OR_RETURN(
+      auto config, AutoencoderKLConfig::FromFile(DataPath(model_case + "/model/vae/config.json")));
   return AutoencoderKLDecoder(config);
 }
 
@@ -89,8 +89,7 @@ TEST(VaeConfigTest, ReadsScalingAndShift) {
 TEST(VaeConfigTest, RejectsOtherBlocksNamingFileAndKey) {
   std::ifstream in(DataPath("sdxl-tiny/model/vae/config.json"));
   auto json = nlohmann::json::parse(in);
-  for (const auto& [key, value] :
-       std::vector<std::pair<std::string, nlohmann::json>>{
+  for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
            {"up_block_types", {"UpDecoderBlock2D", "AttnUpDecoderBlock2D"}},
            {"act_fn", "gelu"},
            {"latents_mean", {0.0, 0.0, 0.0, 0.0}}}) {
@@ -116,9 +115,10 @@ TEST(VaeLoadTest, DropsEncoderAndMapsLegacyAttentionNames) {
   bool has_encoder = false;
   for (const std::string& key : weights->Keys()) {
     has_encoder = has_encoder || absl::StartsWith(key, "encoder.");
-    const std::string renamed =
-        absl::StrReplaceAll(key, {{".to_q.", ".query."}, {".to_k.", ".key."},
-                                  {".to_v.", ".value."}, {".to_out.0.", ".proj_attn."}});
+    const std::string renamed = absl::StrReplaceAll(key, {{".to_q.", ".query."},
+                                                          {".to_k.", ".key."},
+                                                          {".to_v.", ".value."},
+                                                          {".to_out.0.", ".proj_attn."}});
     legacy[renamed] = weights->Get(key).value();
   }
   EXPECT_TRUE(has_encoder);
@@ -156,8 +156,8 @@ TEST(VaeLoadTest, MissingDecoderWeightIsNamed) {
   fs::remove(path);
 }
 
-class VaeHalfPrecisionTest
-    : public ::testing::TestWithParam<::tlcm::testing::HalfPrecisionTarget> {};
+class VaeHalfPrecisionTest : public ::testing::TestWithParam<::tlcm::testing::HalfPrecisionTarget> {
+};
 
 TEST_P(VaeHalfPrecisionTest, StaysCloseToFloat32) {
   const auto target = GetParam();

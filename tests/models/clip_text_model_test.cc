@@ -14,9 +14,9 @@ namespace {
 
 using testing::AllClose;
 using testing::DataPath;
+using testing::FreshTempDir;
 using testing::LoadGolden;
 using testing::MaxAbsDiff;
-using testing::FreshTempDir;
 using testing::StateDict;
 using testing::WriteJson;
 
@@ -70,21 +70,20 @@ TEST_P(ClipGoldenTest, MatchesTransformers) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Goldens, ClipGoldenTest,
-    ::testing::Values(GoldenCase{"sdxl-tiny", "text_encoder"},
-                      GoldenCase{"sdxl-tiny", "text_encoder_2"},
-                      GoldenCase{"sdxl-rich", "text_encoder"},
-                      GoldenCase{"sdxl-rich", "text_encoder_2"},
-                      GoldenCase{"flux-tiny", "text_encoder"},
-                      GoldenCase{"flux-rich", "text_encoder"}),
-    [](const ::testing::TestParamInfo<GoldenCase>& info) {
-      std::string name = info.param.name + "_" + info.param.component;
-      for (char& ch : name) {
-        if (ch == '-') ch = '_';
-      }
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(Goldens, ClipGoldenTest,
+                         ::testing::Values(GoldenCase{"sdxl-tiny", "text_encoder"},
+                                           GoldenCase{"sdxl-tiny", "text_encoder_2"},
+                                           GoldenCase{"sdxl-rich", "text_encoder"},
+                                           GoldenCase{"sdxl-rich", "text_encoder_2"},
+                                           GoldenCase{"flux-tiny", "text_encoder"},
+                                           GoldenCase{"flux-rich", "text_encoder"}),
+                         [](const ::testing::TestParamInfo<GoldenCase>& info) {
+                           std::string name = info.param.name + "_" + info.param.component;
+                           for (char& ch : name) {
+                             if (ch == '-') ch = '_';
+                           }
+                           return name;
+                         });
 
 // The float16 weight file (variant "fp16") loads into the float32 model and matches
 // transformers run in float32 on the same upcast weights. Tolerance as in the goldens above.
@@ -127,8 +126,8 @@ TEST(ClipTextModelTest, Bfloat16CloseToFloat32) {
     EXPECT_EQ(bf16.scalar_type(), torch::kBFloat16) << key;
     EXPECT_TRUE(torch::isfinite(bf16).all().item<bool>()) << key;
     EXPECT_TRUE(AllClose(bf16, fp32, 0.0, 5e-2)) << key;
-    std::cout << "[ bf16 ] " << key << " max|diff| = " << MaxAbsDiff(bf16, fp32)
-              << " (max|fp32| " << fp32.abs().max().item<double>() << ")\n";
+    std::cout << "[ bf16 ] " << key << " max|diff| = " << MaxAbsDiff(bf16, fp32) << " (max|fp32| "
+              << fp32.abs().max().item<double>() << ")\n";
   }
 }
 

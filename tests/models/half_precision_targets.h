@@ -56,9 +56,9 @@ inline ::testing::AssertionResult HalfClose(const torch::Tensor& actual,
   if (max_rel <= tolerance.max_rel && mean_rel <= tolerance.mean_rel) {
     return ::testing::AssertionSuccess();
   }
-  return ::testing::AssertionFailure() << "max |diff| / max |expected| " << max_rel << " (limit "
-                                       << tolerance.max_rel << "), mean " << mean_rel
-                                       << " (limit " << tolerance.mean_rel << ")";
+  return ::testing::AssertionFailure()
+         << "max |diff| / max |expected| " << max_rel << " (limit " << tolerance.max_rel
+         << "), mean " << mean_rel << " (limit " << tolerance.mean_rel << ")";
 }
 
 inline std::vector<HalfPrecisionTarget> HalfPrecisionTargets() {

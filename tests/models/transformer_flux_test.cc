@@ -26,7 +26,6 @@ using ::tlcm::testing::LoadGolden;
 // A tiny random-weight FLUX transformer with guidance embedding (committed reference data).
 const char kReferenceTransformer[] = "reference/flux/case-1/model/transformer";
 
-
 std::string WriteFile(const std::string& dir, const std::string& name, const std::string& text) {
   const std::string path = dir + "/" + name;
   std::ofstream(path) << text;
@@ -56,11 +55,11 @@ TEST_P(FluxTransformerGoldenTest, MatchesDiffusersInFloat32) {
   const bool has_guidance = golden.count("guidance") > 0;
   ASSERT_EQ(has_guidance, (*model)->config().guidance_embeds);
   torch::NoGradGuard no_grad;
-  torch::Tensor out = (*model)->forward(
-      golden.at("hidden_states"), golden.at("encoder_hidden_states"),
-      golden.at("pooled_projections"), golden.at("timestep"),
-      has_guidance ? golden.at("guidance") : torch::Tensor(), golden.at("img_ids"),
-      golden.at("txt_ids"));
+  torch::Tensor out =
+      (*model)->forward(golden.at("hidden_states"), golden.at("encoder_hidden_states"),
+                        golden.at("pooled_projections"), golden.at("timestep"),
+                        has_guidance ? golden.at("guidance") : torch::Tensor(),
+                        golden.at("img_ids"), golden.at("txt_ids"));
   // Tolerance: 1e-4 of the output's largest magnitude (float32 vs float32, different kernels).
   // Measured on the CPU (LibTorch 1.13): 4.3e-6 (flux-tiny) and 5.1e-5 (flux-rich). The flux-rich
   // error comes from the float32 sinusoid of guidance * 1000 = 7000: exp / sin kernels that
@@ -70,8 +69,7 @@ TEST_P(FluxTransformerGoldenTest, MatchesDiffusersInFloat32) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, FluxTransformerGoldenTest,
-                         ::testing::Values("flux-tiny", "flux-rich"),
-                         [](const auto& info) {
+                         ::testing::Values("flux-tiny", "flux-rich"), [](const auto& info) {
                            return info.param == "flux-tiny" ? "FluxTiny" : "FluxRich";
                          });
 
@@ -151,9 +149,11 @@ TEST(FluxTransformerWeightsTest, KeyMismatchesAreListed) {
   const std::string message(status.message());
   EXPECT_NE(message.find(path), std::string::npos) << message;
   EXPECT_NE(message.find("missing: single_transformer_blocks.0.attn.norm_k.weight"),
-            std::string::npos) << message;
+            std::string::npos)
+      << message;
   EXPECT_NE(message.find("unexpected: transformer_blocks.0.attn.to_out.1.weight"),
-            std::string::npos) << message;
+            std::string::npos)
+      << message;
   EXPECT_NE(message.find("mis-shaped: norm_out.linear.weight"), std::string::npos) << message;
 }
 
@@ -166,7 +166,8 @@ TEST(FluxTransformerWeightsTest, GuidanceWeightsNeedGuidanceEmbeds) {
   ASSERT_TRUE(store.ok()) << store.status();
   absl::Status status = LoadModuleWeights(*model, *store, IdentityKeys());
   EXPECT_NE(status.message().find("unexpected: time_text_embed.guidance_embedder."),
-            std::string::npos) << status;
+            std::string::npos)
+      << status;
 }
 
 // ----- forward -----
@@ -191,7 +192,8 @@ Inputs RandomInputs(const FluxTransformerConfig& config) {
   return in;
 }
 
-torch::Tensor RunModel(FluxTransformer2DModel& model, const Inputs& in, const torch::Tensor& guidance) {
+torch::Tensor RunModel(FluxTransformer2DModel& model, const Inputs& in,
+                       const torch::Tensor& guidance) {
   torch::NoGradGuard no_grad;
   return model->forward(in.hidden_states, in.encoder_hidden_states, in.pooled, in.timestep,
                         guidance, in.img_ids, in.txt_ids);
@@ -223,7 +225,7 @@ TEST(FluxTransformerForwardTest, BFloat16StaysCloseToFloat32) {
   const double scale = ref.abs().max().item<double>();
   const double mean_diff = (out.to(torch::kFloat32) - ref).abs().mean().item<double>();
   EXPECT_TRUE(AllClose(out, ref, 0.0, 0.12));  // max |diff| <= 12% of max |fp32|
-  EXPECT_LE(mean_diff, 0.04 * scale);           // mean |diff| <= 4% of max |fp32|
+  EXPECT_LE(mean_diff, 0.04 * scale);          // mean |diff| <= 4% of max |fp32|
 }
 
 }  // namespace

@@ -6,8 +6,8 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_format.h"
 #include "loaders/key_remap.h"
@@ -114,8 +114,8 @@ TEST_P(UNetHalfPrecisionTest, StaysCloseToFloat32) {
   const torch::Tensor out = unet(in("sample"), in("timestep"), in("encoder_hidden_states"),
                                  in("text_embeds"), in("time_ids"));
   EXPECT_EQ(out.scalar_type(), target.dtype);
-  EXPECT_TRUE(::tlcm::testing::HalfClose(out, g.at("out"),
-                                         ::tlcm::testing::UNetTolerance(target.dtype)));
+  EXPECT_TRUE(
+      ::tlcm::testing::HalfClose(out, g.at("out"), ::tlcm::testing::UNetTolerance(target.dtype)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, UNetHalfPrecisionTest,
@@ -142,15 +142,15 @@ TEST(UNetTest, WeightMismatchNamesTheKeys) {
   EXPECT_NE(message.find(path), std::string::npos) << message;
   EXPECT_NE(
       message.find("1 missing: mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight"),
-            std::string::npos)
+      std::string::npos)
       << message;
   // DownBlock2D has no attentions: the key is unexpected.
   EXPECT_NE(message.find("1 unexpected: down_blocks.0.attentions.0.proj_in.weight"),
             std::string::npos)
       << message;
-  EXPECT_NE(message.find(
-                "1 mis-shaped: up_blocks.0.resnets.0.conv1.weight (file [16, 3, 3, 3], model ["),
-            std::string::npos)
+  EXPECT_NE(
+      message.find("1 mis-shaped: up_blocks.0.resnets.0.conv1.weight (file [16, 3, 3, 3], model ["),
+      std::string::npos)
       << message;
   fs::remove(path);
 }
@@ -247,18 +247,15 @@ TEST_P(UNetConfigRejectTest, NamesFileAndKey) {
 
 INSTANTIATE_TEST_SUITE_P(
     Options, UNetConfigRejectTest,
-    ::testing::Values(Rejected{"class_embed_type", "timestep"}, Rejected{"num_class_embeds", 10},
-                      Rejected{"time_cond_proj_dim", 256}, Rejected{"addition_embed_type", "text"},
-                      Rejected{"addition_embed_type", nullptr},
-                      Rejected{"encoder_hid_dim_type", "text_proj"},
-                      Rejected{"only_cross_attention", true},
-                      Rejected{"resnet_time_scale_shift", "scale_shift"},
-                      Rejected{"time_embedding_type", "fourier"},
-                      Rejected{"down_block_types",
-                               {"AttnDownBlock2D", "DownBlock2D", "DownBlock2D"}},
-                      Rejected{"up_block_types", {"UpBlock2D"}},
-                      Rejected{"attention_head_dim", {5, 10}},
-                      Rejected{"norm_num_groups", 7}, Rejected{"mid_block_type", nullptr}),
+    ::testing::Values(
+        Rejected{"class_embed_type", "timestep"}, Rejected{"num_class_embeds", 10},
+        Rejected{"time_cond_proj_dim", 256}, Rejected{"addition_embed_type", "text"},
+        Rejected{"addition_embed_type", nullptr}, Rejected{"encoder_hid_dim_type", "text_proj"},
+        Rejected{"only_cross_attention", true}, Rejected{"resnet_time_scale_shift", "scale_shift"},
+        Rejected{"time_embedding_type", "fourier"},
+        Rejected{"down_block_types", {"AttnDownBlock2D", "DownBlock2D", "DownBlock2D"}},
+        Rejected{"up_block_types", {"UpBlock2D"}}, Rejected{"attention_head_dim", {5, 10}},
+        Rejected{"norm_num_groups", 7}, Rejected{"mid_block_type", nullptr}),
     [](const auto& info) {
       return std::string(info.param.key) + "_" + std::to_string(info.index);
     });

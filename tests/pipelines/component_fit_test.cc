@@ -35,10 +35,12 @@ std::string ConfigCopy(const std::string& case_name, const std::string& componen
 
 TEST(ComponentFitTest, TheTestModelsFit) {
   for (const std::string c : {"sdxl-tiny", "sdxl-rich"}) {
-    EXPECT_TRUE(CheckSdxlComponentsFit(DataPath(c + "/model"), DataPath(c + "/model/vae")).ok()) << c;
+    EXPECT_TRUE(CheckSdxlComponentsFit(DataPath(c + "/model"), DataPath(c + "/model/vae")).ok())
+        << c;
   }
   for (const std::string c : {"flux-tiny", "flux-rich"}) {
-    EXPECT_TRUE(CheckFluxComponentsFit(DataPath(c + "/model"), DataPath(c + "/model/vae")).ok()) << c;
+    EXPECT_TRUE(CheckFluxComponentsFit(DataPath(c + "/model"), DataPath(c + "/model/vae")).ok())
+        << c;
   }
 }
 
@@ -69,9 +71,8 @@ TEST(ComponentFitTest, SdxlMismatchesNameTheFilesAndKeys) {
   EXPECT_TRUE(NamesMismatch(CheckSdxlComponentsFit(projection, projection + "/vae"),
                             "unet/config.json", "projection_class_embeddings_input_dim"));
 
-  const std::string latent = ConfigCopy("sdxl-tiny", "vae", [](nlohmann::json& j) {
-    j["latent_channels"] = 16;
-  });
+  const std::string latent =
+      ConfigCopy("sdxl-tiny", "vae", [](nlohmann::json& j) { j["latent_channels"] = 16; });
   EXPECT_TRUE(NamesMismatch(CheckSdxlComponentsFit(latent, latent + "/vae"), "vae/config.json",
                             "latent_channels"));
 }
@@ -86,13 +87,12 @@ TEST(ComponentFitTest, FluxMismatchesNameTheFilesAndKeys) {
   const std::string clip = ConfigCopy("flux-rich", "text_encoder", [](nlohmann::json& j) {
     j["hidden_size"] = j["hidden_size"].get<int>() * 2;
   });
-  EXPECT_TRUE(NamesMismatch(CheckFluxComponentsFit(clip, clip + "/vae"),
-                            "text_encoder/config.json", "pooled_projection_dim"));
+  EXPECT_TRUE(NamesMismatch(CheckFluxComponentsFit(clip, clip + "/vae"), "text_encoder/config.json",
+                            "pooled_projection_dim"));
 
   // An SDXL VAE (4 latent channels) beside a FLUX transformer.
-  const std::string vae = ConfigCopy("flux-tiny", "transformer", [](nlohmann::json& j) {
-    j["in_channels"] = 64;
-  });
+  const std::string vae =
+      ConfigCopy("flux-tiny", "transformer", [](nlohmann::json& j) { j["in_channels"] = 64; });
   EXPECT_TRUE(NamesMismatch(CheckFluxComponentsFit(vae, vae + "/vae"), "vae/config.json",
                             "latent_channels"));
 }

@@ -24,8 +24,8 @@ using ::testing::HasSubstr;
 // A copy of the tiny SDXL VAE folder whose config.json has `key` set to `value`.
 std::string VaeWith(const std::string& key, const nlohmann::json& value) {
   const std::string dir = testing::FreshTempDir("vae-config");
-  fs::copy(testing::DataPath("sdxl-tiny/model/vae"), dir, fs::copy_options::recursive |
-                                                  fs::copy_options::overwrite_existing);
+  fs::copy(testing::DataPath("sdxl-tiny/model/vae"), dir,
+           fs::copy_options::recursive | fs::copy_options::overwrite_existing);
   nlohmann::json config = nlohmann::json::parse(std::ifstream(dir + "/config.json"));
   config[key] = value;
   std::ofstream(dir + "/config.json") << config.dump();
@@ -39,12 +39,12 @@ absl::Status LoadVae(const std::string& dir) {
 }
 
 TEST(ComponentLoaderTest, SizesOutsideTheirRangeAreNamedWithFileAndKey) {
-  for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
-           {"block_out_channels", {-32, 64}},
-           {"block_out_channels", {200000}},
-           {"latent_channels", 0},
-           {"layers_per_block", -1},
-           {"norm_num_groups", int64_t{1} << 40}}) {
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, nlohmann::json>>{{"block_out_channels", {-32, 64}},
+                                                           {"block_out_channels", {200000}},
+                                                           {"latent_channels", 0},
+                                                           {"layers_per_block", -1},
+                                                           {"norm_num_groups", int64_t{1} << 40}}) {
     const std::string dir = VaeWith(key, value);
     const absl::Status status = LoadVae(dir);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << key << " " << value;

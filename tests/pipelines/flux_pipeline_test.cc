@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/pipelines/golden_runs.h"
 #include "pipelines/image_noise.h"
+#include "tests/pipelines/golden_runs.h"
 
 namespace tlcm {
 namespace {
@@ -14,8 +14,7 @@ constexpr double kMeanLevels = 0.5;
 constexpr int kMaxLevels = 3;
 
 std::unique_ptr<FluxPipeline> LoadCase(const std::string& case_name, bool lora,
-                                       int max_sequence_length,
-                                       const std::string& device = "cpu",
+                                       int max_sequence_length, const std::string& device = "cpu",
                                        std::optional<torch::Dtype> vae_dtype = std::nullopt) {
   PipelineOptions options;
   options.device = torch::Device(device);
@@ -60,7 +59,8 @@ TEST(FluxPipelineTest, PromptEncodingMatchesDiffusers) {
   ASSERT_TRUE(p);
   auto golden = testing::LoadGolden("flux-rich/golden/prompt_embeds.safetensors");
   std::ifstream in(DataPath("flux-rich/golden/prompts.json"));
-  const std::vector<std::string> prompts = nlohmann::json::parse(in).get<std::vector<std::string>>();
+  const std::vector<std::string> prompts =
+      nlohmann::json::parse(in).get<std::vector<std::string>>();
   const auto embeds = p->EncodePrompts(prompts, prompts);
   EXPECT_TRUE(testing::AllClose(embeds.prompt_embeds, golden["prompt_embeds"], 1e-5, 1e-4));
   EXPECT_TRUE(testing::AllClose(embeds.pooled, golden["pooled_prompt_embeds"], 1e-5, 1e-4));
@@ -72,7 +72,8 @@ TEST(FluxPipelineTest, NoiseStreamsMatchTorchIncludingThePackedStepNoise) {
     const std::string key = "seed_" + std::to_string(seed);
     ImageNoise noise(seed);
     EXPECT_TRUE(torch::equal(noise.Draw(golden[key].sizes()), golden[key])) << key;
-    EXPECT_TRUE(torch::equal(noise.Draw(golden[key + "_next"].sizes()), golden[key + "_next"])) << key;
+    EXPECT_TRUE(torch::equal(noise.Draw(golden[key + "_next"].sizes()), golden[key + "_next"]))
+        << key;
   }
 }
 

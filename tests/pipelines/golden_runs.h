@@ -125,8 +125,9 @@ inline ::testing::AssertionResult ImagesClose(const RgbImage& actual, const RgbI
   if (mean <= mean_levels && worst <= max_levels) {
     return ::testing::AssertionSuccess() << "mean " << mean << ", max " << worst;
   }
-  return ::testing::AssertionFailure() << "mean |diff| " << mean << " (limit " << mean_levels
-                                       << "), max |diff| " << worst << " (limit " << max_levels << ")";
+  return ::testing::AssertionFailure()
+         << "mean |diff| " << mean << " (limit " << mean_levels << "), max |diff| " << worst
+         << " (limit " << max_levels << ")";
 }
 
 // Runs every golden run of `case_name` through `with_lora` (runs made with the LoRA) or

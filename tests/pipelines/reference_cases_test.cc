@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_replace.h"
 #include "cli/generate_flags.h"
-#include "tests/pipelines/golden_runs.h"
 #include "pipelines/pipeline_factory.h"
+#include "tests/pipelines/golden_runs.h"
 
 namespace tlcm {
 namespace {
@@ -65,10 +65,10 @@ TEST_P(ReferenceCaseTest, ReproducesDiffusersImages) {
   std::map<size_t, RgbImage> images;
   engine::BatchCallbacks callbacks;
   callbacks.on_image = [&](size_t i, RgbImage image) { images[i] = std::move(image); };
-  auto timings = (*pipeline)->Run(
-      {spec.name, flags->steps, flags->width, flags->height,
-       flags->scheduler.empty() ? info.samplers.front() : flags->scheduler},
-      jobs, callbacks);
+  auto timings =
+      (*pipeline)->Run({spec.name, flags->steps, flags->width, flags->height,
+                        flags->scheduler.empty() ? info.samplers.front() : flags->scheduler},
+                       jobs, callbacks);
   ASSERT_TRUE(timings.ok()) << timings.status();
   ASSERT_EQ(images.size(), static_cast<size_t>(flags->batch_size));
   for (int i = 0; i < flags->batch_size; ++i) {

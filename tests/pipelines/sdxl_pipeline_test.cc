@@ -75,7 +75,8 @@ TEST(SdxlPipelineTest, PromptEncodingMatchesDiffusers) {
   ASSERT_TRUE(p);
   auto golden = testing::LoadGolden("sdxl-tiny/golden/prompt_embeds.safetensors");
   std::ifstream in(DataPath("sdxl-tiny/golden/prompts.json"));
-  const std::vector<std::string> prompts = nlohmann::json::parse(in).get<std::vector<std::string>>();
+  const std::vector<std::string> prompts =
+      nlohmann::json::parse(in).get<std::vector<std::string>>();
   const auto embeds = p->EncodePrompts(prompts, prompts);
   EXPECT_TRUE(testing::AllClose(embeds.prompt_embeds, golden["prompt_embeds"], 1e-5, 1e-4));
   EXPECT_TRUE(testing::AllClose(embeds.pooled, golden["pooled_prompt_embeds"], 1e-5, 1e-4));
@@ -88,7 +89,8 @@ TEST(SdxlPipelineTest, InitialNoiseIsTorchsCpuGeneratorStream) {
     ASSERT_TRUE(golden.count(key)) << key;
     ImageNoise noise(seed);
     EXPECT_TRUE(torch::equal(noise.Draw(golden[key].sizes()), golden[key])) << key;
-    EXPECT_TRUE(torch::equal(noise.Draw(golden[key + "_next"].sizes()), golden[key + "_next"])) << key;
+    EXPECT_TRUE(torch::equal(noise.Draw(golden[key + "_next"].sizes()), golden[key + "_next"]))
+        << key;
   }
 }
 
@@ -98,7 +100,8 @@ TEST(SdxlPipelineTest, AnImageIsTheSameAloneAndAnywhereInABatch) {
   const RunSettings settings{3, 64, 48, "lcm"};
   const ImageRequest target{"a castle on a hill under a starry sky", "", 77, 0};
   auto alone = p->Run({target}, settings);
-  auto batch = p->Run({{"A red fox, sitting in fresh snow!", "", 5, 0}, target,
+  auto batch = p->Run({{"A red fox, sitting in fresh snow!", "", 5, 0},
+                       target,
                        {"photo of an old lighthouse at dawn, soft light", "", 9, 0}},
                       settings);
   ASSERT_TRUE(alone.ok() && batch.ok());
@@ -159,8 +162,10 @@ TEST(SdxlPipelineTest, RejectsSettingsTheModelCannotTake) {
   const std::vector<ImageRequest> one = {{"x", "", 1, 0}};
   EXPECT_NE(p->Run(one, {0, 64, 64, "lcm"}).status().message().find("steps"), std::string::npos);
   EXPECT_NE(p->Run(one, {9, 64, 64, "tlcm"}).status().message().find("steps"), std::string::npos);
-  EXPECT_NE(p->Run(one, {2, 63, 64, "lcm"}).status().message().find("multiples"), std::string::npos);
-  EXPECT_NE(p->Run(one, {2, 64, 64, "euler"}).status().message().find("'euler'"), std::string::npos);
+  EXPECT_NE(p->Run(one, {2, 63, 64, "lcm"}).status().message().find("multiples"),
+            std::string::npos);
+  EXPECT_NE(p->Run(one, {2, 64, 64, "euler"}).status().message().find("'euler'"),
+            std::string::npos);
   EXPECT_EQ(p->Run({}, {2, 64, 64, "lcm"}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -168,7 +173,8 @@ TEST(SdxlPipelineTest, UnusableFoldersAndAdaptersStopLoadingWithTheFileNamed) {
   PipelineOptions options;
   auto flux = StableDiffusionXLPipeline::Load(DataPath("reference/flux/case-1/model"), options);
   EXPECT_NE(flux.status().message().find("FLUX"), std::string::npos) << flux.status();
-  options.lora_path = DataPath("reference/flux/case-1/lora");  // FLUX targets do not exist in a UNet
+  options.lora_path =
+      DataPath("reference/flux/case-1/lora");  // FLUX targets do not exist in a UNet
   auto wrong_lora = StableDiffusionXLPipeline::Load(DataPath("sdxl-tiny/model"), options);
   EXPECT_NE(wrong_lora.status().message().find("matches no module"), std::string::npos)
       << wrong_lora.status();

@@ -19,14 +19,13 @@ LcmScheduler SdxlLcm() {
 
 TEST(LcmSchedulerTest, TimestepTablesFor2To8StepsMatchDiffusers) {
   // docs/model-notes.md §5 (LCMScheduler.set_timesteps with original_inference_steps 50).
-  const std::vector<std::vector<int64_t>> expected = {
-      {999, 499},
-      {999, 679, 339},
-      {999, 759, 499, 259},
-      {999, 799, 599, 399, 199},
-      {999, 839, 679, 499, 339, 179},
-      {999, 859, 719, 579, 439, 299, 159},
-      {999, 879, 759, 639, 499, 379, 259, 139}};
+  const std::vector<std::vector<int64_t>> expected = {{999, 499},
+                                                      {999, 679, 339},
+                                                      {999, 759, 499, 259},
+                                                      {999, 799, 599, 399, 199},
+                                                      {999, 839, 679, 499, 339, 179},
+                                                      {999, 859, 719, 579, 439, 299, 159},
+                                                      {999, 879, 759, 639, 499, 379, 259, 139}};
   const LcmScheduler scheduler = SdxlLcm();
   for (int steps = 2; steps <= 8; ++steps) {
     EXPECT_EQ(scheduler.Timesteps(steps), expected[steps - 2]) << steps << " steps";
@@ -80,15 +79,14 @@ TEST(TlcmTableSchedulerTest, VisitsTheAuthorsGrid) {
       testing::DataPath("reference/sdxl/case-1/model/scheduler/scheduler_config.json"));
   ASSERT_TRUE(config.ok());
   TlcmTableScheduler scheduler(*config);
-  const std::vector<std::vector<int64_t>> expected = {
-      {999},
-      {999, 499},
-      {999, 499, 124},
-      {999, 749, 499, 124},
-      {999, 749, 499, 249, 124},
-      {999, 749, 499, 374, 249, 124},
-      {999, 749, 624, 499, 374, 249, 124},
-      {999, 874, 749, 624, 499, 374, 249, 124}};
+  const std::vector<std::vector<int64_t>> expected = {{999},
+                                                      {999, 499},
+                                                      {999, 499, 124},
+                                                      {999, 749, 499, 124},
+                                                      {999, 749, 499, 249, 124},
+                                                      {999, 749, 499, 374, 249, 124},
+                                                      {999, 749, 624, 499, 374, 249, 124},
+                                                      {999, 874, 749, 624, 499, 374, 249, 124}};
   for (int steps = 1; steps <= 8; ++steps) {
     EXPECT_EQ(scheduler.Timesteps(steps), expected[steps - 1]) << steps;
   }

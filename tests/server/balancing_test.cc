@@ -2,8 +2,8 @@
 // balancing, client-side health checking (a loading replica gets no calls), retries of refusals
 // on another replica, and the load report in every call's trailers.
 #include <cmath>
-#include <map>
 #include <iostream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,11 +14,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "tests/server/exposition.h"
-#include "tests/server/http_exchange.h"
 #include "repeated_calls.h"
 #include "server/load_report.h"
 #include "service_config.h"
+#include "tests/server/exposition.h"
+#include "tests/server/http_exchange.h"
 #include "tests/server/test_server.h"
 #include "tlcm/v1/load_report.pb.h"
 
@@ -266,7 +266,7 @@ TEST(LoadReportTest, TrailersCarryTheQueuedWork) {
   EXPECT_EQ(GenerateForQueuedWork(*client, unknown, &status), 8);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
   server.control().AllowSteps(1);  // one step of the batch: two image-steps
-  ASSERT_TRUE(WaitFor(stepped));  // the server counted the step before it sent the event
+  ASSERT_TRUE(WaitFor(stepped));   // the server counted the step before it sent the event
   EXPECT_EQ(GenerateForQueuedWork(*client, unknown, &status), 6);
 
   server.control().SetManualStepping(false);
@@ -341,10 +341,9 @@ TEST(ReplicasTest, ThreeReplicasOneDrainingOneWithATinyQueue) {
 
   std::cout << "[ replicas ] " << kCalls << " calls, " << failed << " failed; served: steady "
             << served[Peer(steady)] << ", tiny " << served[Peer(tiny)] << ", draining "
-            << served[Peer(draining)] << " (all before its drain); tiny refused "
-            << tiny_refusals << " attempts; draining refused " << refused_while_settling
-            << " attempts in the first " << kSettlingCalls << " calls of its drain, "
-            << refused_after << " after\n";
+            << served[Peer(draining)] << " (all before its drain); tiny refused " << tiny_refusals
+            << " attempts; draining refused " << refused_while_settling << " attempts in the first "
+            << kSettlingCalls << " calls of its drain, " << refused_after << " after\n";
   EXPECT_EQ(failed, 0);
   EXPECT_GT(tiny_refusals, 0) << "tiny never overflowed: the retries were not exercised";
   EXPECT_GE(served[Peer(steady)], kCalls / 5);

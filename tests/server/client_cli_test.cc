@@ -51,10 +51,10 @@ TEST(ClientCliTest, CommandsAndExitCodes) {
   EXPECT_NE(models.out.find("fake  family=sdxl ready=yes"), std::string::npos) << models.out;
 
   CliRun generate = RunClient(absl::StrCat("generate ", target,
-                                        " --model fake --prompt 'a blue cone' --count 2"
-                                        " --seed 9 --width 32 --height 48 --request_id cli-1"
-                                        " --out_dir ",
-                                        out_dir));
+                                           " --model fake --prompt 'a blue cone' --count 2"
+                                           " --seed 9 --width 32 --height 48 --request_id cli-1"
+                                           " --out_dir ",
+                                           out_dir));
   EXPECT_EQ(generate.exit_code, 0) << generate.out;
   EXPECT_NE(generate.out.find("total_ms="), std::string::npos) << generate.out;
   for (int i = 0; i < 2; ++i) {
@@ -71,9 +71,9 @@ TEST(ClientCliTest, CommandsAndExitCodes) {
 
   EXPECT_EQ(RunClient(absl::StrCat("generate ", target, " --model nope --prompt x")).exit_code,
             10 + static_cast<int>(grpc::StatusCode::NOT_FOUND));
-  EXPECT_EQ(RunClient(absl::StrCat("generate ", target, " --model fake --prompt x --steps 99"))
-                .exit_code,
-            10 + static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(
+      RunClient(absl::StrCat("generate ", target, " --model fake --prompt x --steps 99")).exit_code,
+      10 + static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
   EXPECT_EQ(RunClient(absl::StrCat("generate ", target, " --model fake")).exit_code, 2);
   EXPECT_EQ(RunClient(absl::StrCat("frobnicate ", target)).exit_code, 2);
   EXPECT_EQ(RunClient(absl::StrCat("health ", target, " --service no.such.Service")).exit_code,

@@ -30,8 +30,7 @@ double Exposition::Value(const std::string& name,
 Exposition ParseExposition(const std::string& text) {
   Exposition out;
   static const std::regex kName("[a-zA-Z_:][a-zA-Z0-9_:]*");
-  static const std::regex kSample(
-      R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ([^ ]+)( -?[0-9]+)?)");
+  static const std::regex kSample(R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ([^ ]+)( -?[0-9]+)?)");
   static const std::regex kLabel(R"re(([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)")re");
   std::istringstream lines(text);
   std::string line;

@@ -10,11 +10,11 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_split.h"
-#include "tests/engine/fake_pipeline.h"
 #include "server/request_log.h"
 #include "server/run_server.h"
 #include "server/server_config.h"
 #include "server/shutdown_signal.h"
+#include "tests/engine/fake_pipeline.h"
 
 ABSL_FLAG(std::string, listen_address, "127.0.0.1", "Address to listen on.");
 ABSL_FLAG(int, port, 50051, "gRPC port (0 = any free).");

@@ -163,9 +163,8 @@ TEST(GenerateTest, SeedGivesSameImageAloneAndUnderConcurrentLoad) {
     GenerateRequest request = SimpleRequest(i % 2 == 0 ? "seeded" : "other prompt");
     request.set_seed(i % 3 == 0 ? 777 : 5000 + i);
     request.set_num_images(1 + i % 2);
-    futures.push_back(std::async(std::launch::async, [&client, request] {
-      return client->GenerateBlocking(request);
-    }));
+    futures.push_back(std::async(std::launch::async,
+                                 [&client, request] { return client->GenerateBlocking(request); }));
   }
   int compared = 0;
   for (int i = 0; i < kCalls; ++i) {
@@ -232,16 +231,19 @@ TEST(GenerateTest, EveryValidationRuleAnswersInvalidArgumentNamingTheField) {
       {"unknown sampler", [](GenerateRequest* r) { r->set_sampler("euler"); }, "sampler"},
       {"unknown format",
        [](GenerateRequest* r) { r->set_format(static_cast<tlcm::v1::ImageFormat>(7)); }, "format"},
-      {"quality above", [](GenerateRequest* r) {
+      {"quality above",
+       [](GenerateRequest* r) {
          r->set_format(tlcm::v1::IMAGE_FORMAT_JPEG);
          r->set_quality(101);
-       }, "quality"},
-      {"negative quality", [](GenerateRequest* r) {
+       },
+       "quality"},
+      {"negative quality",
+       [](GenerateRequest* r) {
          r->set_format(tlcm::v1::IMAGE_FORMAT_WEBP);
          r->set_quality(-1);
-       }, "quality"},
-      {"request id with space", [](GenerateRequest* r) { r->set_request_id("a b"); },
-       "request_id"},
+       },
+       "quality"},
+      {"request id with space", [](GenerateRequest* r) { r->set_request_id("a b"); }, "request_id"},
       {"long request id", [](GenerateRequest* r) { r->set_request_id(std::string(129, 'x')); },
        "request_id"},
   };
@@ -288,11 +290,13 @@ TEST(GenerateTest, FullQueueIsResourceExhausted) {
   ASSERT_TRUE(server.control().WaitForParkedBatches(1));
   absl::Notification queued_a, queued_b;
   client::GenerateCallbacks callbacks_a{[&](const GenerateResponse& e) {
-    if (e.has_queued()) queued_a.Notify();
-  }, nullptr};
+                                          if (e.has_queued()) queued_a.Notify();
+                                        },
+                                        nullptr};
   client::GenerateCallbacks callbacks_b{[&](const GenerateResponse& e) {
-    if (e.has_queued()) queued_b.Notify();
-  }, nullptr};
+                                          if (e.has_queued()) queued_b.Notify();
+                                        },
+                                        nullptr};
   auto waiting_a = client->Generate(SimpleRequest("a"), callbacks_a);
   ASSERT_TRUE(WaitFor(queued_a));
   auto waiting_b = client->Generate(SimpleRequest("b"), callbacks_b);
@@ -320,16 +324,18 @@ TEST(GenerateTest, ClientCancelMidStreamFreesTheSlot) {
   absl::Notification stepped;
   std::vector<GenerateResponse> events;
   client::GenerateCallbacks callbacks{[&](const GenerateResponse& e) {
-    events.push_back(e);
-    if (e.has_step()) stepped.Notify();
-  }, nullptr};
+                                        events.push_back(e);
+                                        if (e.has_step()) stepped.Notify();
+                                      },
+                                      nullptr};
   auto call = client->Generate(SimpleRequest("to cancel"), callbacks);
   ASSERT_TRUE(WaitFor(stepped));
   // Queue one more behind it so the queue is full, then cancel the running one.
   absl::Notification queued;
   auto behind = client->Generate(SimpleRequest("behind"), {[&](const GenerateResponse& e) {
-    if (e.has_queued()) queued.Notify();
-  }, nullptr});
+                                                             if (e.has_queued()) queued.Notify();
+                                                           },
+                                                           nullptr});
   ASSERT_TRUE(WaitFor(queued));
   call->Cancel();
   EXPECT_EQ(call->Wait().error_code(), grpc::StatusCode::CANCELLED);
@@ -354,8 +360,9 @@ TEST(GenerateTest, CancelWhileQueuedFreesTheSlot) {
   ASSERT_TRUE(server.control().WaitForParkedBatches(1));
   absl::Notification queued;
   auto waiting = client->Generate(SimpleRequest("waiting"), {[&](const GenerateResponse& e) {
-    if (e.has_queued()) queued.Notify();
-  }, nullptr});
+                                                               if (e.has_queued()) queued.Notify();
+                                                             },
+                                                             nullptr});
   ASSERT_TRUE(WaitFor(queued));
   EXPECT_EQ(client->GenerateBlocking(SimpleRequest("full")).status.error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);
@@ -372,12 +379,13 @@ TEST(GenerateTest, CancelWhileQueuedFreesTheSlot) {
     };
     auto state = std::make_shared<State>();  // the callbacks may outlive this iteration
     auto call = client->Generate(SimpleRequest("again"), {[state](const GenerateResponse& e) {
-      absl::MutexLock lock(&state->mu);
-      state->queued |= e.has_queued();
-    }, [state](const grpc::Status&) {
-      absl::MutexLock lock(&state->mu);
-      state->ended = true;
-    }});
+                                                            absl::MutexLock lock(&state->mu);
+                                                            state->queued |= e.has_queued();
+                                                          },
+                                                          [state](const grpc::Status&) {
+                                                            absl::MutexLock lock(&state->mu);
+                                                            state->ended = true;
+                                                          }});
     bool queued;
     {
       absl::MutexLock lock(&state->mu);

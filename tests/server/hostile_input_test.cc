@@ -73,10 +73,8 @@ TEST(HostileInputTest, BytesThatAreNoProtobufAreInvalidArgumentAndCounted) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_TRUE(absl::StartsWith(status.error_message(), "request: the body is not a protobuf"))
       << status.error_message();
-  const Exposition metrics =
-      ParseExposition(HttpGet(server.server().metrics_port(), "/metrics"));
-  EXPECT_EQ(metrics.Value("tlcm_requests_total", {{"model", ""}, {"code", "INVALID_ARGUMENT"}}),
-            1);
+  const Exposition metrics = ParseExposition(HttpGet(server.server().metrics_port(), "/metrics"));
+  EXPECT_EQ(metrics.Value("tlcm_requests_total", {{"model", ""}, {"code", "INVALID_ARGUMENT"}}), 1);
 }
 
 }  // namespace

@@ -6,8 +6,8 @@
 namespace tlcm::testing {
 
 struct HttpResponse {
-  int status = 0;        // 0 when no status line came back
-  std::string headers;   // the status line and headers, as received
+  int status = 0;       // 0 when no status line came back
+  std::string headers;  // the status line and headers, as received
   std::string body;
 };
 

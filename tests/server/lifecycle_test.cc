@@ -12,8 +12,8 @@
 
 #include <gtest/gtest.h>
 
-#include "absl/synchronization/notification.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "server/run_server.h"
 #include "server/shutdown_signal.h"
 #include "tests/server/test_server.h"
@@ -78,9 +78,8 @@ TEST(HealthTest, LivenessFailsForGoodWhenAWorkerMakesNoProgress) {
   server.control().SetManualStepping(true);  // the batch waits before its first step
   auto call = client->Generate(SimpleRequest("stuck"), {});
   ASSERT_TRUE(server.control().WaitForBlockedSteps(1));
-  for (int i = 0; i < 2000 && Health(*client, server::kLivenessService) ==
-                                  HealthCheckResponse::SERVING;
-       ++i) {
+  for (int i = 0;
+       i < 2000 && Health(*client, server::kLivenessService) == HealthCheckResponse::SERVING; ++i) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_EQ(Health(*client, server::kLivenessService), HealthCheckResponse::NOT_SERVING);
@@ -126,9 +125,10 @@ TEST(DrainTest, FinishesAcceptedRequestsAndRefusesNewOnes) {
   std::vector<absl::Notification> queued(kCalls);
   for (int i = 0; i < kCalls; ++i) {
     client::GenerateCallbacks callbacks{[&events, &queued, i](const GenerateResponse& e) {
-      events[i].push_back(e);
-      if (e.has_queued()) queued[i].Notify();
-    }, nullptr};
+                                          events[i].push_back(e);
+                                          if (e.has_queued()) queued[i].Notify();
+                                        },
+                                        nullptr};
     calls.push_back(client->Generate(SimpleRequest(absl::StrCat("drain ", i)), callbacks));
   }
   for (auto& q : queued) ASSERT_TRUE(WaitFor(q));
@@ -183,16 +183,16 @@ void ServeAndSigtermWithARequestInFlight() {
     while (Health(*client) != HealthCheckResponse::SERVING) absl::SleepFor(absl::Milliseconds(5));
     control->HoldSteps(true);  // after the warm-up, which would park too
     std::vector<GenerateResponse> events;
-    auto call = client->Generate(SimpleRequest("in flight"), {[&](const GenerateResponse& e) {
-      events.push_back(e);
-    }, nullptr});
+    auto call =
+        client->Generate(SimpleRequest("in flight"),
+                         {[&](const GenerateResponse& e) { events.push_back(e); }, nullptr});
     if (!control->WaitForParkedBatches(1)) return;
     kill(getpid(), SIGTERM);
     while (Health(*client) == HealthCheckResponse::SERVING) absl::SleepFor(absl::Milliseconds(2));
     control->HoldSteps(false);
     const grpc::Status status = call->Wait();
-    request_ok = status.ok() &&
-                 EventKinds(events) == "queued started step step step step image metrics";
+    request_ok =
+        status.ok() && EventKinds(events) == "queued started step step step step image metrics";
     if (!request_ok) fprintf(stderr, "request: %s\n", status.error_message().c_str());
   });
   const int exit_code = server::RunServerUntilSignal(*resolved, MakeFakePipelineFactory(control));

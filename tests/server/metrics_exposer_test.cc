@@ -49,11 +49,11 @@ TEST(MetricsExposerTest, ServesTheTextFormatAtMetrics) {
   HttpResponse response =
       HttpExchange(exposer->port(), "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n");
   EXPECT_EQ(response.status, 200);
-  EXPECT_TRUE(absl::StrContains(response.headers,
-                                "Content-Type: text/plain; version=0.0.4; charset=utf-8"))
+  EXPECT_TRUE(
+      absl::StrContains(response.headers, "Content-Type: text/plain; version=0.0.4; charset=utf-8"))
       << response.headers;
-  EXPECT_TRUE(absl::StrContains(response.headers,
-                                absl::StrCat("Content-Length: ", response.body.size())))
+  EXPECT_TRUE(
+      absl::StrContains(response.headers, absl::StrCat("Content-Length: ", response.body.size())))
       << response.headers;
   EXPECT_TRUE(absl::StrContains(response.body, "# TYPE tlcm_test_events_total counter"))
       << response.body;
@@ -63,12 +63,13 @@ TEST(MetricsExposerTest, ServesTheTextFormatAtMetrics) {
 
 TEST(MetricsExposerTest, ScrapesSeeCurrentValuesAndIgnoreTheQuery) {
   auto registry = RegistryWithACounter();
-  auto& gauge = prometheus::BuildGauge().Name("tlcm_test_level").Help("h").Register(*registry).Add(
-      {});
+  auto& gauge =
+      prometheus::BuildGauge().Name("tlcm_test_level").Help("h").Register(*registry).Add({});
   auto exposer = StartOnLoopback(registry);
   ASSERT_NE(exposer, nullptr);
   gauge.Set(7);
-  EXPECT_TRUE(absl::StrContains(HttpGet(exposer->port(), "/metrics?name[]=x"), "tlcm_test_level 7"));
+  EXPECT_TRUE(
+      absl::StrContains(HttpGet(exposer->port(), "/metrics?name[]=x"), "tlcm_test_level 7"));
   gauge.Set(8);
   EXPECT_TRUE(absl::StrContains(HttpGet(exposer->port(), "/metrics"), "tlcm_test_level 8"));
 }
@@ -106,8 +107,8 @@ TEST(MetricsExposerTest, BusyPortAndBadAddressAreUnavailableNamingTheAddress) {
   auto second = MetricsExposer::Start("127.0.0.1", first->port(), RegistryWithACounter());
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(absl::StrContains(second.status().message(),
-                                absl::StrCat("127.0.0.1:", first->port())))
+  EXPECT_TRUE(
+      absl::StrContains(second.status().message(), absl::StrCat("127.0.0.1:", first->port())))
       << second.status();
   auto bad = MetricsExposer::Start("no-such-host.invalid", 0, RegistryWithACounter());
   ASSERT_FALSE(bad.ok());

@@ -9,8 +9,8 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
-#include "tests/server/http_exchange.h"
 #include "server/metrics_exposer.h"
+#include "tests/server/http_exchange.h"
 
 namespace tlcm::testing {
 namespace {

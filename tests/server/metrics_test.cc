@@ -92,9 +92,9 @@ TEST(MetricsTest, ScrapedExpositionIsWellFormedAndCountsRequests) {
   EXPECT_EQ(metrics.Value("tlcm_worker_ready", {{"device", "cpu"}, {"worker", "0"}}), 1);
   EXPECT_EQ(metrics.Value("tlcm_worker_ready", {{"device", "cpu"}, {"worker", "1"}}), 1);
   EXPECT_EQ(metrics.Value("tlcm_ready"), 1);
-  EXPECT_EQ(metrics.Value("tlcm_request_duration_seconds_bucket",
-                          {{"model", "fake"}, {"le", "+Inf"}}),
-            3);
+  EXPECT_EQ(
+      metrics.Value("tlcm_request_duration_seconds_bucket", {{"model", "fake"}, {"le", "+Inf"}}),
+      3);
 }
 
 TEST(MetricsTest, DeviceMemoryGaugeShowsWhatThePipelinesMeasure) {

@@ -26,14 +26,13 @@ using google::protobuf::UnknownFieldSet;
 
 // Sends one ServerReflectionRequest (`request`, encoded) and returns the response, encoded.
 std::string AskReflection(const std::shared_ptr<grpc::Channel>& channel,
-                              const std::string& request) {
+                          const std::string& request) {
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   grpc::CompletionQueue cq;
-  auto call =
-      stub.PrepareCall(&context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-                       &cq);
+  auto call = stub.PrepareCall(
+      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
   void* tag;
   bool ok;
   auto step = [&](intptr_t expected) {
@@ -118,14 +117,14 @@ TEST(ReflectionTest, TheServerItselfCanDescribeTheHealthService) {
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    execl(TLCM_FAKE_SERVER_BINARY, TLCM_FAKE_SERVER_BINARY, port_flag.c_str(),
-          "--metrics_port=-1", "--devices=cpu", static_cast<char*>(nullptr));
+    execl(TLCM_FAKE_SERVER_BINARY, TLCM_FAKE_SERVER_BINARY, port_flag.c_str(), "--metrics_port=-1",
+          "--devices=cpu", static_cast<char*>(nullptr));
     _exit(127);
   }
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                     grpc::InsecureChannelCredentials());
-  EXPECT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() +
-                                        std::chrono::seconds(20)));
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  EXPECT_TRUE(
+      channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)));
   EXPECT_TRUE(DescribesSymbol(channel, "tlcm.v1.TlcmService"));
   EXPECT_TRUE(DescribesSymbol(channel, "grpc.health.v1.Health"));
   EXPECT_FALSE(DescribesSymbol(channel, "no.such.Service"));

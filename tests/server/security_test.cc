@@ -33,9 +33,7 @@ class TempDir {
   std::string path_;
 };
 
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
+void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 TEST(AuthTest, TokenRequiredForGenerateAndListModelsButNotHealth) {
   TempDir dir;
@@ -74,8 +72,8 @@ TEST(AuthTest, MissingTokenFileFailsStart) {
   config.set_auth_token_file("/nonexistent/tokens");
   auto resolved = server::ResolveServerConfig(config, {"cpu"});
   ASSERT_TRUE(resolved.ok());
-  auto started = server::Server::Start(*resolved, MakeFakePipelineFactory(
-                                                      NewFakePipelineControl()));
+  auto started =
+      server::Server::Start(*resolved, MakeFakePipelineFactory(NewFakePipelineControl()));
   ASSERT_FALSE(started.ok());
   EXPECT_NE(started.status().message().find("/nonexistent/tokens"), std::string::npos);
 }
@@ -83,8 +81,7 @@ TEST(AuthTest, MissingTokenFileFailsStart) {
 class TlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string script =
-        std::string(TLCM_TEST_DATA_DIR) + "/tls/make_test_certs.sh";
+    const std::string script = std::string(TLCM_TEST_DATA_DIR) + "/tls/make_test_certs.sh";
     ASSERT_EQ(std::system(absl::StrCat("bash ", script, " ", dir_.File("")).c_str()), 0)
         << "openssl failed";
   }
@@ -143,11 +140,10 @@ TEST_F(TlsTest, BadCertificateFilesFailStartNamingTheField) {
   config.mutable_tls()->set_key_file(dir_.File("missing.key"));
   auto resolved = server::ResolveServerConfig(config, {"cpu"});
   ASSERT_TRUE(resolved.ok());
-  auto started = server::Server::Start(
-      *resolved, MakeFakePipelineFactory(NewFakePipelineControl()));
+  auto started =
+      server::Server::Start(*resolved, MakeFakePipelineFactory(NewFakePipelineControl()));
   ASSERT_FALSE(started.ok());
-  EXPECT_NE(started.status().message().find("tls.key_file"), std::string::npos)
-      << started.status();
+  EXPECT_NE(started.status().message().find("tls.key_file"), std::string::npos) << started.status();
 }
 
 }  // namespace

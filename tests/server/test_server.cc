@@ -92,13 +92,27 @@ std::string EventKinds(const std::vector<tlcm::v1::GenerateResponse>& events) {
   std::vector<std::string> kinds;
   for (const auto& event : events) {
     switch (event.event_case()) {
-      case tlcm::v1::GenerateResponse::kQueued: kinds.push_back("queued"); break;
-      case tlcm::v1::GenerateResponse::kStarted: kinds.push_back("started"); break;
-      case tlcm::v1::GenerateResponse::kStep: kinds.push_back("step"); break;
-      case tlcm::v1::GenerateResponse::kPreview: kinds.push_back("preview"); break;
-      case tlcm::v1::GenerateResponse::kImage: kinds.push_back("image"); break;
-      case tlcm::v1::GenerateResponse::kMetrics: kinds.push_back("metrics"); break;
-      default: kinds.push_back("none"); break;
+      case tlcm::v1::GenerateResponse::kQueued:
+        kinds.push_back("queued");
+        break;
+      case tlcm::v1::GenerateResponse::kStarted:
+        kinds.push_back("started");
+        break;
+      case tlcm::v1::GenerateResponse::kStep:
+        kinds.push_back("step");
+        break;
+      case tlcm::v1::GenerateResponse::kPreview:
+        kinds.push_back("preview");
+        break;
+      case tlcm::v1::GenerateResponse::kImage:
+        kinds.push_back("image");
+        break;
+      case tlcm::v1::GenerateResponse::kMetrics:
+        kinds.push_back("metrics");
+        break;
+      default:
+        kinds.push_back("none");
+        break;
     }
   }
   return absl::StrJoin(kinds, " ");

@@ -10,9 +10,9 @@
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "tests/engine/fake_pipeline.h"
 #include "server/server.h"
 #include "server/server_config.h"
+#include "tests/engine/fake_pipeline.h"
 #include "tlcm_client.h"
 
 namespace tlcm::testing {
@@ -26,7 +26,8 @@ using engine::testing::MakeFakePipelineFactory;
 std::shared_ptr<FakePipelineControl> NewFakePipelineControl();
 
 // 127.0.0.1, a free gRPC port, no metrics endpoint (the metrics tests turn it on), two CPU
-// workers, one model "fake" (batch 4, 5 ms queue delay, queue of 16, steps 2..8 default 4, 64x64 default, 128x128 max), drain grace 5 s.
+// workers, one model "fake" (batch 4, 5 ms queue delay, queue of 16, steps 2..8 default 4, 64x64
+// default, 128x128 max), drain grace 5 s.
 tlcm::v1::ServerConfig BaseConfig();
 
 // The model entry of BaseConfig, for tests that add more models.

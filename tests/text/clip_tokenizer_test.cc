@@ -60,10 +60,10 @@ int CheckSuite(const nlohmann::json& suite) {
       const std::vector<int64_t> got_tokens = tok->Tokenize(text);
       const std::vector<int64_t> got_ids = tok->Encode(text);
       if (got_tokens != tokens || got_ids != input_ids) {
-        ADD_FAILURE() << key << " text " << Escaped(text)
-                      << "\n  expected " << absl::StrJoin(tokens, " ")
-                      << "\n  got      " << absl::StrJoin(got_tokens, " ")
-                      << "\n  padded ids " << (got_ids == input_ids ? "match" : "differ");
+        ADD_FAILURE() << key << " text " << Escaped(text) << "\n  expected "
+                      << absl::StrJoin(tokens, " ") << "\n  got      "
+                      << absl::StrJoin(got_tokens, " ") << "\n  padded ids "
+                      << (got_ids == input_ids ? "match" : "differ");
         if (++failures >= 10) break;
       }
       ++checked;

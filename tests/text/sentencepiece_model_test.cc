@@ -109,9 +109,18 @@ TEST(SentencePieceModelTest, ReadsPiecesAndTypes) {
 }
 
 TEST(SentencePieceModelTest, ViterbiPrefersHigherTotalScore) {
-  const std::string bytes = Piece("<unk>", 0, 2) + Piece("\xe2\x96\x81" "a", -1) +
-                            Piece("b", -1) + Piece("\xe2\x96\x81" "ab", -3) + Piece("c", -2) +
-                            Piece("bc", -2.5) + Piece("zz", -1, 5) + IdentityNormalizer();
+  const std::string bytes = Piece("<unk>", 0, 2) +
+                            Piece(
+                                "\xe2\x96\x81"
+                                "a",
+                                -1) +
+                            Piece("b", -1) +
+                            Piece(
+                                "\xe2\x96\x81"
+                                "ab",
+                                -3) +
+                            Piece("c", -2) + Piece("bc", -2.5) + Piece("zz", -1, 5) +
+                            IdentityNormalizer();
   auto model = Parse(bytes);
   ASSERT_TRUE(model.ok()) << model.status();
   // "▁abc": ▁a + bc (-3.5) beats ▁ab + c (-5) and ▁a + b + c (-4).
@@ -129,7 +138,11 @@ TEST(SentencePieceModelTest, ViterbiPrefersHigherTotalScore) {
 TEST(SentencePieceModelTest, UserDefinedPiecesWin) {
   const std::string bytes = Piece("<unk>", 0, 2) + Piece("\xe2\x96\x81", -1) + Piece("a", -1) +
                             Piece("b", -1) + Piece("ab", -0.5) + Piece("<b>", 0, 4) +
-                            Piece("\xe2\x96\x81" "a<", -0.1) + IdentityNormalizer();
+                            Piece(
+                                "\xe2\x96\x81"
+                                "a<",
+                                -0.1) +
+                            IdentityNormalizer();
   auto model = Parse(bytes);
   ASSERT_TRUE(model.ok()) << model.status();
   std::vector<int> ids;
@@ -190,7 +203,9 @@ TEST(SentencePieceModelTest, UnsupportedModelsAreRejected) {
   ExpectError(Piece("x", 0), "no UNKNOWN piece");
   ExpectError(IdentityNormalizer(), "no pieces");
   // A charsmap whose trie size runs past the blob.
-  ExpectError(unk + BytesField(3, BytesField(2, std::string("\xff\x00\x00\x00" "abcd", 8))),
+  ExpectError(unk + BytesField(3, BytesField(2, std::string("\xff\x00\x00\x00"
+                                                            "abcd",
+                                                            8))),
               "does not fit");
 }
 

@@ -170,8 +170,7 @@ TEST(T5TokenizerTest, UnsupportedConfigsAreRejected) {
   ExpectConfigError("single",
                     R"({"added_tokens_decoder": {"5": {"content": "<x>", "single_word": true}}})",
                     "single_word");
-  ExpectConfigError("contains",
-                    R"({"added_tokens_decoder": {"16100": {"content": "<pad>x"}}})",
+  ExpectConfigError("contains", R"({"added_tokens_decoder": {"16100": {"content": "<pad>x"}}})",
                     "contains added token");
   ExpectConfigError("missing", R"({"extra_ids": 0, "eos_token": "<eos>"})", "\"<eos>\"");
   ExpectConfigError("type", R"({"extra_ids": "many"})", "type must be number");

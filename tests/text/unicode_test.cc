@@ -14,23 +14,25 @@ namespace {
 
 namespace ud = unicode_data;
 
-TEST(UnicodeTablesTest, ReflectsPython311sUnicode14) { EXPECT_STREQ(ud::kUnicodeVersion, "14.0.0"); }
+TEST(UnicodeTablesTest, ReflectsPython311sUnicode14) {
+  EXPECT_STREQ(ud::kUnicodeVersion, "14.0.0");
+}
 
 TEST(NfcTest, ComposesReordersAndKeepsStableText) {
   EXPECT_EQ(NfcNormalize(U"plain ascii"), U"plain ascii");
   EXPECT_EQ(NfcNormalize(U"cafe\u0301"), U"caf\u00e9");
-  EXPECT_EQ(NfcNormalize(U"\u212b"), U"\u00c5");            // singleton decomposition
-  EXPECT_EQ(NfcNormalize(U"\u2126"), U"\u03a9");            // ohm sign -> omega
-  EXPECT_EQ(NfcNormalize(U"q\u0303"), U"q\u0303");          // no precomposed form
+  EXPECT_EQ(NfcNormalize(U"\u212b"), U"\u00c5");               // singleton decomposition
+  EXPECT_EQ(NfcNormalize(U"\u2126"), U"\u03a9");               // ohm sign -> omega
+  EXPECT_EQ(NfcNormalize(U"q\u0303"), U"q\u0303");             // no precomposed form
   EXPECT_EQ(NfcNormalize(U"e\u0301\u0327"), U"\u0229\u0301");  // reordered: cedilla (202) first
   EXPECT_EQ(NfcNormalize(U"d\u0307\u0323"), U"\u1e0d\u0307");  // dot below composes first
   EXPECT_EQ(NfcNormalize(U"a\u0301\u0301"), U"\u00e1\u0301");  // second acute blocked
-  EXPECT_EQ(NfcNormalize(U"\u0958"), U"\u0915\u093c");      // composition exclusion
-  EXPECT_EQ(NfcNormalize(U"\u1100\u1161\u11a8"), U"\uac01");  // Hangul L V T
-  EXPECT_EQ(NfcNormalize(U"\uac00\u11a8"), U"\uac01");      // LV + T
-  EXPECT_EQ(NfcNormalize(U"\u0344"), U"\u0308\u0301");      // non-starter decomposition
-  EXPECT_EQ(NfcNormalize(U"\uf900"), U"\u8c48");            // CJK compatibility ideograph
-  EXPECT_EQ(NfcNormalize(U"\u0301a"), U"\u0301a");          // leading non-starter
+  EXPECT_EQ(NfcNormalize(U"\u0958"), U"\u0915\u093c");         // composition exclusion
+  EXPECT_EQ(NfcNormalize(U"\u1100\u1161\u11a8"), U"\uac01");   // Hangul L V T
+  EXPECT_EQ(NfcNormalize(U"\uac00\u11a8"), U"\uac01");         // LV + T
+  EXPECT_EQ(NfcNormalize(U"\u0344"), U"\u0308\u0301");         // non-starter decomposition
+  EXPECT_EQ(NfcNormalize(U"\uf900"), U"\u8c48");               // CJK compatibility ideograph
+  EXPECT_EQ(NfcNormalize(U"\u0301a"), U"\u0301a");             // leading non-starter
 }
 
 TEST(PythonLowerTest, FullMappingAndFinalSigma) {
@@ -73,7 +75,7 @@ TEST(ClipPreTokenizerTest, SplitsLikeTheSlowTokenizer) {
             (Words{"a", "photo", ",", "of", "4", "2", "cats", "!!"}));
   EXPECT_EQ(ClipPreTokenize(U"it's we'RE"), (Words{"it", "'s", "we", "'re"}));
   EXPECT_EQ(ClipPreTokenize(U"it'\u017f"), (Words{"it", "'\u017f"}));  // IGNORECASE: ſ matches s
-  EXPECT_EQ(ClipPreTokenize(U"x\u0345y"), (Words{"x", "y"}));           // U+0345 matches nothing
+  EXPECT_EQ(ClipPreTokenize(U"x\u0345y"), (Words{"x", "y"}));          // U+0345 matches nothing
   EXPECT_EQ(ClipPreTokenize(U"<|ENDOFTEXT|>"), (Words{"<|endoftext|>"}));
   EXPECT_EQ(ClipPreTokenize(U"!<|endoftext|>"), (Words{"!<|", "endoftext", "|>"}));
   EXPECT_EQ(ClipPreTokenize(U"\u65e5\u672c\u8a9e"), (Words{"\u65e5", "\u672c", "\u8a9e"}));

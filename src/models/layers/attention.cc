@@ -13,9 +13,7 @@ AttentionImpl::AttentionImpl(const AttentionOptions& options) : options_(options
                     .affine(true);
     group_norm_ = register_module("group_norm", torch::nn::GroupNorm(norm));
   }
-  auto projection = [&](int64_t in) {
-    return LoadedLinear(in, inner, options.bias);
-  };
+  auto projection = [&](int64_t in) { return LoadedLinear(in, inner, options.bias); };
   to_q_ = register_module("to_q", projection(options.query_dim));
   to_k_ = register_module("to_k", projection(context_dim));
   to_v_ = register_module("to_v", projection(context_dim));

@@ -17,14 +17,14 @@ struct AttentionOptions {
   // Feature size of the context tokens (cross-attention); std::nullopt = self-attention.
   std::optional<int64_t> cross_attention_dim;
   int64_t heads = 1;
-  int64_t dim_head = 64;         // heads * dim_head is the inner width
-  bool bias = false;             // bias of to_q / to_k / to_v
-  bool out_bias = true;          // bias of to_out.0
+  int64_t dim_head = 64;  // heads * dim_head is the inner width
+  bool bias = false;      // bias of to_q / to_k / to_v
+  bool out_bias = true;   // bias of to_out.0
   // When set, `group_norm` (GroupNorm over query_dim channels, affine) normalizes the input
   // before the projections.
   std::optional<int64_t> norm_num_groups;
   double norm_eps = 1e-5;
-  bool residual_connection = false;  // output += input
+  bool residual_connection = false;    // output += input
   double rescale_output_factor = 1.0;  // output /= this (after the residual)
 };
 

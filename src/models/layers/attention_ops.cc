@@ -12,8 +12,7 @@ torch::Tensor ScaledDotProductAttention(const torch::Tensor& q, const torch::Ten
   const double s = scale.value_or(1.0 / std::sqrt(static_cast<double>(q.size(-1))));
   std::optional<torch::Tensor> mask;
   if (bias) mask = bias->to(q.scalar_type());
-  return at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, /*is_causal=*/false,
-                                          s);
+  return at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, /*is_causal=*/false, s);
 }
 
 torch::Tensor CausalMask(int64_t length, torch::Dtype dtype, torch::Device device) {

@@ -14,8 +14,7 @@ torch::Tensor LoadedLinearImpl::forward(const torch::Tensor& x) {
 LoadedConv2dImpl::LoadedConv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel,
                                    int64_t stride, int64_t padding, bool bias)
     : stride_(stride), padding_(padding) {
-  weight =
-      register_parameter("weight", torch::empty({out_channels, in_channels, kernel, kernel}));
+  weight = register_parameter("weight", torch::empty({out_channels, in_channels, kernel, kernel}));
   if (bias) this->bias = register_parameter("bias", torch::empty({out_channels}));
 }
 

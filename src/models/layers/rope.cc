@@ -15,7 +15,8 @@ RopeTables MultiAxisRopeTables(const torch::Tensor& ids, const std::vector<int64
   for (size_t i = 0; i < axes_dims.size(); ++i) {
     const int64_t d = axes_dims[i];
     TORCH_CHECK(d % 2 == 0, "RoPE axis ", i, " has odd dimension ", d);
-    torch::Tensor freqs = 1.0 / torch::pow(theta, torch::arange(0, d, 2, f64) / static_cast<double>(d));
+    torch::Tensor freqs =
+        1.0 / torch::pow(theta, torch::arange(0, d, 2, f64) / static_cast<double>(d));
     torch::Tensor angles = torch::outer(pos.select(1, static_cast<int64_t>(i)), freqs);  // [S, d/2]
     rotation_parts.push_back(
         torch::complex(angles.cos().to(torch::kFloat32), angles.sin().to(torch::kFloat32)));

@@ -55,14 +55,13 @@ torch::Tensor BasicTransformerBlockImpl::forward(const torch::Tensor& x,
 Transformer2DModelImpl::Transformer2DModelImpl(const Transformer2DOptions& o) {
   const int64_t inner = o.heads * o.head_dim;
   norm_ = register_module(
-      "norm", torch::nn::GroupNorm(torch::nn::GroupNormOptions(o.norm_num_groups, o.in_channels)
-                                       .eps(1e-6)
-                                       .affine(true)));
+      "norm",
+      torch::nn::GroupNorm(
+          torch::nn::GroupNormOptions(o.norm_num_groups, o.in_channels).eps(1e-6).affine(true)));
   if (o.use_linear_projection) {
     proj_in_linear_ = register_module("proj_in", LoadedLinear(o.in_channels, inner));
   } else {
-    proj_in_conv_ = register_module(
-        "proj_in", LoadedConv2d(o.in_channels, inner, 1));
+    proj_in_conv_ = register_module("proj_in", LoadedConv2d(o.in_channels, inner, 1));
   }
   transformer_blocks_ = register_module("transformer_blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.num_layers; ++i) {
@@ -72,8 +71,7 @@ Transformer2DModelImpl::Transformer2DModelImpl(const Transformer2DOptions& o) {
   if (o.use_linear_projection) {
     proj_out_linear_ = register_module("proj_out", LoadedLinear(inner, o.in_channels));
   } else {
-    proj_out_conv_ = register_module(
-        "proj_out", LoadedConv2d(inner, o.in_channels, 1));
+    proj_out_conv_ = register_module("proj_out", LoadedConv2d(inner, o.in_channels, 1));
   }
 }
 
@@ -89,7 +87,7 @@ torch::Tensor Transformer2DModelImpl::forward(const torch::Tensor& x,
   for (const auto& block : *transformer_blocks_) {
     h = block->as<BasicTransformerBlockImpl>()->forward(h, context);
   }
-  if (proj_out_linear_) h = proj_out_linear_(h);                           // [B, HW, C]
+  if (proj_out_linear_) h = proj_out_linear_(h);  // [B, HW, C]
   // [B, C, H, W] in x's layout: a free view when x is channels-last, a copy otherwise.
   h = h.reshape({b, height, width, h.size(-1)})
           .permute({0, 3, 1, 2})

@@ -30,8 +30,8 @@ TEST(AttentionTest, SpatialInputAttendsOverPositionsWithResidual) {
   auto linear = [&](const std::string& name, const torch::Tensor& t) {
     return torch::nn::functional::linear(t, params[name + ".weight"], params[name + ".bias"]);
   };
-  const torch::Tensor normed = torch::group_norm(x, 2, params["group_norm.weight"],
-                                                 params["group_norm.bias"], 1e-6);
+  const torch::Tensor normed =
+      torch::group_norm(x, 2, params["group_norm.weight"], params["group_norm.bias"], 1e-6);
   const torch::Tensor tokens = normed.flatten(2).transpose(1, 2);
   const torch::Tensor q = linear("to_q", tokens), k = linear("to_k", tokens),
                       v = linear("to_v", tokens);

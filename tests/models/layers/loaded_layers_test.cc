@@ -39,11 +39,14 @@ TEST(LoadedLinearTest, MatchesTorchLinear) {
 }
 
 TEST(LoadedConv2dTest, MatchesTorchConv2d) {
-  struct Case { int64_t kernel, stride, padding; bool bias; };
+  struct Case {
+    int64_t kernel, stride, padding;
+    bool bias;
+  };
   for (const Case c : {Case{3, 1, 1, true}, Case{3, 2, 1, true}, Case{1, 1, 0, false}}) {
     LoadedConv2d loaded(3, 5, c.kernel, c.stride, c.padding, c.bias);
-    torch::nn::Conv2d reference(torch::nn::Conv2dOptions(3, 5, c.kernel)
-                                    .stride(c.stride).padding(c.padding).bias(c.bias));
+    torch::nn::Conv2d reference(
+        torch::nn::Conv2dOptions(3, 5, c.kernel).stride(c.stride).padding(c.padding).bias(c.bias));
     EXPECT_EQ(Names(*loaded), Names(*reference));
     EXPECT_EQ(loaded->weight.sizes(), reference->weight.sizes());
     testing::FillRandom(*loaded, /*seed=*/2);

@@ -40,8 +40,8 @@ TEST(ResnetBlock2DTest, ShortcutOnlyWhenChannelsChange) {
   };
   EXPECT_EQ(names(*ResnetBlock2D(same)),
             (std::vector<std::string>{"norm1.weight", "norm1.bias", "conv1.weight", "conv1.bias",
-                                      "time_emb_proj.weight", "time_emb_proj.bias",
-                                      "norm2.weight", "norm2.bias", "conv2.weight", "conv2.bias"}));
+                                      "time_emb_proj.weight", "time_emb_proj.bias", "norm2.weight",
+                                      "norm2.bias", "conv2.weight", "conv2.bias"}));
   EXPECT_EQ(names(*ResnetBlock2D(wider)),
             (std::vector<std::string>{"norm1.weight", "norm1.bias", "conv1.weight", "conv1.bias",
                                       "norm2.weight", "norm2.bias", "conv2.weight", "conv2.bias",

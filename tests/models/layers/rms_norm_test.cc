@@ -16,7 +16,8 @@ TEST(RMSNormTest, NormalizesTheLastDimensionAndScales) {
     torch::NoGradGuard no_grad;
     norm->named_parameters()["weight"].copy_(torch::tensor({1.0f, 2.0f, 0.5f, -1.0f}));
   }
-  const torch::Tensor x = torch::tensor({1.0f, -2.0f, 3.0f, 4.0f, 0.0f, 0.0f, 0.0f, 2.0f}).view({2, 4});
+  const torch::Tensor x =
+      torch::tensor({1.0f, -2.0f, 3.0f, 4.0f, 0.0f, 0.0f, 0.0f, 2.0f}).view({2, 4});
   // rms of row 0: sqrt(30 / 4); row 1: sqrt(4 / 4) = 1.
   const double r0 = 1.0 / std::sqrt(7.5 + 1e-6), r1 = 1.0 / std::sqrt(1.0 + 1e-6);
   const torch::Tensor expected =
