@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs clang-tidy (Debian's clang-tidy-14, checks in .clang-tidy) over first-party sources with a
 # configured build's compile_commands.json; fails on any finding. A developer check, not part of
-# CI: a translation unit that includes <torch/torch.h> takes 20-40 s here, the whole tree about
-# an hour on two cores (the torch-free ones 2-10 s each).
+# CI: a translation unit that includes <torch/torch.h> takes about 40 s on the 2-core VM, the
+# torch-free ones about 6 s of CPU each: the whole tree is over half an hour on two cores.
 #   scripts/run_clang_tidy.sh [-b BUILD_DIR] [-j JOBS] [FILE|FOLDER...]
 # Without FILE or FOLDER: every .cc of src/, server/, client/, tests/ and bench/.
 # --changed instead: the .cc files that differ from origin/main (or from HEAD if there is none).
