@@ -11,13 +11,14 @@ namespace {
 std::optional<uint32_t> NextCodePoint(absl::string_view text, size_t* pos) {
   const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
   const unsigned char lead = byte(*pos);
-  int length;
-  uint32_t code;
-  uint32_t min_code;  // below it the sequence is overlong
   if (lead < 0x80) {
     ++*pos;
     return lead;
-  } else if ((lead & 0xE0) == 0xC0) {
+  }
+  int length;
+  uint32_t code;
+  uint32_t min_code;  // below it the sequence is overlong
+  if ((lead & 0xE0) == 0xC0) {
     length = 2, code = lead & 0x1F, min_code = 0x80;
   } else if ((lead & 0xF0) == 0xE0) {
     length = 3, code = lead & 0x0F, min_code = 0x800;

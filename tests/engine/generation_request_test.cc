@@ -84,8 +84,7 @@ TEST_F(ValidateRequestTest, PromptMustHaveText) {
 
 TEST_F(ValidateRequestTest, PromptsMustBeValidUtf8) {
   for (const char* broken : {"a \xff cat", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
-                             "\x80"
-                             "abc"}) {
+                             "\x80\x61\x62\x63" /* a stray continuation byte, then "abc" */}) {
     request_.prompt = broken;
     ExpectInvalid("prompt", "is not valid UTF-8");
   }

@@ -11,6 +11,7 @@
 
 #include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/text_format.h>
+#include <grpc/grpc.h>
 #include <grpc/support/log.h>
 
 #include "absl/strings/str_split.h"
@@ -78,6 +79,7 @@ std::vector<nlohmann::json> JsonLines(const std::string& output) {
 
 TEST(RequestLogTest, LibraryLogLinesBecomeJsonEvents) {
   InstallLibraryLogHandlers();
+  grpc_init();  // gRPC's core reads its log verbosity there; before it, gpr_log prints nothing
   ::testing::internal::CaptureStderr();
   tlcm::v1::ServerConfig config;
   // libprotobuf reports a parse error of its own...
@@ -85,6 +87,7 @@ TEST(RequestLogTest, LibraryLogLinesBecomeJsonEvents) {
   // ...and so does gRPC's core.
   gpr_log(GPR_ERROR, "%s", "a core error");
   const std::vector<nlohmann::json> lines = JsonLines(::testing::internal::GetCapturedStderr());
+  grpc_shutdown();
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0]["event"], "protobuf");
   EXPECT_EQ(lines[0]["message"].get<std::string>().rfind("ERROR text_format.cc:", 0), 0u)
