@@ -20,6 +20,6 @@ function(tlcm_warnings)
   foreach(target IN LISTS ARGN)
     target_compile_options(${target} PRIVATE -Wall -Wextra
                            $<$<BOOL:${TLCM_WARNINGS_AS_ERRORS}>:-Werror>
-                           $<$<CXX_COMPILER_ID:GNU>:${TLCM_GCC_FALSE_POSITIVES}>)
+                           "$<$<CXX_COMPILER_ID:GNU>:${TLCM_GCC_FALSE_POSITIVES}>")
   endforeach()
 endfunction()
