@@ -5,7 +5,7 @@
 #         image, engine, server) and every fuzz target's corpus (its regression inputs)
 #   tsan  TLCM_SANITIZE=thread over an Abseil built from Debian's source (so that TSan sees
 #         absl::Mutex): the engine suite. Debian's gRPC links Debian's Abseil, so the server
-#         suite cannot join it (see README, "Fuzzing and sanitizers").
+#         suite cannot join it (see docs/development.md, "Fuzzing and sanitizers").
 #   fuzz  each fuzz target for FUZZ_SECONDS / (number of targets) seconds from its corpus (needs
 #         the asan build); new inputs go to <asan build>/fuzz-corpus/, crashes to
 #         <asan build>/fuzz-artifacts/ and fail the stage
