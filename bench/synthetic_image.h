@@ -1,5 +1,5 @@
-// Synthetic RGB test pictures for the benchmarks: gradients and waves plus Gaussian noise of
-// `noise_sigma` levels. Sigma 2.5 is "smooth" (like a photograph: what encoders see in
+// Synthetic RGB test pictures for the benchmarks and tests: gradients and waves plus Gaussian noise
+// of `noise_sigma` levels. Sigma 2.5 is "smooth" (like a photograph: what encoders see in
 // production); sigma 60 is "noisy" (what random-weight models produce, the worst case for
 // lossless compression). Deterministic: the same arguments give the same pixels.
 #pragma once

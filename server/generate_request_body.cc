@@ -2,6 +2,7 @@
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/unknown_field_set.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
 
 #include <string>
 #include <vector>
@@ -55,9 +56,11 @@ absl::StatusOr<tlcm::v1::GenerateRequest> ParseGenerateRequest(const grpc::ByteB
 }
 
 grpc::ByteBuffer SerializeGenerateResponse(const tlcm::v1::GenerateResponse& response) {
-  const std::string bytes = response.SerializeAsString();
-  grpc::Slice slice(bytes);
-  return grpc::ByteBuffer(&slice, 1);
+  // gRPC's own serializer writes straight into the buffer's slices: one copy of the image bytes.
+  grpc::ByteBuffer buffer;
+  bool own_buffer = false;
+  grpc::SerializationTraits<tlcm::v1::GenerateResponse>::Serialize(response, &buffer, &own_buffer);
+  return buffer;
 }
 
 }  // namespace tlcm::server

@@ -6,11 +6,11 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
-#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "bench/synthetic_image.h"
 #include "image/png_codec.h"
 
 namespace tlcm {
@@ -29,20 +29,7 @@ RgbImage Random(int width, int height, uint32_t seed) {
 
 // Gradients and waves with a little noise: close to a generated photograph.
 RgbImage Photo(int width, int height) {
-  RgbImage image = Flat(width, height, 0);
-  std::mt19937 rng(1);
-  std::normal_distribution<float> noise(0.0f, 2.5f);
-  for (int y = 0; y < height; ++y) {
-    for (int x = 0; x < width; ++x) {
-      for (int c = 0; c < 3; ++c) {
-        const float v = 128 + 60 * std::sin(x * 0.01f * (c + 1)) * std::cos(y * 0.013f) +
-                        40 * std::sin((x + y) * 0.05f) + noise(rng);
-        image.pixels[(static_cast<size_t>(y) * width + x) * 3 + c] =
-            static_cast<uint8_t>(std::clamp(v, 0.0f, 255.0f));
-      }
-    }
-  }
-  return image;
+  return bench::SyntheticImage(width, height, bench::kSmoothNoise);
 }
 
 void ExpectLibpngRoundTrip(const RgbImage& image) {
