@@ -15,10 +15,40 @@
 
 namespace tlcm::bench {
 
-class ZeroCostPipeline : public engine::Pipeline {
+class ZeroCostPipeline : public engine::Pipeline, public engine::SampleStepper {
  public:
   explicit ZeroCostPipeline(engine::ModelInfo info) : info_(std::move(info)) {}
   const engine::ModelInfo& info() const override { return info_; }
+  engine::SampleStepper* stepper() override { return this; }
+
+  // Step-wise: samples only remember their size.
+  absl::StatusOr<engine::StageTimings> Start(
+      int width, int height, const std::vector<engine::SampleSpec>& samples) override {
+    for (const engine::SampleSpec& s : samples)
+      sizes_[{s.id.request_id, s.id.image}] = {width, height};
+    return engine::StageTimings{};
+  }
+  absl::StatusOr<engine::StageTimings> Step(const std::vector<engine::SampleId>& /*set*/,
+                                            const std::function<bool()>& /*interrupt*/) override {
+    return engine::StageTimings{};
+  }
+  absl::StatusOr<RgbImage> Preview(const engine::SampleId& id) override {
+    const auto [width, height] = sizes_.at({id.request_id, id.image});
+    return PictureOf(width / 8, height / 8);
+  }
+  absl::StatusOr<engine::StageTimings> Decode(const std::vector<engine::SampleId>& ids,
+                                              std::vector<RgbImage>* images) override {
+    for (const engine::SampleId& id : ids) {
+      const auto [width, height] = sizes_.at({id.request_id, id.image});
+      images->push_back(PictureOf(width, height));
+    }
+    Release(ids);
+    return engine::StageTimings{};
+  }
+  void Release(const std::vector<engine::SampleId>& ids) override {
+    for (const engine::SampleId& id : ids) sizes_.erase({id.request_id, id.image});
+  }
+
   absl::StatusOr<engine::StageTimings> Run(const engine::BatchKey& key,
                                            const std::vector<engine::ImageJob>& jobs,
                                            const engine::BatchCallbacks& callbacks) override {
@@ -39,6 +69,7 @@ class ZeroCostPipeline : public engine::Pipeline {
 
   engine::ModelInfo info_;
   std::map<std::pair<int, int>, RgbImage> pictures_;  // used by the one worker running Run
+  std::map<std::pair<uint64_t, int>, std::pair<int, int>> sizes_;  // started samples' sizes
 };
 
 // Makes ZeroCostPipelines with the step and size limits of the model spec (any size multiple,

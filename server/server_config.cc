@@ -138,6 +138,11 @@ absl::Status ResolveModel(const std::string& field, const std::vector<std::strin
   if (!model->has_max_queue_delay_ms()) model->set_max_queue_delay_ms(10);
   TLCM_RETURN_IF_ERROR(
       CheckRange(field + ".max_queue_delay_ms", model->max_queue_delay_ms(), 0, 60000));
+  if (model->batching_mode().empty()) model->set_batching_mode("request");
+  if (model->batching_mode() != "request" && model->batching_mode() != "step") {
+    return Invalid(field + ".batching_mode",
+                   absl::StrCat("\"", model->batching_mode(), "\" is not request or step"));
+  }
   if (!model->has_max_queue_size()) model->set_max_queue_size(64);
   TLCM_RETURN_IF_ERROR(CheckRange(field + ".max_queue_size", model->max_queue_size(), 1, 100000));
   if (!model->has_prompt_cache_entries()) model->set_prompt_cache_entries(256);
@@ -342,6 +347,8 @@ engine::EngineOptions MakeEngineOptions(const ServerConfig& resolved) {
     m.spec.max_pixels = model.max_pixels();
     m.spec.prompt_cache_entries = model.prompt_cache_entries();
     m.devices.assign(model.devices().begin(), model.devices().end());
+    m.batching.mode = model.batching_mode() == "step" ? engine::BatchingMode::kStep
+                                                      : engine::BatchingMode::kRequest;
     m.batching.max_batch_size = model.max_batch_size();
     m.batching.max_queue_delay_micros = static_cast<int64_t>(model.max_queue_delay_ms()) * 1000;
     m.batching.max_queue_size = model.max_queue_size();

@@ -18,6 +18,7 @@
 #include "engine/batch_queue.h"
 #include "engine/encoder_pool.h"
 #include "engine/event_stream.h"
+#include "engine/step_scheduler.h"
 #include "util/client_text.h"
 
 namespace tlcm::engine {
@@ -155,10 +156,20 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   struct WorkerSlot {
     WorkerState state = WorkerState::kLoading;
     std::optional<Batch> assigned;  // handed over by the scheduler, not yet picked up
+    bool stepping = false;          // told to run step-level iterations, not yet picked up
     bool running = false;           // inside RunBatch
     absl::Time progressed;          // while running: the batch's start or its latest step
                                     // boundary or image, whichever came last
     std::string running_model;      // while running
+  };
+  // How far one chunk of a running batch (or one step-level sample: a chunk of one image) has
+  // come; shared by its worker and the encoder jobs of its images, guarded by mu_. The chunk is
+  // settled (its request told that the chunk ended, or failed) once, when its Run has returned
+  // (its sample was decoded) and none of its encodes is pending.
+  struct ChunkProgress {
+    int delivered = 0;        // images encoded and posted
+    int encodes_pending = 0;  // images and previews handed to the encoder pool, not yet done
+    bool run_done = false;    // the batch's Run returned OK / the sample was decoded
   };
   // One device. Immutable after construction except `pipelines` (touched only by its thread)
   // and `thread`.
@@ -168,16 +179,11 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
     std::vector<int> models;  // indices into models_
     absl::flat_hash_set<std::string> model_names;
     absl::flat_hash_map<std::string, std::unique_ptr<Pipeline>> pipelines;
+    // The step-level samples in its running sets and how far each has come (touched only by its
+    // thread).
+    absl::flat_hash_map<SampleId, std::shared_ptr<ChunkProgress>> samples;
     absl::CondVar cv;  // with mu_: a batch was assigned, or stopping
     std::thread thread;
-  };
-  // How far one chunk of a running batch has come; shared by its worker and the encoder jobs
-  // of its images, guarded by mu_. The chunk is settled (its request told that the chunk ended,
-  // or failed) once, when its Run has returned and none of its encodes is pending.
-  struct ChunkProgress {
-    int delivered = 0;        // images encoded and posted
-    int encodes_pending = 0;  // images and previews handed to the encoder pool, not yet done
-    bool run_done = false;    // the batch's Run returned OK
   };
   // One chunk of a running batch.
   struct LiveChunk {
@@ -207,6 +213,14 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   absl::Status WarmUp(Worker& worker, Pipeline& pipeline, const ModelInfo& info,
                       const ModelOptions& options);
   void RunBatch(Worker& worker, const Batch& batch);
+  // Step-level: runs iterations while the StepScheduler has some for the worker and no
+  // request-level batch is ready for it.
+  void RunSteps(Worker& worker);
+  // One iteration: releases the samples that left, starts the joiners, one step for the set,
+  // previews, decodes the samples that finished.
+  void RunIteration(Worker& worker, const Iteration& iteration);
+  // Fails every request with a sample in the iteration's set. Call with no lock held.
+  void FailIteration(Worker& worker, const Iteration& iteration, const absl::Status& status);
   // Reserves `job`'s place in its request's events and hands it to the encoder pool (waiting
   // while the pool is full). Call with no lock held, from a worker.
   void SubmitEncode(EncodeJob job);
@@ -261,7 +275,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   mutable absl::Mutex mu_;
   absl::CondVar scheduler_cv_;  // the scheduler has work: a request, an idle worker, drain, stop
   absl::CondVar state_cv_;      // loading progressed, a request ended, a stream closed
-  BatchQueue queue_ ABSL_GUARDED_BY(mu_);
+  BatchQueue queue_ ABSL_GUARDED_BY(mu_);     // models in BatchingMode::kRequest
+  StepScheduler steps_ ABSL_GUARDED_BY(mu_);  // models in BatchingMode::kStep
   absl::flat_hash_map<uint64_t, Active> active_ ABSL_GUARDED_BY(mu_);
   std::set<std::pair<absl::Time, uint64_t>> deadlines_ ABSL_GUARDED_BY(mu_);  // of active_
   std::vector<WorkerSlot> slots_ ABSL_GUARDED_BY(mu_);                        // per worker
@@ -307,8 +322,15 @@ EngineCore::EngineCore(EngineOptions options, PipelineFactory factory)
     model_index_[model_options.spec.name] = static_cast<int>(m);
     models_.push_back(std::move(model));
     const BatchingOptions& batching = model_options.batching;
-    queue_.AddModel(model_options.spec.name, batching.max_batch_size,
-                    absl::Microseconds(batching.max_queue_delay_micros), batching.max_queue_size);
+    if (batching.mode == BatchingMode::kStep) {
+      steps_.AddModel(model_options.spec.name, {batching.max_batch_size, batching.max_queue_size});
+    } else {
+      queue_.AddModel(model_options.spec.name, batching.max_batch_size,
+                      absl::Microseconds(batching.max_queue_delay_micros), batching.max_queue_size);
+    }
+  }
+  for (const auto& worker : workers_) {
+    steps_.AddWorker({worker->model_names.begin(), worker->model_names.end()});
   }
   slots_.resize(workers_.size());
   model_states_.resize(models_.size());
@@ -401,11 +423,27 @@ absl::StatusOr<RequestHandle> EngineCore::Submit(GenerationRequest request,
       }
     }
     const uint64_t id = next_id_;
-    absl::StatusOr<BatchQueue::Admission> admission =
-        queue_.Enqueue(resolved->key, id, request.num_images, now);
-    if (!admission.ok()) {
-      AdmissionResult(known_model, admission.status());
-      return admission.status();
+    int position = 0;
+    int chunks = 0;
+    if (model.options.batching.mode == BatchingMode::kStep) {
+      const BatchKey& key = resolved->key;
+      absl::StatusOr<int> queued = steps_.Enqueue(
+          id, SampleShape{key.model, key.width, key.height, key.steps}, request.num_images, now);
+      if (!queued.ok()) {
+        AdmissionResult(known_model, queued.status());
+        return queued.status();
+      }
+      position = *queued;
+      chunks = request.num_images;  // every image is a sample of its own
+    } else {
+      absl::StatusOr<BatchQueue::Admission> admission =
+          queue_.Enqueue(resolved->key, id, request.num_images, now);
+      if (!admission.ok()) {
+        AdmissionResult(known_model, admission.status());
+        return admission.status();
+      }
+      position = admission->position;
+      chunks = admission->num_chunks;
     }
     ++next_id_;
 
@@ -424,7 +462,7 @@ absl::StatusOr<RequestHandle> EngineCore::Submit(GenerationRequest request,
 
     Active& active = active_[id];
     active.request = admitted;
-    active.chunks_left = admission->num_chunks;
+    active.chunks_left = chunks;
     if (admitted->request.deadline != absl::InfiniteFuture()) {
       deadlines_.emplace(admitted->request.deadline, id);
     }
@@ -434,7 +472,6 @@ absl::StatusOr<RequestHandle> EngineCore::Submit(GenerationRequest request,
     ReportQueueDepthLocked(name);
     ReportInFlightLocked(name);
     AdmissionResult(name, absl::OkStatus());
-    const int position = admission->position;
     PostLocked(
         id, [position](GenerationEventSink& s) { s.OnQueued(position); }, &flush);
     scheduler_cv_.Signal();
@@ -457,7 +494,9 @@ void EngineCore::Cancel(uint64_t id) {
 // Bookkeeping under mu_
 
 void EngineCore::ReportQueueDepthLocked(const std::string& model) {
-  if (observer_ != nullptr) observer_->OnQueueDepth(model, queue_.queued_requests(model));
+  if (observer_ != nullptr) {
+    observer_->OnQueueDepth(model, queue_.queued_requests(model) + steps_.queued_requests(model));
+  }
 }
 
 void EngineCore::ReportInFlightLocked(const std::string& model) {
@@ -480,7 +519,9 @@ void EngineCore::FinishLocked(uint64_t id, absl::Status status, FlushList* flush
   Active& active = it->second;
   const Request& request = *active.request;
   const std::string& model = request.request.model;
-  if (queue_.Remove(id) > 0) ReportQueueDepthLocked(model);
+  // Queued images go at once; running step-level samples leave at their set's next iteration.
+  const int queued_images = queue_.Remove(id) + steps_.Remove(id);
+  if (queued_images > 0) ReportQueueDepthLocked(model);
   if (request.request.deadline != absl::InfiniteFuture()) {
     deadlines_.erase({request.request.deadline, id});
   }
@@ -513,7 +554,14 @@ void EngineCore::DispatchLocked(absl::Time now) {
     if (slot.state != WorkerState::kIdle) continue;
     Batch batch;
     const auto eligible = [&](const std::string& m) { return worker->model_names.contains(m); };
-    if (!queue_.TakeReadyBatch(now, flush_all, eligible, &batch)) continue;
+    if (!queue_.TakeReadyBatch(now, flush_all, eligible, &batch)) {
+      if (steps_.HasWork(worker->index)) {
+        slot.stepping = true;
+        slot.state = WorkerState::kBusy;
+        worker->cv.Signal();
+      }
+      continue;
+    }
     const std::string model = batch.key.model;
     slot.assigned = std::move(batch);
     slot.state = WorkerState::kBusy;
@@ -585,16 +633,21 @@ void EngineCore::WorkerMain(Worker& worker) {
   }
   if (!loaded.ok()) return;
   while (true) {
-    Batch batch;
+    std::optional<Batch> batch;
     {
       absl::MutexLock lock(&mu_);
       WorkerSlot& slot = slots_[worker.index];
-      while (!stopping_ && !slot.assigned.has_value()) worker.cv.Wait(&mu_);
+      while (!stopping_ && !slot.assigned.has_value() && !slot.stepping) worker.cv.Wait(&mu_);
       if (stopping_) return;  // every request is terminal by now (Stop follows Drain)
-      batch = *std::move(slot.assigned);
+      batch = std::move(slot.assigned);
       slot.assigned.reset();
+      slot.stepping = false;
     }
-    RunBatch(worker, batch);
+    if (batch.has_value()) {
+      RunBatch(worker, *batch);
+    } else {
+      RunSteps(worker);
+    }
     absl::MutexLock lock(&mu_);
     slots_[worker.index].state = WorkerState::kIdle;
     scheduler_cv_.Signal();
@@ -615,6 +668,12 @@ absl::Status EngineCore::LoadAndWarmUp(Worker& worker) {
     if (!created.ok()) return Annotate(created.status(), context);
     if (*created == nullptr) {
       return absl::InternalError(absl::StrCat(context, ": the factory returned no pipeline"));
+    }
+    if (options.batching.mode == BatchingMode::kStep && (*created)->stepper() == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(context,
+                       ": batching mode \"step\" needs a pipeline that runs step by "
+                       "step, and this one only runs whole batches"));
     }
     ModelInfo info = (*created)->info();
     info.name = options.spec.name;
@@ -846,6 +905,266 @@ void EngineCore::RunBatch(Worker& worker, const Batch& batch) {
     }
   }
   Flush(flush);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step-level batching: iterations on a worker
+
+void EngineCore::RunSteps(Worker& worker) {
+  const auto eligible = [&](const std::string& m) { return worker.model_names.contains(m); };
+  while (true) {
+    Iteration iteration;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      const absl::Time now = clock_->Now();
+      // A request-level batch that is ready goes first: the worker turns idle, the scheduler
+      // thread hands the batch over, and the sets go on after it.
+      if (queue_.NextReadyTime(drain_state_ != DrainState::kServing, eligible) <= now) return;
+      if (!steps_.Schedule(worker.index, now, &iteration)) return;
+      if (!iteration.joined.empty()) ReportQueueDepthLocked(iteration.model);
+    }
+    RunIteration(worker, iteration);
+  }
+}
+
+void EngineCore::FailIteration(Worker& worker, const Iteration& iteration,
+                               const absl::Status& status) {
+  std::vector<SampleId> samples;
+  for (const ScheduledSample& s : iteration.stepping) samples.push_back(s.id);
+  for (const SampleId& id : samples) worker.samples.erase(id);
+  // The pipeline has released the samples of the failed call; these are the rest of the set.
+  worker.pipelines.at(iteration.model)->stepper()->Release(samples);
+  FlushList flush;
+  {
+    absl::MutexLock lock(&mu_);
+    const std::string context = absl::StrCat("model \"", iteration.model, "\" on ", worker.device);
+    for (uint64_t id : steps_.Fail(iteration)) FinishLocked(id, Annotate(status, context), &flush);
+  }
+  Flush(flush);
+}
+
+void EngineCore::RunIteration(Worker& worker, const Iteration& iteration) {
+  SampleStepper& stepper = *worker.pipelines.at(iteration.model)->stepper();
+  const std::string context = absl::StrCat("model \"", iteration.model, "\" on ", worker.device);
+  const absl::Time started_at = clock_->Now();
+  const int set_size = static_cast<int>(iteration.stepping.size());
+  // The requests of the set's samples (shared: they outlive a request's end while encoding).
+  absl::flat_hash_map<uint64_t, std::shared_ptr<const Request>> requests;
+  std::vector<SampleSpec> joiners;
+  FlushList flush;
+  {
+    absl::MutexLock lock(&mu_);
+    WorkerSlot& slot = slots_[worker.index];
+    slot.running = true;
+    slot.progressed = started_at;
+    slot.running_model = iteration.model;
+    for (const ScheduledSample& s : iteration.stepping) {
+      auto it = active_.find(s.id.request_id);
+      if (it == active_.end()) continue;  // ended since Schedule: leaves at the next iteration
+      Active& active = it->second;
+      requests.emplace(s.id.request_id, active.request);
+      active.metrics.batch_size = std::max(active.metrics.batch_size, set_size);
+    }
+    for (const ScheduledSample& s : iteration.joined) {
+      auto it = active_.find(s.id.request_id);
+      if (it == active_.end()) continue;
+      Active& active = it->second;
+      const Request& r = *active.request;
+      if (!active.started) {
+        active.started = true;
+        active.metrics.queue_ms = Millis(started_at - r.admitted);
+        active.metrics.device = worker.device;
+      }
+      ++active.metrics.num_batches;
+      StartedEvent started{worker.device, worker.index, set_size, s.id.image, 1};
+      PostLocked(
+          r.id, [started](GenerationEventSink& sink) { sink.OnStarted(started); }, &flush);
+      ImageJob job{r.request.prompt, r.request.prompt_2, r.seed + static_cast<uint64_t>(s.id.image),
+                   r.resolved.guidance_scale};
+      joiners.push_back(SampleSpec{s.id, std::move(job), s.steps, r.resolved.key.sampler});
+    }
+  }
+  Flush(flush);
+  const auto finish_running = [&] {
+    absl::MutexLock lock(&mu_);
+    slots_[worker.index].running = false;
+  };
+
+  // 1. Samples that left (cancelled, expired, failed elsewhere) free their state.
+  for (const SampleId& id : iteration.left) worker.samples.erase(id);
+  if (!iteration.left.empty()) stepper.Release(iteration.left);
+  // 2. Joiners: prompt encoding and initial latents. (A joiner whose request ended since
+  // Schedule does not start; it leaves at the next iteration.)
+  StageTimings start_timings;
+  if (!joiners.empty()) {
+    for (const SampleSpec& spec : joiners) {
+      worker.samples[spec.id] = std::make_shared<ChunkProgress>();
+    }
+    absl::StatusOr<StageTimings> started = GuardedCall<StageTimings>(
+        [&] { return stepper.Start(iteration.width, iteration.height, joiners); });
+    if (!started.ok()) {
+      finish_running();
+      FailIteration(worker, iteration, started.status());
+      return;
+    }
+    start_timings = *started;
+  }
+  // 3. One denoiser call for the set (the samples that started); it stops inside once no
+  // sample of it is wanted.
+  std::vector<SampleId> set;
+  for (const ScheduledSample& s : iteration.stepping) {
+    if (worker.samples.contains(s.id)) set.push_back(s.id);
+  }
+  StageTimings step_timings;
+  if (!set.empty()) {
+    const auto interrupt = [&] {
+      absl::MutexLock lock(&mu_);
+      for (const SampleId& id : set) {
+        if (IsActiveLocked(id.request_id)) return false;
+      }
+      return true;
+    };
+    absl::StatusOr<StageTimings> stepped =
+        GuardedCall<StageTimings>([&] { return stepper.Step(set, interrupt); });
+    if (!stepped.ok() && !absl::IsCancelled(stepped.status())) {
+      finish_running();
+      FailIteration(worker, iteration, stepped.status());
+      return;
+    }
+    if (stepped.ok()) step_timings = *stepped;
+  }
+
+  // 4. Bookkeeping: step events, stage times, who finished.
+  const BatchKey key{iteration.model, 1, iteration.width, iteration.height, ""};
+  StepOutcome outcome;
+  FlushList step_flush;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_->Now();
+    slots_[worker.index].progressed = now;
+    outcome = steps_.Update(iteration, now);
+    for (const ScheduledSample& s : iteration.joined) {
+      auto it = active_.find(s.id.request_id);
+      if (it == active_.end()) continue;
+      it->second.metrics.text_encode_ms += start_timings.text_encode_ms / joiners.size();
+    }
+    for (const auto& [id, request] : requests) {
+      auto it = active_.find(id);
+      if (it != active_.end()) it->second.metrics.denoise_ms += step_timings.denoise_ms;
+    }
+    for (const ScheduledSample& s : iteration.stepping) {
+      StepEvent event{s.step + 1, s.steps, s.id.image, 1};
+      PostLocked(
+          s.id.request_id, [event](GenerationEventSink& sink) { sink.OnStep(event); }, &step_flush);
+    }
+    RecordDenoiseRateLocked(key, static_cast<int>(set.size()), step_timings);
+  }
+  Flush(step_flush);
+  for (const SampleId& id : outcome.left) worker.samples.erase(id);
+  if (!outcome.left.empty()) stepper.Release(outcome.left);
+
+  // 5. Previews of the samples that go on.
+  for (const ScheduledSample& s : iteration.stepping) {
+    const int step = s.step + 1;
+    if (step >= s.steps) continue;
+    auto request = requests.find(s.id.request_id);
+    if (request == requests.end() || !request->second->request.previews) continue;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!IsActiveLocked(s.id.request_id)) continue;
+    }
+    absl::StatusOr<RgbImage> preview = GuardedCall<RgbImage>([&] { return stepper.Preview(s.id); });
+    if (!preview.ok()) {
+      FlushList failed;
+      {
+        absl::MutexLock lock(&mu_);
+        FinishLocked(s.id.request_id, Annotate(preview.status(), context), &failed);
+      }
+      Flush(failed);
+      continue;
+    }
+    const Request& r = *request->second;
+    const int index = s.id.image, width = preview->width, height = preview->height;
+    const ImageFormat format = r.request.format;
+    SubmitEncode(EncodeJob{request->second, worker.samples.at(s.id), 1, 0, *std::move(preview),
+                           false, absl::StrCat("the preview of image ", index), context,
+                           [=](std::string bytes) -> EventStream::Event {
+                             PreviewEvent event{index, step,   std::move(bytes),
+                                                width, height, format};
+                             return [event = std::move(event)](GenerationEventSink& sink) mutable {
+                               sink.OnPreview(std::move(event));
+                             };
+                           }});
+  }
+
+  // 6. Finished samples are decoded at once, in a batch of their own.
+  StageTimings decode_timings;
+  if (!outcome.finished.empty()) {
+    FlushList done_flush;
+    std::vector<RgbImage> images;
+    absl::StatusOr<StageTimings> decoded =
+        GuardedCall<StageTimings>([&] { return stepper.Decode(outcome.finished, &images); });
+    std::vector<std::shared_ptr<ChunkProgress>> progress;
+    for (const SampleId& id : outcome.finished) {
+      progress.push_back(worker.samples.at(id));
+      worker.samples.erase(id);
+    }
+    if (decoded.ok() && images.size() != outcome.finished.size()) {
+      decoded = absl::InternalError(absl::StrCat("the pipeline decoded ", images.size(), " of ",
+                                                 outcome.finished.size(), " samples"));
+    }
+    if (decoded.ok()) {
+      for (size_t f = 0; f < outcome.finished.size(); ++f) {
+        const SampleId& id = outcome.finished[f];
+        auto request = requests.find(id.request_id);
+        if (request == requests.end()) continue;
+        const Request& r = *request->second;
+        const int index = id.image, width = images[f].width, height = images[f].height;
+        const ImageFormat format = r.request.format;
+        const uint64_t seed = r.seed + static_cast<uint64_t>(index);
+        SubmitEncode(EncodeJob{
+            request->second, progress[f], 1, 0, std::move(images[f]), true,
+            absl::StrCat("image ", index), context, [=](std::string bytes) -> EventStream::Event {
+              GeneratedImage event{index, seed, std::move(bytes), width, height, format};
+              return [event = std::move(event)](GenerationEventSink& sink) mutable {
+                sink.OnImage(std::move(event));
+              };
+            }});
+      }
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      for (size_t f = 0; f < outcome.finished.size(); ++f) {
+        const uint64_t id = outcome.finished[f].request_id;
+        auto it = active_.find(id);
+        if (it == active_.end()) continue;
+        if (!decoded.ok()) {
+          FinishLocked(id, Annotate(decoded.status(), context), &done_flush);
+          continue;
+        }
+        decode_timings.decode_ms = decoded->decode_ms;
+        it->second.metrics.decode_ms += decoded->decode_ms / outcome.finished.size();
+        progress[f]->run_done = true;
+        SettleChunkLocked(id, *progress[f], 1, context, &done_flush);
+      }
+    }
+    Flush(done_flush);
+  }
+  ReportMemory(worker, *worker.pipelines.at(iteration.model));
+  // The observer hears of the iteration as of a batch of one step.
+  if (observer_ != nullptr) {
+    StageTimings reported = step_timings;
+    reported.text_encode_ms = start_timings.text_encode_ms;
+    reported.prompt_cache_hits = start_timings.prompt_cache_hits;
+    reported.prompt_cache_misses = start_timings.prompt_cache_misses;
+    reported.decode_ms = decode_timings.decode_ms;
+    absl::MutexLock lock(&mu_);
+    observer_->OnBatchDone(MakeBatchReport(worker.device, worker.index, key, set_size, reported,
+                                           Millis(clock_->Now() - started_at)),
+                           /*warmup=*/false);
+  }
+  finish_running();
 }
 
 void EngineCore::SettleChunkLocked(uint64_t id, const ChunkProgress& progress, int images,

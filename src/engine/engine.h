@@ -9,9 +9,11 @@
 //   goes on at once) and hands it to the request's GenerationEventSink, in the order the
 //   pipeline produced them -> exactly one terminal OnDone, after the last image.
 //
-// Batching (TF-Serving's shared batch scheduler, with images as the task size): requests batch
-// only when their BatchKey (model, steps, width, height, sampler) is equal. Each key holds a list
-// of batches; a request goes into the key's open batch when its images fit, otherwise the open
+// Batching, per model (BatchingOptions::mode). Step-level: see StepScheduler; a worker runs one
+// iteration (joins, one step, decodes) at a time and takes request-level batches between them.
+// Request-level (TF-Serving's shared batch scheduler, with images as the task size): requests
+// batch only when their BatchKey (model, steps, width, height, sampler) is equal. Each key holds a
+// list of batches; a request goes into the key's open batch when its images fit, otherwise the open
 // batch closes and a new one opens. A request with more images than max_batch_size is split into
 // chunks that fill the open batch and then new ones; image i keeps seed + i wherever it runs.
 // A batch is ready when it is full or closed, when its first request has waited
@@ -38,10 +40,23 @@
 
 namespace tlcm::engine {
 
+// How a model's requests share denoiser calls.
+enum class BatchingMode {
+  // A batch forms once per (model, steps, size, sampler), waiting up to max_queue_delay_micros
+  // to fill, and runs to its end (BatchQueue).
+  kRequest,
+  // Step-level: a running set per (model, size) on each device, which queued images join and
+  // finished, cancelled or expired ones leave at every step boundary; one denoiser call per step
+  // for the whole set whatever its mix of step counts and samplers (StepScheduler). Needs a
+  // pipeline with a SampleStepper.
+  kStep,
+};
+
 // Per-model batching, TF-Serving style.
 struct BatchingOptions {
-  int max_batch_size = 4;                 // images per batch (>= 1)
-  int64_t max_queue_delay_micros = 5000;  // how long a batch may wait to fill up (>= 0)
+  BatchingMode mode = BatchingMode::kRequest;
+  int max_batch_size = 4;                 // images per batch or running set (>= 1)
+  int64_t max_queue_delay_micros = 5000;  // kRequest: how long a batch may wait to fill up (>= 0)
   int max_queue_size = 64;                // requests waiting for this model; beyond it Submit
                                           // answers RESOURCE_EXHAUSTED (>= 1)
 };

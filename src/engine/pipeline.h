@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/hash/hash.h"
@@ -70,6 +71,57 @@ struct BatchCallbacks {
   std::function<void(size_t job, RgbImage image)> on_image;
 };
 
+// Image `image` of request `request_id`: a sample of a step-level running set.
+struct SampleId {
+  uint64_t request_id = 0;
+  int image = 0;
+
+  friend bool operator==(const SampleId& a, const SampleId& b) {
+    return a.request_id == b.request_id && a.image == b.image;
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, const SampleId& s) {
+    return H::combine(std::move(h), s.request_id, s.image);
+  }
+};
+
+// One sample to start: what it shows and its own schedule. Samples of different step counts
+// and samplers share a running set (and every denoiser call) when their model and size match.
+struct SampleSpec {
+  SampleId id;
+  ImageJob job;  // prompt, seed, guidance
+  int steps = 0;
+  std::string sampler;  // one of ModelInfo::samplers
+};
+
+// Step-level batching (engine/step_scheduler.h) through a pipeline: the pipeline keeps each
+// sample's state (latents, prompt embeddings, random stream) from Start until Decode or Release,
+// and advances any set of its samples of one size by one step per call, whatever their step
+// counts, samplers and step indices. An image does not depend on the samples it ran with. Called
+// by the one worker thread that owns the pipeline. Errors as Pipeline::Run's; after an error the
+// samples of the call are released.
+class SampleStepper {
+ public:
+  virtual ~SampleStepper() = default;
+  // Encodes the prompts (through the prompt cache) and draws the initial latents of `samples`,
+  // all `width` x `height`. Reports text_encode_ms and the cache lookups.
+  virtual absl::StatusOr<StageTimings> Start(int width, int height,
+                                             const std::vector<SampleSpec>& samples) = 0;
+  // One denoiser call advancing every sample of `set` (started, unfinished, one size) by one
+  // step; reports denoise_ms. CANCELLED, changing nothing, when `interrupt` (polled inside the
+  // denoiser) returned true.
+  virtual absl::StatusOr<StageTimings> Step(const std::vector<SampleId>& set,
+                                            const std::function<bool()>& interrupt) = 0;
+  // A cheap picture of the sample's current latent (no VAE).
+  virtual absl::StatusOr<RgbImage> Preview(const SampleId& sample) = 0;
+  // Decodes finished samples (one size) together into `images` (in order) and forgets them;
+  // reports decode_ms.
+  virtual absl::StatusOr<StageTimings> Decode(const std::vector<SampleId>& samples,
+                                              std::vector<RgbImage>* images) = 0;
+  // Forgets samples that left before they finished. Unknown ids are ignored.
+  virtual void Release(const std::vector<SampleId>& samples) = 0;
+};
+
 // Memory held on a pipeline's device, as the pipeline measures it after a batch run. A field is
 // -1 when the pipeline cannot measure it.
 struct DeviceMemory {
@@ -111,6 +163,9 @@ class Pipeline {
   // The device's memory now. Called by the worker thread right after each Run (warm-ups
   // included), so it must be cheap. The default measures nothing.
   virtual DeviceMemory MemoryUsage() const { return {}; }
+  // Step-level batching, for pipelines that can run step by step; null (the default) when the
+  // pipeline only runs whole batches (BatchingMode::kRequest).
+  virtual SampleStepper* stepper() { return nullptr; }
 };
 
 }  // namespace tlcm::engine

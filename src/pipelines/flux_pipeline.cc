@@ -1,17 +1,17 @@
 #include "pipelines/flux_pipeline.h"
 
+#include <numeric>
+
 #include "absl/strings/str_cat.h"
 #include "loaders/diffusers_folder.h"
 #include "loaders/key_remap.h"
 #include "models/layers/interruption.h"
 #include "models/layers/memory_format.h"
-#include "pipelines/active_set.h"
 #include "pipelines/component_fit.h"
 #include "pipelines/component_loader.h"
-#include "pipelines/image_noise.h"
+#include "pipelines/denoising_loop.h"
 #include "pipelines/image_output.h"
 #include "pipelines/latent_preview.h"
-#include "pipelines/run_timer.h"
 
 namespace tlcm {
 namespace {
@@ -117,9 +117,7 @@ FluxPipeline::PromptEmbeddings FluxPipeline::EncodePrompts(
   return out;
 }
 
-absl::StatusOr<RunResult> FluxPipeline::Run(const std::vector<ImageRequest>& requests,
-                                            const RunSettings& settings, const RunHooks& hooks) {
-  // 1. Check inputs.
+absl::Status FluxPipeline::CheckSettings(const RunSettings& settings) const {
   const std::string scheduler = settings.scheduler.empty() ? kDefaultScheduler : settings.scheduler;
   if (scheduler != kDefaultScheduler) {
     return absl::InvalidArgumentError(
@@ -135,90 +133,114 @@ absl::StatusOr<RunResult> FluxPipeline::Run(const std::vector<ImageRequest>& req
         absl::StrCat("width and height must be positive multiples of ", cell, ", got ",
                      settings.width, "x", settings.height));
   }
-  if (requests.empty()) return absl::InvalidArgumentError("a run needs at least one image");
-  torch::NoGradGuard no_grad;
-  RunResult result;
-  result.images.resize(requests.size());
-  RunTimer timer(options_.device);
-  const torch::Device device = options_.device;
-  ActiveSet active(requests.size());
-  if (auto keep = active.Prune(hooks.should_drop, device); keep && active.empty()) return result;
+  return absl::OkStatus();
+}
 
-  // 2. Encode the prompts (T5 per token, CLIP pooled).
-  std::vector<torch::Tensor> encoded = EncodePromptsCached(
-      *prompt_cache_, requests, active.images(),
-      [this, &result](const std::vector<std::string>& p1, const std::vector<std::string>& p2) {
+absl::StatusOr<std::vector<DenoisingSample>> FluxPipeline::StartSamples(
+    const std::vector<ImageRequest>& requests, const RunSettings& settings, EncodeStats* stats) {
+  TLCM_RETURN_IF_ERROR(CheckSettings(settings));
+  torch::NoGradGuard no_grad;
+  // T5 per token, CLIP pooled.
+  std::vector<size_t> all(requests.size());
+  std::iota(all.begin(), all.end(), 0);
+  int hits = 0, misses = 0;
+  const std::vector<torch::Tensor> encoded = EncodePromptsCached(
+      *prompt_cache_, requests, all,
+      [this, stats](const std::vector<std::string>& p1, const std::vector<std::string>& p2) {
         PromptEmbeddings e = EncodePrompts(p1, p2);
-        result.text_encode_t5_ms += e.t5_ms;
+        stats->text_encode_t5_ms += e.t5_ms;
         return std::vector<torch::Tensor>{e.prompt_embeds, e.pooled};
       },
-      result.prompt_cache_hits, result.prompt_cache_misses);
-  torch::Tensor prompt_embeds = encoded[0], pooled = encoded[1];
-  const torch::Tensor txt_ids =
-      torch::zeros({prompt_embeds.size(1), 3}, torch::kFloat32).to(device, options_.dtype);
-  result.text_encode_ms = timer.Lap();
-
-  // 3. Initial latents per image (float32, CPU generator), packed into tokens.
+      hits, misses);
+  stats->prompt_cache_hits += hits;
+  stats->prompt_cache_misses += misses;
+  // Initial latents per image (float32, CPU generator), packed into tokens.
+  const int cell = 2 * vae_scale_factor_;
   const int64_t h = 2 * (settings.height / cell), w = 2 * (settings.width / cell);
-  const int64_t seq = (h / 2) * (w / 2);
-  const torch::Tensor img_ids = ImageIds(h / 2, w / 2).to(device, options_.dtype);
-  BatchNoise noise(requests);
-  // float32 between steps
-  torch::Tensor latents = Pack(noise.Draw(active.images(), {1, latent_channels_, h, w}, device));
-
-  // 4. Denoise: one transformer forward per step for the whole batch.
-  const std::vector<float> sigmas = scheduler_->Sigmas(settings.steps, seq);
-  const int total = settings.steps;
-  for (int step = 0; step < total && !active.empty(); ++step) {
-    const int64_t rows = latents.size(0);
-    const std::vector<float> sigma(rows, sigmas[step]), sigma_next(rows, sigmas[step + 1]);
-    const torch::Tensor timestep =
-        torch::full({rows}, scheduler_->TransformerTimestep(sigmas[step]), torch::kFloat32)
-            .to(device);
-    torch::Tensor guidance_tensor;
-    if (guidance_embeds_) {
-      std::vector<float> g;
-      for (size_t i : active.images()) g.push_back(requests[i].guidance_scale);
-      guidance_tensor = torch::tensor(g, torch::kFloat32).to(device);
-    }
-    torch::Tensor velocity;
-    try {
-      // Stops between transformer blocks once no image of the batch is wanted any more.
-      const ScopedInterruption interruption([&] { return active.AllDropped(hooks.should_drop); });
-      velocity = transformer_->forward(latents.to(options_.dtype), prompt_embeds, pooled, timestep,
-                                       guidance_tensor, img_ids, txt_ids);
-    } catch (const Interrupted&) {
-      active.Prune(hooks.should_drop, device);  // every image leaves
-      break;
-    }
-    // The TLCM step re-noises with a fresh draw at every step; the last one is multiplied by 0.
-    const torch::Tensor fresh = noise.Draw(active.images(), {1, seq, latent_channels_ * 4}, device);
-    latents = scheduler_->Step(velocity, sigma, latents, sigma_next, fresh);
-    if (hooks.on_step) hooks.on_step(step + 1, total);
-    if (hooks.on_preview && hooks.wants_preview && step + 1 < total) {
-      const torch::Tensor grid = Unpack(latents, h, w);
-      for (size_t r = 0; r < active.images().size(); ++r) {
-        const size_t image = active.images()[r];
-        if (hooks.wants_preview(image)) hooks.on_preview(image, step + 1, LatentPreview(grid[r]));
-      }
-    }
-    if (auto keep = active.Prune(hooks.should_drop, device)) {
-      latents = latents.index_select(0, *keep);
-      prompt_embeds = prompt_embeds.index_select(0, *keep);
-      pooled = pooled.index_select(0, *keep);
-    }
+  const std::vector<float> sigmas = scheduler_->Sigmas(settings.steps, (h / 2) * (w / 2));
+  std::vector<DenoisingSample> samples;
+  samples.reserve(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    DenoisingSample& sample = samples.emplace_back(requests[i]);
+    sample.scheduler = kDefaultScheduler;
+    sample.width = settings.width;
+    sample.height = settings.height;
+    sample.steps = settings.steps;
+    sample.sigmas = sigmas;
+    const auto row = static_cast<int64_t>(i);
+    sample.embeds = {encoded[0].narrow(0, row, 1), encoded[1].narrow(0, row, 1)};
+    sample.latents = Pack(sample.noise.Draw({1, latent_channels_, h, w}).to(options_.device));
   }
-  result.denoise_ms = timer.Lap();
-  if (active.empty()) return result;
+  return samples;
+}
 
-  // 5. Unpack, undo the VAE's scaling and shift, decode.
-  torch::Tensor z =
-      Unpack(latents, h, w) / vae_config_.scaling_factor + vae_config_.shift_factor.value_or(0.0);
-  std::vector<RgbImage> images = ToRgbImages(vae_->forward(z.to(vae_dtype_)));
-  for (size_t r = 0; r < images.size(); ++r)
-    result.images[active.images()[r]] = std::move(images[r]);
-  result.decode_ms = timer.Lap();
-  return result;
+bool FluxPipeline::Step(const std::vector<DenoisingSample*>& set,
+                        const std::function<bool()>& interrupt) {
+  torch::NoGradGuard no_grad;
+  const torch::Device device = options_.device;
+  const DenoisingSample& first = *set.front();
+  std::vector<float> sigma, sigma_next, timestep, guidance;
+  std::vector<torch::Tensor> latents, prompt_embeds, pooled;
+  for (const DenoisingSample* s : set) {
+    TORCH_CHECK(!s->done() && s->width == first.width && s->height == first.height,
+                "FluxPipeline::Step: samples must be unfinished and of one size");
+    sigma.push_back(s->sigmas[s->step]);
+    sigma_next.push_back(s->sigmas[s->step + 1]);
+    timestep.push_back(scheduler_->TransformerTimestep(s->sigmas[s->step]));
+    guidance.push_back(s->request.guidance_scale);
+    latents.push_back(s->latents);
+    prompt_embeds.push_back(s->embeds[0]);
+    pooled.push_back(s->embeds[1]);
+  }
+  const int cell = 2 * vae_scale_factor_;
+  const int64_t h2 = first.height / cell, w2 = first.width / cell;
+  const torch::Tensor img_ids = ImageIds(h2, w2).to(device, options_.dtype);
+  const torch::Tensor txt = torch::cat(prompt_embeds);
+  const torch::Tensor txt_ids =
+      torch::zeros({txt.size(1), 3}, torch::kFloat32).to(device, options_.dtype);
+  const torch::Tensor x = torch::cat(latents);
+  torch::Tensor guidance_tensor;
+  if (guidance_embeds_) guidance_tensor = torch::tensor(guidance, torch::kFloat32).to(device);
+  torch::Tensor velocity;
+  try {
+    const ScopedInterruption interruption(interrupt);
+    velocity = transformer_->forward(x.to(options_.dtype), txt, torch::cat(pooled),
+                                     torch::tensor(timestep, torch::kFloat32).to(device),
+                                     guidance_tensor, img_ids, txt_ids);
+  } catch (const Interrupted&) {
+    return false;
+  }
+  // The TLCM step re-noises with a fresh draw at every step; the last one is multiplied by 0.
+  std::vector<torch::Tensor> fresh;
+  for (DenoisingSample* s : set) fresh.push_back(s->noise.Draw(s->latents.sizes()));
+  AdvanceSamples(set,
+                 scheduler_->Step(velocity, sigma, x, sigma_next, torch::cat(fresh).to(device)));
+  return true;
+}
+
+RgbImage FluxPipeline::Preview(const DenoisingSample& sample) const {
+  const int cell = 2 * vae_scale_factor_;
+  return LatentPreview(
+      Unpack(sample.latents, 2 * (sample.height / cell), 2 * (sample.width / cell))[0]);
+}
+
+std::vector<RgbImage> FluxPipeline::Decode(const std::vector<const DenoisingSample*>& samples) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> latents;
+  for (const DenoisingSample* s : samples) latents.push_back(s->latents);
+  const int cell = 2 * vae_scale_factor_;
+  const DenoisingSample& first = *samples.front();
+  // Unpack, undo the VAE's scaling and shift, decode.
+  const torch::Tensor z =
+      Unpack(torch::cat(latents), 2 * (first.height / cell), 2 * (first.width / cell)) /
+          vae_config_.scaling_factor +
+      vae_config_.shift_factor.value_or(0.0);
+  return ToRgbImages(vae_->forward(z.to(vae_dtype_)));
+}
+
+absl::StatusOr<RunResult> FluxPipeline::Run(const std::vector<ImageRequest>& requests,
+                                            const RunSettings& settings, const RunHooks& hooks) {
+  return RunDenoisingLoop(*this, requests, settings, hooks);
 }
 
 }  // namespace tlcm

@@ -3,6 +3,7 @@
 // 16-channel VAE decoder.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 #include "models/clip_text_model.h"
 #include "models/t5_encoder.h"
 #include "models/transformer_flux.h"
+#include "pipelines/denoising_sample.h"
 #include "pipelines/pipeline_options.h"
 #include "pipelines/prompt_cache.h"
 #include "schedulers/flow_match_tlcm_scheduler.h"
@@ -34,9 +36,22 @@ class FluxPipeline {
   static absl::StatusOr<std::unique_ptr<FluxPipeline>> Load(const std::string& model_path,
                                                             const PipelineOptions& options);
 
-  // Generates one image per request (each with its own guidance scale). Not thread-safe.
+  // Generates one image per request (each with its own guidance scale), all with `settings`
+  // (denoising_loop.h over the step-wise API below). Not thread-safe.
   absl::StatusOr<RunResult> Run(const std::vector<ImageRequest>& requests,
                                 const RunSettings& settings, const RunHooks& hooks = {});
+
+  // Step-wise API (denoising_sample.h); the contracts of StableDiffusionXLPipeline's. Not
+  // thread-safe.
+  absl::Status CheckSettings(const RunSettings& settings) const;
+  // Prompts encoded through the cache (T5 time added to stats->text_encode_t5_ms), initial
+  // latents drawn and packed into tokens, sigmas for the size.
+  absl::StatusOr<std::vector<DenoisingSample>> StartSamples(
+      const std::vector<ImageRequest>& requests, const RunSettings& settings, EncodeStats* stats);
+  // One transformer forward for every sample of `set` (each with its own sigma and guidance).
+  bool Step(const std::vector<DenoisingSample*>& set, const std::function<bool()>& interrupt);
+  RgbImage Preview(const DenoisingSample& sample) const;
+  std::vector<RgbImage> Decode(const std::vector<const DenoisingSample*>& samples);
 
   // Prompt encoding (docs/model-notes.md §2, §4): prompt_embeds [B, L, D] from T5
   // (L = max_sequence_length) and pooled [B, P] from CLIP, in the pipeline dtype; t5_ms is the

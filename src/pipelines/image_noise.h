@@ -6,12 +6,9 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
-
-#include "pipelines/pipeline_options.h"
 
 namespace tlcm {
 
@@ -26,28 +23,6 @@ class ImageNoise {
 
  private:
   at::Generator generator_;
-};
-
-// The streams of a run's images, one per request, addressed by run-level image index.
-class BatchNoise {
- public:
-  explicit BatchNoise(const std::vector<ImageRequest>& requests) {
-    noise_.reserve(requests.size());
-    for (const ImageRequest& request : requests) noise_.emplace_back(request.seed);
-  }
-
-  // The next draw of `shape` ([1, ...]) of each of `images`, concatenated in that order along
-  // dim 0 (float32) and moved to `device`.
-  torch::Tensor Draw(const std::vector<size_t>& images, at::IntArrayRef shape,
-                     const torch::Device& device) {
-    std::vector<torch::Tensor> draws;
-    draws.reserve(images.size());
-    for (size_t i : images) draws.push_back(noise_[i].Draw(shape));
-    return torch::cat(draws).to(device);
-  }
-
- private:
-  std::vector<ImageNoise> noise_;
 };
 
 }  // namespace tlcm

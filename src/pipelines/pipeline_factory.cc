@@ -1,24 +1,27 @@
 // CreatePipeline: the bridge from the torch-free engine to the SDXL and FLUX pipelines.
 #include "pipelines/pipeline_factory.h"
 
+#include <map>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "loaders/diffusers_folder.h"
 #include "pipelines/component_loader.h"
 #include "pipelines/device_memory.h"
 #include "pipelines/flux_pipeline.h"
+#include "pipelines/run_timer.h"
 #include "pipelines/sdxl_pipeline.h"
 #include "util/status_macros.h"
 
 namespace tlcm {
 namespace {
 
-// Adapts a pipeline with Run(requests, settings, hooks) to engine::Pipeline. Torch exceptions
-// become statuses here: out of memory -> RESOURCE_EXHAUSTED, anything else INTERNAL naming the
-// model.
+// Adapts a pipeline with Run(requests, settings, hooks) and the step-wise API
+// (denoising_sample.h) to engine::Pipeline and engine::SampleStepper. Torch exceptions become
+// statuses here: out of memory -> RESOURCE_EXHAUSTED, anything else INTERNAL naming the model.
 template <typename Impl>
-class ServingPipeline : public engine::Pipeline {
+class ServingPipeline : public engine::Pipeline, public engine::SampleStepper {
  public:
   ServingPipeline(std::unique_ptr<Impl> impl, engine::ModelInfo info, torch::Device device)
       : impl_(std::move(impl)), info_(std::move(info)), device_(device) {}
@@ -27,25 +30,18 @@ class ServingPipeline : public engine::Pipeline {
 
   engine::DeviceMemory MemoryUsage() const override { return MeasureDeviceMemory(device_); }
 
+  engine::SampleStepper* stepper() override { return this; }
+
   absl::StatusOr<engine::StageTimings> Run(const engine::BatchKey& key,
                                            const std::vector<engine::ImageJob>& jobs,
                                            const engine::BatchCallbacks& callbacks) override {
     std::vector<ImageRequest> requests;
-    for (const engine::ImageJob& job : jobs) {
-      requests.push_back({job.prompt, job.prompt_2, job.seed, job.guidance_scale});
-    }
+    for (const engine::ImageJob& job : jobs) requests.push_back(RequestOf(job));
     RunSettings settings{key.steps, key.width, key.height, key.sampler};
     RunHooks hooks{callbacks.should_drop, callbacks.on_step, callbacks.wants_preview,
                    callbacks.on_preview};
-    absl::StatusOr<RunResult> result;
-    try {
-      result = impl_->Run(requests, settings, hooks);
-    } catch (const c10::OutOfMemoryError& e) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(info_.name, ": out of device memory: ", e.what_without_backtrace()));
-    } catch (const std::exception& e) {
-      return absl::InternalError(absl::StrCat(info_.name, ": ", ExceptionSummary(e)));
-    }
+    absl::StatusOr<RunResult> result =
+        Guarded<RunResult>([&] { return impl_->Run(requests, settings, hooks); });
     if (!result.ok()) return result.status();
     for (size_t i = 0; i < result->images.size(); ++i) {
       if (result->images[i] && callbacks.on_image)
@@ -61,10 +57,119 @@ class ServingPipeline : public engine::Pipeline {
     return timings;
   }
 
+  absl::StatusOr<engine::StageTimings> Start(
+      int width, int height, const std::vector<engine::SampleSpec>& samples) override {
+    absl::StatusOr<engine::StageTimings> timings =
+        Guarded<engine::StageTimings>([&]() -> absl::StatusOr<engine::StageTimings> {
+          RunTimer timer(device_);
+          EncodeStats stats;
+          // Samples of one schedule start together: one text-encoder call per schedule.
+          std::map<std::pair<int, std::string>, std::vector<size_t>> schedules;
+          for (size_t i = 0; i < samples.size(); ++i) {
+            schedules[{samples[i].steps, samples[i].sampler}].push_back(i);
+          }
+          for (const auto& [schedule, members] : schedules) {
+            std::vector<ImageRequest> requests;
+            for (size_t i : members) requests.push_back(RequestOf(samples[i].job));
+            TLCM_ASSIGN_OR_RETURN(
+                std::vector<DenoisingSample> started,
+                impl_->StartSamples(
+                    requests, RunSettings{schedule.first, width, height, schedule.second}, &stats));
+            for (size_t k = 0; k < members.size(); ++k) {
+              samples_.insert_or_assign(KeyOf(samples[members[k]].id), std::move(started[k]));
+            }
+          }
+          engine::StageTimings out;
+          out.text_encode_ms = timer.Lap();
+          out.text_encode_t5_ms = stats.text_encode_t5_ms;
+          out.prompt_cache_hits = stats.prompt_cache_hits;
+          out.prompt_cache_misses = stats.prompt_cache_misses;
+          return out;
+        });
+    if (!timings.ok()) {
+      for (const engine::SampleSpec& sample : samples) samples_.erase(KeyOf(sample.id));
+    }
+    return timings;
+  }
+
+  absl::StatusOr<engine::StageTimings> Step(const std::vector<engine::SampleId>& set,
+                                            const std::function<bool()>& interrupt) override {
+    std::vector<DenoisingSample*> samples;
+    for (const engine::SampleId& id : set) {
+      auto it = samples_.find(KeyOf(id));
+      if (it == samples_.end()) return UnknownSample(id);
+      samples.push_back(&it->second);
+    }
+    absl::StatusOr<engine::StageTimings> timings =
+        Guarded<engine::StageTimings>([&]() -> absl::StatusOr<engine::StageTimings> {
+          RunTimer timer(device_);
+          if (!impl_->Step(samples, interrupt)) {
+            return absl::CancelledError("no sample of the set is wanted any more");
+          }
+          engine::StageTimings out;
+          out.denoise_ms = timer.Lap();
+          return out;
+        });
+    if (!timings.ok() && !absl::IsCancelled(timings.status())) Release(set);
+    return timings;
+  }
+
+  absl::StatusOr<RgbImage> Preview(const engine::SampleId& id) override {
+    auto it = samples_.find(KeyOf(id));
+    if (it == samples_.end()) return UnknownSample(id);
+    return Guarded<RgbImage>([&] { return impl_->Preview(it->second); });
+  }
+
+  absl::StatusOr<engine::StageTimings> Decode(const std::vector<engine::SampleId>& ids,
+                                              std::vector<RgbImage>* images) override {
+    std::vector<const DenoisingSample*> samples;
+    for (const engine::SampleId& id : ids) {
+      auto it = samples_.find(KeyOf(id));
+      if (it == samples_.end()) return UnknownSample(id);
+      samples.push_back(&it->second);
+    }
+    absl::StatusOr<engine::StageTimings> timings =
+        Guarded<engine::StageTimings>([&]() -> absl::StatusOr<engine::StageTimings> {
+          RunTimer timer(device_);
+          *images = impl_->Decode(samples);
+          engine::StageTimings out;
+          out.decode_ms = timer.Lap();
+          return out;
+        });
+    Release(ids);
+    return timings;
+  }
+
+  void Release(const std::vector<engine::SampleId>& ids) override {
+    for (const engine::SampleId& id : ids) samples_.erase(KeyOf(id));
+  }
+
  private:
+  using Key = std::pair<uint64_t, int>;
+  static Key KeyOf(const engine::SampleId& id) { return {id.request_id, id.image}; }
+  static ImageRequest RequestOf(const engine::ImageJob& job) {
+    return {job.prompt, job.prompt_2, job.seed, job.guidance_scale};
+  }
+  absl::Status UnknownSample(const engine::SampleId& id) const {
+    return absl::InternalError(absl::StrCat(info_.name, ": no sample ", id.image, " of request ",
+                                            id.request_id, " was started"));
+  }
+  template <typename T, typename F>
+  absl::StatusOr<T> Guarded(F&& call) {
+    try {
+      return call();
+    } catch (const c10::OutOfMemoryError& e) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(info_.name, ": out of device memory: ", e.what_without_backtrace()));
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat(info_.name, ": ", ExceptionSummary(e)));
+    }
+  }
+
   std::unique_ptr<Impl> impl_;
   engine::ModelInfo info_;
   torch::Device device_;
+  std::map<Key, DenoisingSample> samples_;  // started and not yet decoded or released
 };
 
 engine::ModelInfo InfoFor(const ModelSpec& spec, PipelineFamily family, int size_multiple) {

@@ -1,21 +1,55 @@
 #include "pipelines/sdxl_pipeline.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <numeric>
 
 #include "absl/strings/str_cat.h"
 #include "loaders/diffusers_folder.h"
 #include "loaders/key_remap.h"
 #include "models/layers/interruption.h"
 #include "models/layers/memory_format.h"
-#include "pipelines/active_set.h"
 #include "pipelines/component_fit.h"
 #include "pipelines/component_loader.h"
-#include "pipelines/image_noise.h"
+#include "pipelines/denoising_loop.h"
 #include "pipelines/image_output.h"
 #include "pipelines/latent_preview.h"
-#include "pipelines/run_timer.h"
 
 namespace tlcm {
+namespace {
+
+// The scheduler step of a set whose samples may use different schedulers: `step(name, rows)`
+// once per scheduler with the rows (indices into `set`, ascending) of its samples; the results
+// ([rows, ...] float32) are assembled in `set`'s order. One call over every row when the set
+// has one scheduler.
+torch::Tensor ForEachScheduler(
+    const std::vector<DenoisingSample*>& set,
+    const std::function<torch::Tensor(const std::string& name, const std::vector<int64_t>& rows)>&
+        step) {
+  std::vector<std::string> names;
+  for (const DenoisingSample* s : set) {
+    if (std::find(names.begin(), names.end(), s->scheduler) == names.end())
+      names.push_back(s->scheduler);
+  }
+  torch::Tensor out;
+  for (const std::string& name : names) {
+    std::vector<int64_t> rows;
+    for (size_t r = 0; r < set.size(); ++r) {
+      if (set[r]->scheduler == name) rows.push_back(static_cast<int64_t>(r));
+    }
+    torch::Tensor part = step(name, rows);
+    if (names.size() == 1) return part;
+    if (!out.defined()) {
+      std::vector<int64_t> shape = part.sizes().vec();
+      shape[0] = static_cast<int64_t>(set.size());
+      out = torch::empty(shape, part.options());
+    }
+    out.index_copy_(0, torch::tensor(rows, torch::kInt64).to(part.device()), part);
+  }
+  return out;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> StableDiffusionXLPipeline::Load(
     const std::string& model_path, const PipelineOptions& options) {
@@ -109,100 +143,143 @@ StableDiffusionXLPipeline::PromptEmbeddings StableDiffusionXLPipeline::EncodePro
   return out;
 }
 
-torch::Tensor StableDiffusionXLPipeline::Decode(const torch::Tensor& latents) {
+torch::Tensor StableDiffusionXLPipeline::DecodeLatents(const torch::Tensor& latents) {
   const torch::Tensor z = (latents.to(torch::kFloat32) / vae_config_.scaling_factor).to(vae_dtype_);
   return vae_->forward(z);
 }
 
-absl::StatusOr<RunResult> StableDiffusionXLPipeline::Run(const std::vector<ImageRequest>& requests,
-                                                         const RunSettings& settings,
-                                                         const RunHooks& hooks) {
-  // 1. Check inputs.
+absl::Status StableDiffusionXLPipeline::CheckSettings(const RunSettings& settings) const {
   const std::string scheduler = settings.scheduler.empty() ? kDefaultScheduler : settings.scheduler;
-  TLCM_ASSIGN_OR_RETURN(std::vector<int64_t> timesteps, Timesteps(scheduler, settings.steps));
+  TLCM_RETURN_IF_ERROR(Timesteps(scheduler, settings.steps).status());
   if (settings.width <= 0 || settings.height <= 0 || settings.width % vae_scale_factor_ != 0 ||
       settings.height % vae_scale_factor_ != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("width and height must be positive multiples of ", vae_scale_factor_, ", got ",
                      settings.width, "x", settings.height));
   }
-  if (requests.empty()) return absl::InvalidArgumentError("a run needs at least one image");
-  torch::NoGradGuard no_grad;
-  RunResult result;
-  result.images.resize(requests.size());
-  RunTimer timer(options_.device);
-  const torch::Device device = options_.device;
-  ActiveSet active(requests.size());
-  if (auto keep = active.Prune(hooks.should_drop, device); keep && active.empty()) return result;
+  return absl::OkStatus();
+}
 
-  // 2. Encode the prompts of the images still wanted.
-  std::vector<torch::Tensor> encoded = EncodePromptsCached(
-      *prompt_cache_, requests, active.images(),
+absl::StatusOr<std::vector<DenoisingSample>> StableDiffusionXLPipeline::StartSamples(
+    const std::vector<ImageRequest>& requests, const RunSettings& settings, EncodeStats* stats) {
+  TLCM_RETURN_IF_ERROR(CheckSettings(settings));
+  const std::string scheduler = settings.scheduler.empty() ? kDefaultScheduler : settings.scheduler;
+  TLCM_ASSIGN_OR_RETURN(std::vector<int64_t> timesteps, Timesteps(scheduler, settings.steps));
+  torch::NoGradGuard no_grad;
+  std::vector<size_t> all(requests.size());
+  std::iota(all.begin(), all.end(), 0);
+  int hits = 0, misses = 0;
+  const std::vector<torch::Tensor> encoded = EncodePromptsCached(
+      *prompt_cache_, requests, all,
       [this](const std::vector<std::string>& p1, const std::vector<std::string>& p2) {
         PromptEmbeddings e = EncodePrompts(p1, p2);
         return std::vector<torch::Tensor>{e.prompt_embeds, e.pooled};
       },
-      result.prompt_cache_hits, result.prompt_cache_misses);
-  PromptEmbeddings embeds{encoded[0], encoded[1]};
-  const auto n = static_cast<int64_t>(active.images().size());
-  torch::Tensor time_ids =
-      torch::tensor({settings.height, settings.width, 0, 0, settings.height, settings.width},
-                    torch::kFloat32)
+      hits, misses);
+  stats->prompt_cache_hits += hits;
+  stats->prompt_cache_misses += misses;
+  // One generator per image, drawn on CPU in float32; float32 latents between steps.
+  const int64_t h = settings.height / vae_scale_factor_, w = settings.width / vae_scale_factor_;
+  std::vector<DenoisingSample> samples;
+  samples.reserve(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    DenoisingSample& sample = samples.emplace_back(requests[i]);
+    sample.scheduler = scheduler;
+    sample.width = settings.width;
+    sample.height = settings.height;
+    sample.steps = settings.steps;
+    sample.timesteps = timesteps;
+    const auto row = static_cast<int64_t>(i);
+    sample.embeds = {encoded[0].narrow(0, row, 1), encoded[1].narrow(0, row, 1)};
+    sample.latents = sample.noise.Draw({1, latent_channels_, h, w}).to(options_.device);
+  }
+  return samples;
+}
+
+bool StableDiffusionXLPipeline::Step(const std::vector<DenoisingSample*>& set,
+                                     const std::function<bool()>& interrupt) {
+  torch::NoGradGuard no_grad;
+  const torch::Device device = options_.device;
+  const DenoisingSample& first = *set.front();
+  const auto rows = static_cast<int64_t>(set.size());
+  std::vector<int64_t> t, t_next;
+  std::vector<torch::Tensor> latents, prompt_embeds, pooled;
+  for (const DenoisingSample* s : set) {
+    TORCH_CHECK(!s->done() && s->width == first.width && s->height == first.height,
+                "StableDiffusionXLPipeline::Step: samples must be unfinished and of one size");
+    t.push_back(s->timesteps[s->step]);
+    t_next.push_back(s->step + 1 < s->steps ? s->timesteps[s->step + 1] : -1);
+    latents.push_back(s->latents);
+    prompt_embeds.push_back(s->embeds[0]);
+    pooled.push_back(s->embeds[1]);
+  }
+  const torch::Tensor x = torch::cat(latents);
+  const torch::Tensor time_ids =
+      torch::tensor({first.height, first.width, 0, 0, first.height, first.width}, torch::kFloat32)
           .to(device, options_.dtype)
           .unsqueeze(0)
-          .repeat({n, 1});
-  result.text_encode_ms = timer.Lap();
-
-  // 3. Initial latents: one generator per image, drawn on CPU in float32.
-  const int64_t h = settings.height / vae_scale_factor_, w = settings.width / vae_scale_factor_;
-  BatchNoise noise(requests);
-  // float32 between steps
-  torch::Tensor latents = noise.Draw(active.images(), {1, latent_channels_, h, w}, device);
-
-  // 4. Denoise: every image advances one step per UNet call.
-  const int total = static_cast<int>(timesteps.size());
-  for (int step = 0; step < total && !active.empty(); ++step) {
-    const int64_t rows = latents.size(0);
-    const std::vector<int64_t> t(rows, timesteps[step]);
-    const std::vector<int64_t> t_next(rows, step + 1 < total ? timesteps[step + 1] : -1);
-    torch::Tensor eps;
-    try {
-      // Stops between UNet blocks once no image of the batch is wanted any more.
-      const ScopedInterruption interruption([&] { return active.AllDropped(hooks.should_drop); });
-      eps = unet_->forward(latents.to(options_.dtype), torch::tensor(t, torch::kInt64).to(device),
-                           embeds.prompt_embeds, embeds.pooled, time_ids);
-    } catch (const Interrupted&) {
-      active.Prune(hooks.should_drop, device);  // every image leaves
-      break;
-    }
-    torch::Tensor fresh;
-    if (step + 1 < total) fresh = noise.Draw(active.images(), {1, latent_channels_, h, w}, device);
-    latents = scheduler == "lcm" ? lcm_->Step(eps, t, latents, t_next, fresh)
-                                 : table_->Step(eps, t, latents, t_next, fresh);
-    if (hooks.on_step) hooks.on_step(step + 1, total);
-    if (hooks.on_preview && hooks.wants_preview && step + 1 < total) {
-      for (size_t r = 0; r < active.images().size(); ++r) {
-        const size_t image = active.images()[r];
-        if (hooks.wants_preview(image))
-          hooks.on_preview(image, step + 1, LatentPreview(latents[r]));
-      }
-    }
-    if (auto keep = active.Prune(hooks.should_drop, device)) {
-      latents = latents.index_select(0, *keep);
-      embeds.prompt_embeds = embeds.prompt_embeds.index_select(0, *keep);
-      embeds.pooled = embeds.pooled.index_select(0, *keep);
-      time_ids = time_ids.index_select(0, *keep);
+          .repeat({rows, 1});
+  torch::Tensor eps;
+  try {
+    const ScopedInterruption interruption(interrupt);
+    eps = unet_->forward(x.to(options_.dtype), torch::tensor(t, torch::kInt64).to(device),
+                         torch::cat(prompt_embeds), torch::cat(pooled), time_ids);
+  } catch (const Interrupted&) {
+    return false;
+  }
+  // Samples that go on take their stream's next draw; those at their last step take none.
+  std::vector<torch::Tensor> fresh;
+  bool any_fresh = false;
+  for (DenoisingSample* s : set) {
+    const auto shape = s->latents.sizes();
+    if (s->step + 1 < s->steps) {
+      fresh.push_back(s->noise.Draw(shape));
+      any_fresh = true;
+    } else {
+      fresh.push_back(torch::zeros(shape, torch::kFloat32));
     }
   }
-  result.denoise_ms = timer.Lap();
-  if (active.empty()) return result;
+  const torch::Tensor noise = any_fresh ? torch::cat(fresh).to(device) : torch::Tensor();
+  const auto scheduler_step = [&](const std::string& name, const torch::Tensor& rows_eps,
+                                  const std::vector<int64_t>& rows_t, const torch::Tensor& rows_x,
+                                  const std::vector<int64_t>& rows_t_next,
+                                  const torch::Tensor& rows_noise) {
+    return name == "lcm" ? lcm_->Step(rows_eps, rows_t, rows_x, rows_t_next, rows_noise)
+                         : table_->Step(rows_eps, rows_t, rows_x, rows_t_next, rows_noise);
+  };
+  const torch::Tensor next =
+      ForEachScheduler(set, [&](const std::string& name, const std::vector<int64_t>& picked) {
+        if (picked.size() == set.size()) return scheduler_step(name, eps, t, x, t_next, noise);
+        const torch::Tensor index = torch::tensor(picked, torch::kInt64).to(device);
+        std::vector<int64_t> sub_t, sub_t_next;
+        for (int64_t r : picked) {
+          sub_t.push_back(t[r]);
+          sub_t_next.push_back(t_next[r]);
+        }
+        return scheduler_step(name, eps.index_select(0, index), sub_t, x.index_select(0, index),
+                              sub_t_next,
+                              noise.defined() ? noise.index_select(0, index) : torch::Tensor());
+      });
+  AdvanceSamples(set, next);
+  return true;
+}
 
-  // 5. Decode to 8-bit RGB.
-  std::vector<RgbImage> images = ToRgbImages(Decode(latents));
-  for (size_t r = 0; r < images.size(); ++r)
-    result.images[active.images()[r]] = std::move(images[r]);
-  result.decode_ms = timer.Lap();
-  return result;
+RgbImage StableDiffusionXLPipeline::Preview(const DenoisingSample& sample) const {
+  return LatentPreview(sample.latents[0]);
+}
+
+std::vector<RgbImage> StableDiffusionXLPipeline::Decode(
+    const std::vector<const DenoisingSample*>& samples) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> latents;
+  for (const DenoisingSample* s : samples) latents.push_back(s->latents);
+  return ToRgbImages(DecodeLatents(torch::cat(latents)));
+}
+
+absl::StatusOr<RunResult> StableDiffusionXLPipeline::Run(const std::vector<ImageRequest>& requests,
+                                                         const RunSettings& settings,
+                                                         const RunHooks& hooks) {
+  return RunDenoisingLoop(*this, requests, settings, hooks);
 }
 
 }  // namespace tlcm

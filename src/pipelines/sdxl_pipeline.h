@@ -3,6 +3,7 @@
 // guidance (TLCM runs at guidance 0).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include "models/autoencoder_kl.h"
 #include "models/clip_text_model.h"
 #include "models/unet_2d_condition.h"
+#include "pipelines/denoising_sample.h"
 #include "pipelines/pipeline_options.h"
 #include "pipelines/prompt_cache.h"
 #include "schedulers/lcm_scheduler.h"
@@ -34,10 +36,29 @@ class StableDiffusionXLPipeline {
   static absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> Load(
       const std::string& model_path, const PipelineOptions& options);
 
-  // Generates one image per request, all with `settings`. Not thread-safe: one Run at a time.
-  // InvalidArgument for settings the model cannot take (steps, size, scheduler).
+  // Generates one image per request, all with `settings` (denoising_loop.h over the step-wise
+  // API below). Not thread-safe: one Run at a time. InvalidArgument for settings the model
+  // cannot take (steps, size, scheduler).
   absl::StatusOr<RunResult> Run(const std::vector<ImageRequest>& requests,
                                 const RunSettings& settings, const RunHooks& hooks = {});
+
+  // Step-wise API (denoising_sample.h). Not thread-safe, like Run.
+  // OK when the model can take `settings` (steps, size, scheduler); InvalidArgument naming the
+  // setting otherwise.
+  absl::Status CheckSettings(const RunSettings& settings) const;
+  // One sample per request with `settings`' schedule and size: prompts encoded (through the
+  // prompt cache), initial latents drawn from each request's seed. Adds the cache lookups to
+  // `stats`.
+  absl::StatusOr<std::vector<DenoisingSample>> StartSamples(
+      const std::vector<ImageRequest>& requests, const RunSettings& settings, EncodeStats* stats);
+  // Advances every sample of `set` (not done, all of one size; any mix of step counts, step
+  // indices and schedulers) by one step with one UNet call. Returns false, changing nothing,
+  // when `interrupt` (polled between UNet blocks; may be empty) asked to stop.
+  bool Step(const std::vector<DenoisingSample*>& set, const std::function<bool()>& interrupt);
+  // A cheap picture of the sample's current latent (no VAE).
+  RgbImage Preview(const DenoisingSample& sample) const;
+  // The images of `samples` (done, all of one size), decoded together by the VAE.
+  std::vector<RgbImage> Decode(const std::vector<const DenoisingSample*>& samples);
 
   // Prompt encoding (docs/model-notes.md §2): prompt_embeds [B, 77, D1 + D2] (penultimate
   // hidden states of both encoders) and pooled [B, P] (text_encoder_2's projection), in the
@@ -59,7 +80,7 @@ class StableDiffusionXLPipeline {
 
   // The ids the run's scheduler visits (validated against its step range).
   absl::StatusOr<std::vector<int64_t>> Timesteps(const std::string& scheduler, int steps) const;
-  torch::Tensor Decode(const torch::Tensor& latents);
+  torch::Tensor DecodeLatents(const torch::Tensor& latents);
 
   PipelineOptions options_;
   std::optional<ClipTokenizer> tokenizer_;

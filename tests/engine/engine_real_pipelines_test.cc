@@ -391,5 +391,68 @@ INSTANTIATE_TEST_SUITE_P(Cases, EngineRealPipelinesTest,
                            return name;
                          });
 
+// Step-level batching over the real pipelines: requests of 2, 3 and 4 steps (SDXL: with both
+// samplers) submitted together join running sets at step boundaries and share denoiser calls;
+// every image matches the same request run alone through the pipeline.
+TEST_P(EngineRealPipelinesTest, StepLevelMixesStepCountsAndEachImageStaysTheSame) {
+  const Case& c = case_;
+  EngineOptions options;
+  options.devices = {"cpu"};
+  options.observer = &observer_;
+  ModelOptions model;
+  model.spec = c.spec;
+  model.batching.mode = BatchingMode::kStep;
+  model.batching.max_batch_size = kMaxBatchSize;
+  model.warmup = false;
+  options.models.push_back(model);
+  auto engine = Engine::Create(options, CreatePipeline);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  ASSERT_TRUE((*engine)->WaitUntilReady().ok());
+  const bool sdxl = GetParam() == "sdxl-tiny";
+  struct Mix {
+    int steps;
+    std::string sampler;
+  };
+  const std::vector<Mix> mix = {{4, sdxl ? "lcm" : ""},
+                                {2, sdxl ? "tlcm" : ""},
+                                {3, sdxl ? "lcm" : ""},
+                                {2, sdxl ? "lcm" : ""},
+                                {4, sdxl ? "tlcm" : ""}};
+  std::vector<std::shared_ptr<RecordingSink>> sinks;
+  for (size_t i = 0; i < mix.size(); ++i) {
+    GenerationRequest request = Request(absl::StrCat("a lighthouse, picture ", i), 40 + i);
+    request.steps = mix[i].steps;
+    request.sampler = mix[i].sampler;
+    sinks.push_back(std::make_shared<RecordingSink>());
+    ASSERT_TRUE((*engine)->Submit(request, sinks.back()).ok());
+  }
+  for (auto& sink : sinks) ASSERT_EQ(DoneCode(*sink), absl::StatusCode::kOk);
+  int largest_set = 0;
+  for (const BatchReport& report : observer_.batches()) {
+    largest_set = std::max(largest_set, report.batch_size);
+  }
+  EXPECT_GT(largest_set, 1);  // the requests did share denoiser calls
+
+  auto pipeline = CreatePipeline(c.spec, "cpu");
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+  for (size_t i = 0; i < mix.size(); ++i) {
+    SCOPED_TRACE(i);
+    const ModelInfo& info = (*pipeline)->info();
+    std::vector<RgbImage> alone;
+    BatchCallbacks callbacks;
+    callbacks.on_image = [&](size_t, RgbImage image) { alone.push_back(std::move(image)); };
+    ASSERT_TRUE((*pipeline)
+                    ->Run({c.name, mix[i].steps, c.golden.width, c.golden.height,
+                           mix[i].sampler.empty() ? info.samplers.front() : mix[i].sampler},
+                          {{absl::StrCat("a lighthouse, picture ", i), "", 40 + i,
+                            c.golden.guidance_scale}},
+                          callbacks)
+                    .ok());
+    ASSERT_EQ(alone.size(), 1u);
+    EXPECT_TRUE(tlcm::testing::ImagesClose(ImageOf(*sinks[i], 0), alone[0], kSameMeanLevels,
+                                           kSameMaxLevels));
+  }
+}
+
 }  // namespace
 }  // namespace tlcm::engine

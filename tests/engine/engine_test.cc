@@ -986,3 +986,112 @@ TEST(EngineStressTest, EveryAcceptedRequestGetsExactlyOneTerminalStatus) {
 
 }  // namespace
 }  // namespace tlcm::engine
+
+namespace tlcm::engine {
+namespace {
+
+// Step-level batching (BatchingMode::kStep) through the fake pipeline's SampleStepper.
+class StepLevelEngineTest : public EngineTest {
+ protected:
+  void StartStepLevel(int max_batch_size = 4) {
+    EngineOptions options = Options();
+    options.models[0].batching.mode = BatchingMode::kStep;
+    options.models[0].batching.max_batch_size = max_batch_size;
+    Start(options);
+  }
+  static GenerationRequest Request(const std::string& prompt, uint64_t seed, int steps) {
+    GenerationRequest request = EngineTest::Request(prompt, seed);
+    request.steps = steps;
+    return request;
+  }
+  bool WaitForStepCalls(size_t count) {
+    return Eventually([&] { return control_.step_sets().size() >= count; });
+  }
+};
+
+TEST_F(StepLevelEngineTest, AShortRequestJoinsARunningOneAtAStepBoundaryAndFinishesFirst) {
+  StartStepLevel();
+  control_.SetManualStepping(true);
+  auto long_sink = Submit(Request("long", 10, 8));
+  ASSERT_TRUE(WaitForStepCalls(1));
+  auto short_sink = Submit(Request("short", 20, 2));
+  control_.AllowSteps(2);  // the long one's first step, then one for both
+  ASSERT_TRUE(WaitForStepCalls(3));
+  EXPECT_THAT(control_.step_sets()[1],
+              ElementsAre(SampleId{1, 0}, SampleId{2, 0}));  // one denoiser call for both
+  control_.AllowSteps(1);
+  ASSERT_EQ(DoneCode(*short_sink), absl::StatusCode::kOk);
+  EXPECT_THAT(short_sink->events(),
+              ElementsAre("queued 0", "started cpu#0 batch 2 images 0+1", "step 1/2", "step 2/2",
+                          "image 0 seed 20", "done OK"));
+  EXPECT_FALSE(long_sink->WaitForDone(absl::Milliseconds(50)).has_value());  // 5 steps to go
+  control_.SetManualStepping(false);
+  ASSERT_EQ(DoneCode(*long_sink), absl::StatusCode::kOk);
+  const std::vector<std::string> events = long_sink->events();
+  EXPECT_EQ(events[1], "started cpu#0 batch 1 images 0+1");
+  EXPECT_EQ(std::count_if(events.begin(), events.end(),
+                          [](const std::string& e) { return e.rfind("step ", 0) == 0; }),
+            8);
+  EXPECT_EQ(events[events.size() - 2], "image 0 seed 10");
+}
+
+TEST_F(StepLevelEngineTest, ACancelledSampleLeavesAtTheNextBoundaryAndTheOthersGoOn) {
+  StartStepLevel();
+  control_.SetManualStepping(true);
+  RequestHandle handle;
+  auto cancelled = Submit(Request("cancelled", 1, 4), &handle);
+  ASSERT_TRUE(WaitForStepCalls(1));
+  auto kept = Submit(Request("kept", 2, 2));
+  handle.Cancel();
+  EXPECT_EQ(DoneCode(*cancelled), absl::StatusCode::kCancelled);
+  control_.SetManualStepping(false);
+  ASSERT_EQ(DoneCode(*kept), absl::StatusCode::kOk);
+  for (size_t call = 1; call < control_.step_sets().size(); ++call) {
+    EXPECT_THAT(control_.step_sets()[call], ElementsAre(SampleId{2, 0})) << call;
+  }
+  EXPECT_EQ(cancelled->events().back(), "done CANCELLED");
+}
+
+TEST_F(StepLevelEngineTest, ALargeRequestIsSplitOverStepsAndKeepsItsSeeds) {
+  StartStepLevel(/*max_batch_size=*/2);
+  auto sink = Submit([] {
+    GenerationRequest request = Request("many", 100, 2);
+    request.num_images = 5;
+    return request;
+  }());
+  ASSERT_EQ(DoneCode(*sink), absl::StatusCode::kOk);
+  std::set<uint64_t> seeds;
+  for (const GeneratedImage& image : sink->images()) {
+    auto decoded = DecodePng(image.data);
+    ASSERT_TRUE(decoded.ok());
+    EXPECT_EQ(testing::SeedOfFakeImage(*decoded), image.seed);
+    seeds.insert(image.seed);
+  }
+  EXPECT_THAT(seeds, ElementsAre(100, 101, 102, 103, 104));
+  EXPECT_EQ(control_.largest_batch(), 2);
+}
+
+TEST_F(StepLevelEngineTest, AFailedStepFailsItsSetAndTheEngineGoesOn) {
+  StartStepLevel();
+  control_.FailNextRun("m", absl::ResourceExhaustedError("unet: CUDA out of memory"));
+  auto failed = Submit(Request("a", 1, 2));
+  ASSERT_EQ(DoneCode(*failed), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(failed->WaitForDone()->message()),
+              HasSubstr("model \"m\" on cpu: unet: CUDA out of memory"));
+  auto next = Submit(Request("b", 2, 2));
+  EXPECT_EQ(DoneCode(*next), absl::StatusCode::kOk);
+}
+
+TEST_F(StepLevelEngineTest, PreviewsFollowEachStepButTheLast) {
+  StartStepLevel();
+  GenerationRequest request = Request("p", 5, 3);
+  request.previews = true;
+  auto sink = Submit(request);
+  ASSERT_EQ(DoneCode(*sink), absl::StatusCode::kOk);
+  EXPECT_THAT(sink->events(), ElementsAre("queued 0", "started cpu#0 batch 1 images 0+1",
+                                          "step 1/3", "preview 0 @1", "step 2/3", "preview 0 @2",
+                                          "step 3/3", "image 0 seed 5", "done OK"));
+}
+
+}  // namespace
+}  // namespace tlcm::engine

@@ -51,7 +51,7 @@ uint64_t SeedOfFakeImage(const RgbImage& image) {
   return seed;
 }
 
-class FakePipeline : public Pipeline {
+class FakePipeline : public Pipeline, public SampleStepper {
  public:
   FakePipeline(FakePipelineControl* control, ModelInfo info, std::string device)
       : control_(control), info_(std::move(info)), device_(std::move(device)) {}
@@ -61,6 +61,64 @@ class FakePipeline : public Pipeline {
   DeviceMemory MemoryUsage() const override {
     absl::MutexLock lock(&control_->mu_);
     return control_->memory_;
+  }
+
+  SampleStepper* stepper() override { return this; }
+
+  // Step-wise: the same images as Run (FakeImage of seed and prompt; previews of seed + step).
+  absl::StatusOr<StageTimings> Start(int width, int height,
+                                     const std::vector<SampleSpec>& samples) override {
+    for (const SampleSpec& spec : samples) samples_[spec.id] = Sample{spec, width, height, 0};
+    return StageTimings{1, 0, 0, 0, 0, static_cast<int>(samples.size())};
+  }
+
+  absl::StatusOr<StageTimings> Step(const std::vector<SampleId>& set,
+                                    const std::function<bool()>& interrupt) override {
+    absl::Duration step_delay;
+    FakePipelineControl::Failure failure;
+    bool fail = false;
+    {
+      absl::MutexLock lock(&control_->mu_);
+      if (control_->record_runs_) control_->step_sets_.push_back(set);
+      control_->largest_batch_ = std::max(control_->largest_batch_, static_cast<int>(set.size()));
+      step_delay = control_->step_delay_;
+      auto it = control_->run_failures_.find(info_.name);
+      if (it != control_->run_failures_.end()) {
+        failure = it->second;
+        control_->run_failures_.erase(it);
+        fail = true;
+      }
+    }
+    if (fail) {
+      Release(set);
+      if (!failure.throw_what.empty()) throw std::runtime_error(failure.throw_what);
+      return failure.status;
+    }
+    WaitForPermit();
+    if (interrupt && interrupt()) return absl::CancelledError("no sample is wanted any more");
+    if (step_delay > absl::ZeroDuration()) absl::SleepFor(step_delay);
+    for (const SampleId& id : set) ++samples_.at(id).step;
+    return StageTimings{0, 0, 2, 0, 0, 0};
+  }
+
+  absl::StatusOr<RgbImage> Preview(const SampleId& id) override {
+    const Sample& s = samples_.at(id);
+    return FakeImage(s.spec.job.seed + static_cast<uint64_t>(s.step), s.spec.job.prompt,
+                     s.width / 8, s.height / 8);
+  }
+
+  absl::StatusOr<StageTimings> Decode(const std::vector<SampleId>& ids,
+                                      std::vector<RgbImage>* images) override {
+    for (const SampleId& id : ids) {
+      const Sample& s = samples_.at(id);
+      images->push_back(FakeImage(s.spec.job.seed, s.spec.job.prompt, s.width, s.height));
+    }
+    Release(ids);
+    return StageTimings{0, 0, 0, 3, 0, 0};
+  }
+
+  void Release(const std::vector<SampleId>& ids) override {
+    for (const SampleId& id : ids) samples_.erase(id);
   }
 
   absl::StatusOr<StageTimings> Run(const BatchKey& key, const std::vector<ImageJob>& jobs,
@@ -200,9 +258,16 @@ class FakePipeline : public Pipeline {
     return any_left;
   }
 
+  struct Sample {
+    SampleSpec spec;
+    int width = 0, height = 0;
+    int step = 0;  // steps done
+  };
+
   FakePipelineControl* const control_;
   const ModelInfo info_;
   const std::string device_;
+  absl::flat_hash_map<SampleId, Sample> samples_;  // started, not decoded or released
 };
 
 PipelineFactory FakePipelineControl::Factory() {
@@ -290,6 +355,11 @@ void FakePipelineControl::ThrowOnNextRun(const std::string& model, const std::st
 std::vector<FakePipelineControl::RunRecord> FakePipelineControl::runs() const {
   absl::MutexLock lock(&mu_);
   return runs_;
+}
+
+std::vector<std::vector<SampleId>> FakePipelineControl::step_sets() const {
+  absl::MutexLock lock(&mu_);
+  return step_sets_;
 }
 
 std::vector<FakePipelineControl::RunRecord> FakePipelineControl::request_runs() const {

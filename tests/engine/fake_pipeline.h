@@ -44,6 +44,11 @@ uint64_t SeedOfFakeImage(const RgbImage& image);
 //   for every job left;
 //   returns StageTimings {1, 2, 3} ms with one prompt-cache miss per distinct prompt and hits
 //   for repeats within the batch. MemoryUsage() reports what SetDeviceMemory set.
+// Step-wise (its SampleStepper, for BatchingMode::kStep): Start remembers the samples (1 ms,
+// one cache miss each); each Step records its set (step_sets), applies an injected failure
+// (FailNextRun / ThrowOnNextRun), waits for a step permit under manual stepping, returns
+// CANCELLED when `interrupt` says so, sleeps the step delay (2 ms reported); Preview and Decode
+// give the images Run would (3 ms reported).
 class FakePipelineControl {
  public:
   struct RunRecord {
@@ -99,6 +104,8 @@ class FakePipelineControl {
   std::vector<RunRecord> runs() const;
   // Runs that are not warm-ups.
   std::vector<RunRecord> request_runs() const;
+  // The set of every step-wise Step call so far, in order.
+  std::vector<std::vector<SampleId>> step_sets() const;
   int created_pipelines() const;
   // The most jobs one run had (warm-ups included).
   int largest_batch() const;
@@ -138,6 +145,7 @@ class FakePipelineControl {
   int largest_batch_ ABSL_GUARDED_BY(mu_) = 0;
   int created_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<RunRecord> runs_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::vector<SampleId>> step_sets_ ABSL_GUARDED_BY(mu_);
 };
 
 // A factory that shares ownership of `control` (for callers that do not keep it alive

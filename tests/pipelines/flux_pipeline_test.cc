@@ -90,6 +90,15 @@ TEST(FluxPipelineTest, AnImageIsTheSameAloneAndInAMixedBatch) {
   EXPECT_FALSE(testing::ImagesClose(*batch->images[0], *alone->images[0], 0.05, 1));
 }
 
+// A 3-step pair starts; a 2-step image joins after one step: they finish together at the third
+// boundary from different points of different sigma schedules.
+TEST(FluxPipelineTest, MixedStepCountsShareTransformerCallsAndEachImageStaysTheSame) {
+  auto p = LoadCase("flux-tiny", true, 24);
+  ASSERT_TRUE(p);
+  testing::ExpectMixedRunMatches(*p, "flux-tiny", {{"flow-3-pair", 0}, {"flow-2", 1}}, kMeanLevels,
+                                 kMaxLevels);
+}
+
 TEST(FluxPipelineTest, ABatchNobodyWantsStopsInsideItsStep) {
   auto p = LoadCase("flux-rich", true, 32);
   ASSERT_TRUE(p);

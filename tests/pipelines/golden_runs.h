@@ -4,6 +4,8 @@
 
 #include <cctype>
 #include <fstream>
+#include <list>
+#include <map>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -15,6 +17,7 @@
 
 #include "image/png_codec.h"
 #include "image/rgb_image.h"
+#include "pipelines/denoising_sample.h"
 #include "pipelines/pipeline_options.h"
 #include "tests/test_util.h"
 
@@ -146,6 +149,69 @@ void ExpectGoldenRuns(const std::string& case_name, Pipeline& with_lora, Pipelin
       ASSERT_TRUE(result->images[i].has_value());
       EXPECT_TRUE(ImagesClose(*result->images[i], expected, mean_levels, max_levels))
           << run.images[i];
+    }
+  }
+}
+
+// Step-level batching on golden runs: the images of each named run join one shared denoising
+// loop at the step boundary given with it (0 = before the first denoiser call), every boundary
+// steps all unfinished samples together whatever their step counts and schedulers, and samples
+// that finish are decoded at once, in a decode batch of their own. Each image must match
+// diffusers' PNG within (mean_levels, max_levels) and the same run made alone (Run) within one
+// uint8 level.
+template <typename Pipeline>
+void ExpectMixedRunMatches(Pipeline& pipeline, const std::string& case_name,
+                           const std::vector<std::pair<std::string, int>>& joins,
+                           double mean_levels, int max_levels) {
+  std::map<std::string, GoldenRun> by_name;
+  for (GoldenRun& run : LoadGoldenRuns(case_name)) by_name[run.name] = std::move(run);
+  std::list<DenoisingSample> samples;  // stable addresses
+  std::map<const DenoisingSample*, std::pair<const GoldenRun*, size_t>> origin;
+  std::map<std::pair<std::string, size_t>, RgbImage> images;
+  size_t joined = 0;
+  int largest_set = 0;
+  for (int boundary = 0; joined < joins.size() || !samples.empty(); ++boundary) {
+    for (const auto& [name, at] : joins) {
+      if (at != boundary) continue;
+      const GoldenRun& run = by_name.at(name);
+      EncodeStats stats;
+      auto started = pipeline.StartSamples(
+          RequestsOf(run), {run.steps, run.width, run.height, run.scheduler}, &stats);
+      ASSERT_TRUE(started.ok()) << started.status();
+      for (size_t i = 0; i < started->size(); ++i) {
+        samples.push_back(std::move((*started)[i]));
+        origin[&samples.back()] = {&run, i};
+      }
+      ++joined;
+    }
+    std::vector<DenoisingSample*> set;
+    for (DenoisingSample& s : samples) set.push_back(&s);
+    if (set.empty()) continue;
+    largest_set = std::max(largest_set, static_cast<int>(set.size()));
+    ASSERT_TRUE(pipeline.Step(set, {}));
+    std::vector<const DenoisingSample*> finished;
+    for (const DenoisingSample* s : set) {
+      if (s->done()) finished.push_back(s);
+    }
+    if (finished.empty()) continue;
+    std::vector<RgbImage> decoded = pipeline.Decode(finished);
+    for (size_t f = 0; f < finished.size(); ++f) {
+      const auto [run, index] = origin.at(finished[f]);
+      images[{run->name, index}] = std::move(decoded[f]);
+    }
+    samples.remove_if([](const DenoisingSample& s) { return s.done(); });
+  }
+  EXPECT_GT(largest_set, 2);  // the runs did share denoiser calls
+  for (const auto& [name, at] : joins) {
+    SCOPED_TRACE(name);
+    const GoldenRun& run = by_name.at(name);
+    auto alone = pipeline.Run(RequestsOf(run), {run.steps, run.width, run.height, run.scheduler});
+    ASSERT_TRUE(alone.ok()) << alone.status();
+    for (size_t i = 0; i < run.images.size(); ++i) {
+      const RgbImage& mixed = images.at({name, i});
+      EXPECT_TRUE(ImagesClose(mixed, *alone->images[i], 0.05, 1)) << run.images[i] << " vs alone";
+      const RgbImage expected = ReadPng(DataPath(case_name + "/golden/" + run.images[i]));
+      EXPECT_TRUE(ImagesClose(mixed, expected, mean_levels, max_levels)) << run.images[i];
     }
   }
 }

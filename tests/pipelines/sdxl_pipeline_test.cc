@@ -109,6 +109,16 @@ TEST(SdxlPipelineTest, AnImageIsTheSameAloneAndAnywhereInABatch) {
   EXPECT_FALSE(testing::ImagesClose(*batch->images[0], *alone->images[0], 0.05, 1));
 }
 
+// Two 4-step LCM images start; a 4-step image of the authors' sampler joins after one step and a
+// 2-step LCM image after two: five steps of shared UNet calls with up to four samples at three
+// different points of three schedules.
+TEST(SdxlPipelineTest, MixedSchedulesShareUNetCallsAndEachImageStaysTheSame) {
+  auto p = LoadCase("sdxl-tiny", true);
+  ASSERT_TRUE(p);
+  testing::ExpectMixedRunMatches(*p, "sdxl-tiny", {{"lcm-4-mixed", 0}, {"tlcm-4", 1}, {"lcm-2", 2}},
+                                 kMeanLevels, kMaxLevels);
+}
+
 TEST(SdxlPipelineTest, DroppedImagesLeaveTheBatchAndTheOthersAreUnchanged) {
   auto p = LoadCase("sdxl-tiny", true);
   ASSERT_TRUE(p);

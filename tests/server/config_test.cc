@@ -66,6 +66,7 @@ TEST(ConfigTest, FillsDefaults) {
   const auto& model = resolved->models(0);
   EXPECT_EQ(model.dtype(), "auto");
   EXPECT_EQ(model.vae_dtype(), "auto");
+  EXPECT_EQ(model.batching_mode(), "request");
   EXPECT_EQ(model.min_steps(), 2);
   EXPECT_EQ(model.max_steps(), 8);
   EXPECT_EQ(model.default_steps(), 4);
@@ -104,6 +105,7 @@ TEST(ConfigTest, AllDevicesMeansEveryGpuOrCpu) {
   EXPECT_EQ(engine.models[0].spec.lora_scale, -1.0f);
   EXPECT_EQ(engine.models[0].spec.vae_dtype, "auto");
   EXPECT_EQ(engine.models[0].batching.max_queue_delay_micros, 10000);
+  EXPECT_EQ(engine.models[0].batching.mode, ::tlcm::engine::BatchingMode::kRequest);
   EXPECT_EQ(engine.drain_grace_micros, 30000000);
 }
 
@@ -137,6 +139,8 @@ TEST(ConfigTest, InvalidValuesNameTheField) {
        "models[1].name"},
       {"models { name: \"a\" base_model_path: \"x\" dtype: \"fp64\" }", "models[0].dtype"},
       {"models { name: \"a\" base_model_path: \"x\" vae_dtype: \"int8\" }", "models[0].vae_dtype"},
+      {"models { name: \"a\" base_model_path: \"x\" batching_mode: \"iteration\" }",
+       "models[0].batching_mode"},
       {"models { name: \"a\" base_model_path: \"x\" min_steps: 4 max_steps: 2 }",
        "models[0].max_steps"},
       {"models { name: \"a\" base_model_path: \"x\" default_steps: 9 }", "models[0].default_steps"},
