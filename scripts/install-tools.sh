@@ -7,8 +7,12 @@
 #   promtool  the one on PATH if any; else taken out of Debian's `prometheus` package
 #             (`apt-get download`, nothing is installed system-wide); without apt,
 #             `go install github.com/prometheus/prometheus/cmd/promtool@PROMTOOL_VERSION`
+#   python    a virtual environment of `python3` (Debian's python3-venv) holding the pinned,
+#             hash-checked tests/python/requirements.txt (grpcio, grpcio-tools, protobuf, openai,
+#             selenium): what the Python end-to-end tests run. It is made again when that file
+#             changes (a copy of it inside the environment marks a finished installation).
 #
-# Usage: scripts/install-tools.sh [TOOL...]    install what is missing (default: all three)
+# Usage: scripts/install-tools.sh [TOOL...]    install what is missing (default: all four)
 #        scripts/install-tools.sh --path TOOL  print the tool's path; exit 1 when it is missing
 #
 # Go (1.24 or later, what helm v3.19 needs): `go` on PATH, else /usr/local/go/bin/go, else Go
@@ -37,7 +41,8 @@ tool_path() {
     helm) echo "${tools}/helm-${HELM_VERSION}/helm" ;;
     ghz) echo "${tools}/ghz-${GHZ_VERSION}/ghz" ;;
     promtool) command -v promtool || echo "${tools}/promtool/promtool" ;;
-    *) echo "install-tools.sh: unknown tool '$1' (helm, ghz, promtool)" >&2; return 2 ;;
+    python) echo "${tools}/python-venv/bin/python" ;;
+    *) echo "install-tools.sh: unknown tool '$1' (helm, ghz, promtool, python)" >&2; return 2 ;;
   esac
 }
 
@@ -122,9 +127,30 @@ promtool_from_debian() {
   rm -rf "${work}"
 }
 
+python_requirements="${repo}/tests/python/requirements.txt"
+
+# python_venv_current: whether the environment holds exactly the current requirements.
+python_venv_current() {
+  cmp -s "${python_requirements}" "${tools}/python-venv/requirements.txt"
+}
+
+# python_venv DIR: makes the virtual environment DIR from the pinned requirements, wheels only.
+python_venv() {
+  echo "install-tools.sh: python3 -m venv $1 (tests/python/requirements.txt)" >&2
+  rm -rf "$1"
+  python3 -m venv "$1" || { echo "install-tools.sh: python3 -m venv failed (python3-venv)" >&2; return 1; }
+  "$1/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
+    --only-binary :all: -r "${python_requirements}"
+  cp "${python_requirements}" "$1/requirements.txt"
+}
+
 install_tool() {
   local path
   path="$(tool_path "$1")"
+  if [ "$1" = python ]; then
+    python_venv_current || python_venv "$(dirname "$(dirname "${path}")")"
+    return
+  fi
   [ -x "${path}" ] && return 0
   case "$1" in
     helm)
@@ -147,12 +173,12 @@ install_tool() {
 if [ "${1:-}" = "--path" ]; then
   [ $# -eq 2 ] || { echo "usage: install-tools.sh --path TOOL" >&2; exit 2; }
   path="$(tool_path "$2")"
-  if [ ! -x "${path}" ]; then
+  if [ ! -x "${path}" ] || { [ "$2" = python ] && ! python_venv_current; }; then
     echo "install-tools.sh: $2 is not installed (run scripts/install-tools.sh)" >&2
     exit 1
   fi
   echo "${path}"
   exit 0
 fi
-[ $# -gt 0 ] || set -- helm ghz promtool
+[ $# -gt 0 ] || set -- helm ghz promtool python
 for tool in "$@"; do install_tool "${tool}"; done

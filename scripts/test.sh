@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds tlcm-serve and runs the whole test suite: the README's test command.
 #   scripts/test.sh            install Debian packages and the pinned test tools (helm, ghz,
-#                              promtool: scripts/install-tools.sh), configure, build, run ctest,
+#                              promtool, a Python venv: scripts/install-tools.sh), configure,
+#                              build, run ctest,
 #                              then the sanitizer stage (scripts/sanitize.sh: the torch-free
 #                              suites and the fuzz targets' regression inputs under ASan + UBSan,
 #                              the engine suite under TSan, 60 s of fuzzing)
