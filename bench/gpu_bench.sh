@@ -15,9 +15,10 @@
 #    .gpu/debs-server  gRPC, protobuf, prometheus-cpp and their libraries (18 MB), for --serving
 # 2. On the GPU machine, in a copy of the repository with those folders:
 #      bench/gpu_bench.sh [--budget SECONDS] [--tests-only | --serving]       (default 480)
-#    Unpacks the packages under /tmp/tlcm-deps, builds pipeline_bench, load_bench and tlcm_core_tests against the
-#    machine's LibTorch while the random-weight models are written to /tmp/tlcm-models, then runs the
-#    stages below; a stage that the remaining budget cannot cover is skipped and says so.
+#    Unpacks the packages under /tmp/tlcm-deps, builds pipeline_bench, load_bench,
+#    step_batching_bench and tlcm_core_tests against the machine's LibTorch while the
+#    random-weight models are written to /tmp/tlcm-models, then runs the stages below; a stage
+#    that the remaining budget cannot cover is skipped and says so.
 #    Output in $OUT (or ./gpu-bench-out): results.jsonl (one JSON line per model and step count) and
 #    one log per stage.
 #    --serving (carry .gpu/debs, .gpu/debs-server and .gpu/skeleton; no .whl): tlcm-server's
@@ -141,7 +142,7 @@ models_pid=$!
 export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"  # Hopper; only for code LibTorch compiles itself
 torch_dir="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
 torch_cmake="$(python3 -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')"
-bench_targets=(pipeline_bench load_bench)
+bench_targets=(pipeline_bench load_bench step_batching_bench)
 [[ "$serving" == 1 ]] && bench_targets=(serving_bench)
 cmake_args=(-S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTLCM_BUILD_SERVER="$serving"
   -DCMAKE_PREFIX_PATH="$torch_cmake;$deps/usr" -DPKG_CONFIG_EXECUTABLE="$pkg_config"
@@ -214,6 +215,11 @@ bench() {  # bench NAME LIMIT PROGRAM... : the program's JSON lines (complete or
 }
 bench tlcm_sdxl 150 "$build/bench/pipeline_bench" "${common[@]}" "${sdxl[@]}"
 bench tlcm_flux 200 "$build/bench/pipeline_bench" "${common[@]}" "${flux[@]}"
+# Request- against step-level batching under a Poisson 2/4/8-step load at 80% of capacity
+# (docs/server.md, Batching), full-size SDXL without LoRA.
+bench step_batching 200 "$build/bench/step_batching_bench" --device "$device" \
+  --base_model_path "$models/sdxl-1024" --lora_path "" --dtype fp16 --width "$size" \
+  --height "$size" --requests 48 --max_batch_size 8
 # Host memory and time of loading the UNet: float32-then-cast versus straight to the GPU.
 bench load_unet 120 "$build/bench/load_bench" --unet "$models/sdxl-1024/unet" --device "$device" \
   --dtype fp16 --repeats 2

@@ -2,15 +2,17 @@
 // normal: a mix of 2-, 4- and 8-step requests arriving at random (Poisson) at about 80% of what
 // the device can do, on the tiny SDXL test model and on a zero-cost pipeline.
 //
-//   step_batching_bench [--base_model_path DIR] [--lora_path DIR] [--width W] [--height H]
-//                       [--steps 2,4,8] [--requests 120] [--load 0.8] [--max_batch_size 4]
+//   step_batching_bench [--base_model_path DIR] [--lora_path DIR] [--dtype auto]
+//                       [--device cpu] [--width W] [--height H] [--steps 2,4,8]
+//                       [--requests 120] [--load 0.8] [--max_batch_size 4]
 //                       [--queue_delay_ms 10] [--threads 2] [--seed 7]
 //
 // 1. Capacity: every request of the mix submitted at once to request-level batching (full
 //    batches, nothing waits for arrivals): images/s at saturation.
 // 2. The arrival schedule: --requests requests, exponential gaps at --load x capacity, steps
 //    drawn uniformly from --steps; the same schedule (seeded) for every phase.
-// 3. Phases, each on a fresh Engine with one CPU worker: request (BatchingMode::kRequest with
+// 3. Phases, each on a fresh Engine with one worker on --device: request (BatchingMode::kRequest
+// with
 //    --queue_delay_ms) and step (BatchingMode::kStep), on the model, then both on the zero-cost
 //    pipeline with the same schedule.
 // Per phase one JSON line: images/s (images over first arrival -> last completion), latency
@@ -47,6 +49,8 @@ using Clock = std::chrono::steady_clock;
 struct BenchOptions {
   std::string base_model_path = TLCM_BENCH_DEFAULT_MODEL "/model";
   std::string lora_path = TLCM_BENCH_DEFAULT_MODEL "/lora";
+  std::string dtype = "auto";
+  std::string device = "cpu";
   int width = 64;
   int height = 64;
   std::vector<int> steps = {2, 4, 8};
@@ -71,6 +75,10 @@ bool ParseFlags(int argc, char** argv, BenchOptions* o) {
       o->base_model_path = value;
     } else if (flag == "--lora_path") {
       o->lora_path = value;
+    } else if (flag == "--dtype") {
+      o->dtype = value;
+    } else if (flag == "--device") {
+      o->device = value;
     } else if (flag == "--width") {
       ok = absl::SimpleAtoi(value, &o->width);
     } else if (flag == "--height") {
@@ -195,12 +203,13 @@ std::unique_ptr<engine::Engine> MakeEngine(const BenchOptions& o, engine::Batchi
                                            const engine::PipelineFactory& factory,
                                            engine::EngineObserver* observer) {
   engine::EngineOptions options;
-  options.devices = {"cpu"};
+  options.devices = {o.device};
   options.observer = observer;
   engine::ModelOptions model;
   model.spec.name = "bench";
   model.spec.base_model_path = o.base_model_path;
   model.spec.lora_path = o.lora_path;
+  model.spec.dtype = o.dtype;
   model.spec.min_steps = *std::min_element(o.steps.begin(), o.steps.end());
   model.spec.max_steps = *std::max_element(o.steps.begin(), o.steps.end());
   model.spec.default_steps = model.spec.min_steps;
@@ -290,12 +299,13 @@ std::string Json(const PhaseResult& r, const BenchOptions& o, double arrivals_pe
                                         bench::Percentile(latency, 99)));
   }
   return absl::StrFormat(
-      "{\"pipeline\":\"%s\",\"mode\":\"%s\",\"size\":\"%dx%d\",\"max_batch_size\":%d,"
+      "{\"pipeline\":\"%s\",\"mode\":\"%s\",\"device\":\"%s\",\"size\":\"%dx%d\",\"max_batch_"
+      "size\":%d,"
       "\"queue_delay_ms\":%d,\"arrivals_per_s\":%.3f,\"completed\":%d,\"failed\":%d,"
       "\"images_per_s\":%.3f,\"denoiser_calls\":%d,\"mean_set_size\":%.3f,"
       "\"engine_overhead_ms_per_step\":%.4f,\"latency_ms\":{%s}}",
-      r.pipeline, r.mode, o.width, o.height, o.max_batch_size, o.queue_delay_ms, arrivals_per_s,
-      r.completed, r.failed, r.images_per_s, r.denoiser_calls, r.mean_set_size,
+      r.pipeline, r.mode, o.device, o.width, o.height, o.max_batch_size, o.queue_delay_ms,
+      arrivals_per_s, r.completed, r.failed, r.images_per_s, r.denoiser_calls, r.mean_set_size,
       r.overhead_ms_per_step, absl::StrJoin(per_steps, ","));
 }
 
