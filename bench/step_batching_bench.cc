@@ -11,10 +11,9 @@
 //    batches, nothing waits for arrivals): images/s at saturation.
 // 2. The arrival schedule: --requests requests, exponential gaps at --load x capacity, steps
 //    drawn uniformly from --steps; the same schedule (seeded) for every phase.
-// 3. Phases, each on a fresh Engine with one worker on --device: request (BatchingMode::kRequest
-// with
-//    --queue_delay_ms) and step (BatchingMode::kStep), on the model, then both on the zero-cost
-//    pipeline with the same schedule.
+// 3. Phases, each on a fresh Engine with one worker on --device: request
+//    (BatchingMode::kRequest with --queue_delay_ms) and step (BatchingMode::kStep), on the model,
+//    then both on the zero-cost pipeline with the same schedule.
 // Per phase one JSON line: images/s (images over first arrival -> last completion), latency
 // p50 / p99 per step count (arrival -> OnDone), the mean running-set size (images per denoiser
 // call), and the engine overhead per step: the worker's busy time minus the pipeline's timed
@@ -30,86 +29,65 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/engine.h"
 #include "pipelines/pipeline_factory.h"
 #include "stats.h"
 #include "zero_cost_pipeline.h"
 
+ABSL_FLAG(std::string, base_model_path, TLCM_BENCH_DEFAULT_MODEL "/model",
+          "diffusers folder of the SDXL model");
+ABSL_FLAG(std::string, lora_path, TLCM_BENCH_DEFAULT_MODEL "/lora", "its TLCM LoRA folder");
+ABSL_FLAG(std::string, dtype, "auto", "model dtype (auto, float32, float16, bfloat16)");
+ABSL_FLAG(std::string, device, "cpu", "the one device the engine runs on");
+ABSL_FLAG(int, width, 64, "image width, pixels");
+ABSL_FLAG(int, height, 64, "image height, pixels");
+ABSL_FLAG(std::vector<std::string>, steps, std::vector<std::string>({"2", "4", "8"}),
+          "step counts of the mix, drawn uniformly");
+ABSL_FLAG(int, requests, 120, "requests per phase");
+ABSL_FLAG(double, load, 0.8, "arrival rate as a share of the measured capacity");
+ABSL_FLAG(int, max_batch_size, 4, "images per batch / running set");
+ABSL_FLAG(int, queue_delay_ms, 10, "request-level batching's max queue delay");
+ABSL_FLAG(int, threads, 2, "torch compute threads");
+ABSL_FLAG(uint32_t, seed, 7, "seed of the arrival schedule");
+
 namespace tlcm {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The flags, read once.
 struct BenchOptions {
-  std::string base_model_path = TLCM_BENCH_DEFAULT_MODEL "/model";
-  std::string lora_path = TLCM_BENCH_DEFAULT_MODEL "/lora";
-  std::string dtype = "auto";
-  std::string device = "cpu";
-  int width = 64;
-  int height = 64;
-  std::vector<int> steps = {2, 4, 8};
-  int requests = 120;
-  double load = 0.8;
-  int max_batch_size = 4;
-  int queue_delay_ms = 10;
-  int threads = 2;
-  uint32_t seed = 7;
+  std::string base_model_path = absl::GetFlag(FLAGS_base_model_path);
+  std::string lora_path = absl::GetFlag(FLAGS_lora_path);
+  std::string dtype = absl::GetFlag(FLAGS_dtype);
+  std::string device = absl::GetFlag(FLAGS_device);
+  int width = absl::GetFlag(FLAGS_width);
+  int height = absl::GetFlag(FLAGS_height);
+  std::vector<int> steps;
+  int requests = absl::GetFlag(FLAGS_requests);
+  double load = absl::GetFlag(FLAGS_load);
+  int max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  int queue_delay_ms = absl::GetFlag(FLAGS_queue_delay_ms);
+  int threads = absl::GetFlag(FLAGS_threads);
+  uint32_t seed = absl::GetFlag(FLAGS_seed);
 };
 
-bool ParseFlags(int argc, char** argv, BenchOptions* o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (i + 1 >= argc) {
-      std::cerr << flag << ": missing value\n";
+// Reads the flags; false (after saying why) when --steps holds something other than integers.
+bool ReadFlags(BenchOptions* o) {
+  for (const std::string& s : absl::GetFlag(FLAGS_steps)) {
+    int n = 0;
+    if (!absl::SimpleAtoi(s, &n)) {
+      std::cerr << "--steps: bad value " << s << "\n";
       return false;
     }
-    const std::string value = argv[++i];
-    bool ok = true;
-    if (flag == "--base_model_path") {
-      o->base_model_path = value;
-    } else if (flag == "--lora_path") {
-      o->lora_path = value;
-    } else if (flag == "--dtype") {
-      o->dtype = value;
-    } else if (flag == "--device") {
-      o->device = value;
-    } else if (flag == "--width") {
-      ok = absl::SimpleAtoi(value, &o->width);
-    } else if (flag == "--height") {
-      ok = absl::SimpleAtoi(value, &o->height);
-    } else if (flag == "--steps") {
-      o->steps.clear();
-      for (absl::string_view s : absl::StrSplit(value, ',')) {
-        int n = 0;
-        ok = ok && absl::SimpleAtoi(s, &n);
-        o->steps.push_back(n);
-      }
-    } else if (flag == "--requests") {
-      ok = absl::SimpleAtoi(value, &o->requests);
-    } else if (flag == "--load") {
-      ok = absl::SimpleAtod(value, &o->load);
-    } else if (flag == "--max_batch_size") {
-      ok = absl::SimpleAtoi(value, &o->max_batch_size);
-    } else if (flag == "--queue_delay_ms") {
-      ok = absl::SimpleAtoi(value, &o->queue_delay_ms);
-    } else if (flag == "--threads") {
-      ok = absl::SimpleAtoi(value, &o->threads);
-    } else if (flag == "--seed") {
-      ok = absl::SimpleAtoi(value, &o->seed);
-    } else {
-      std::cerr << "unknown flag " << flag << "\n";
-      return false;
-    }
-    if (!ok) {
-      std::cerr << flag << ": bad value " << value << "\n";
-      return false;
-    }
+    o->steps.push_back(n);
   }
   return true;
 }
@@ -313,8 +291,9 @@ std::string Json(const PhaseResult& r, const BenchOptions& o, double arrivals_pe
 }  // namespace tlcm
 
 int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
   tlcm::BenchOptions o;
-  if (!tlcm::ParseFlags(argc, argv, &o)) return 2;
+  if (!tlcm::ReadFlags(&o)) return 2;
   if (o.steps.empty() || o.requests < 1 || o.max_batch_size < 1 || !(o.load > 0)) {
     std::cerr << "--steps, --requests, --max_batch_size and --load must be non-empty / positive\n";
     return 2;
