@@ -4,14 +4,18 @@
 // default), one closed-loop load: --concurrency clients each send their next Generate as soon as
 // the previous one ends, --requests in all, steps cycling through --steps_mix. Three targets are
 // loaded once, and the same load runs against each in turn, --rounds times (interleaved, so that
-// a noisy machine disturbs all three alike):
+// a noisy machine disturbs all alike):
 //   in_process   Engine::Submit, the engine called directly (images still encoded to PNG)
 //   grpc         an identical engine behind tlcm::server::Server on loopback, tlcm::client::Client
-//   grpc_batch1  the same, with max_batch_size 1 (no batching)
+//   http         the same server through its HTTP port: POST /v1/images/generations (JSON,
+//                base64 images), cpp-httplib's client, one keep-alive connection per client
+//                thread, each answer parsed and its image decoded from base64
+//   grpc_batch1  the grpc run against a server with max_batch_size 1 (no batching)
 // Prints one JSON line per run (wall time, images/s, latency p50/p90/p99; the in_process runs
 // add how long each batch kept the device's worker busy and how long encoding took per image)
-// and the medians of the per-round ratios grpc/in_process (serving overhead) and
-// grpc_batch1/grpc (batching gain). Nothing is asserted.
+// and the medians of the per-round ratios grpc/in_process (serving overhead), http/grpc (what
+// JSON and base64 cost against protobuf) and grpc_batch1/grpc (batching gain). Nothing is
+// asserted.
 //
 // --pipeline zero_cost replaces the model by a pipeline that returns --size x --size synthetic
 // pictures at once (bench/zero_cost_pipeline.h): what the engine, the encoders and gRPC cost
@@ -36,8 +40,13 @@
 #include <thread>
 #include <vector>
 
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -202,6 +211,7 @@ tlcm::v1::ServerConfig Config(int max_batch_size, int max_queue_size) {
   config.set_listen_address("127.0.0.1");
   config.set_port(0);
   config.set_metrics_port(-1);
+  config.set_http_port(0);
   config.add_devices(absl::GetFlag(FLAGS_device));
   config.set_compute_threads(absl::GetFlag(FLAGS_threads));
   config.set_encoder_threads(absl::GetFlag(FLAGS_encoder_threads));
@@ -306,6 +316,31 @@ LoadResult ThroughGrpc(tlcm::client::Client& client, const std::vector<int>& mix
   });
 }
 
+LoadResult ThroughHttp(int port, const std::vector<int>& mix, const Load& load) {
+  const std::string format(tlcm::ImageFormatName(load.format));
+  return RunLoad(load.requests, load.concurrency, [&](int i) {
+    // One keep-alive connection per client thread (RunLoad starts new threads per run).
+    thread_local std::unique_ptr<httplib::Client> client;
+    if (client == nullptr) {
+      client = std::make_unique<httplib::Client>("127.0.0.1", port);
+      client->set_read_timeout(600);
+    }
+    const nlohmann::json body = {{"model", "bench"},         {"prompt", PromptOf(i)},
+                                 {"steps", StepsOf(i, mix)}, {"seed", i},
+                                 {"output_format", format},  {"response_format", "b64_json"}};
+    const httplib::Result result =
+        client->Post("/v1/images/generations", body.dump(), "application/json");
+    if (!result || result->status != 200) return std::optional<int>();
+    const nlohmann::json answer = nlohmann::json::parse(result->body, nullptr, false);
+    std::string image;
+    if (answer.is_discarded() ||
+        !absl::Base64Unescape(answer["data"][0]["b64_json"].get<std::string>(), &image)) {
+      return std::optional<int>();
+    }
+    return std::optional<int>(answer["tlcm"]["metrics"]["batch_size"].get<int>());
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -353,7 +388,7 @@ int main(int argc, char** argv) {
   }
   const int batch = absl::GetFlag(FLAGS_max_batch_size);
   for (const Load& load : loads) {
-    std::vector<double> overhead, gain;
+    std::vector<double> overhead, http_cost, gain;
     for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
       targets->worker_times->TakeJsonFields();  // forget the previous load's
       const LoadResult in_process = InProcess(*targets->engine, mix, load);
@@ -361,16 +396,20 @@ int main(int argc, char** argv) {
             targets->worker_times->TakeJsonFields());
       const LoadResult grpc = ThroughGrpc(*targets->batched_client, mix, load);
       Print("grpc", "tlcm-server", round, batch, load, grpc);
+      const LoadResult http = ThroughHttp(targets->batched->http_port(), mix, load);
+      Print("http", "tlcm-server", round, batch, load, http);
       const LoadResult unbatched = ThroughGrpc(*targets->unbatched_client, mix, load);
       Print("grpc_batch1", "tlcm-server", round, 1, load, unbatched);
       overhead.push_back(grpc.wall_ms / in_process.wall_ms);
+      http_cost.push_back(http.wall_ms / grpc.wall_ms);
       gain.push_back(unbatched.wall_ms / grpc.wall_ms);
     }
     std::printf(
-        "{\"serving_overhead_median\":%.3f,\"batching_gain_median\":%.3f,\"rounds\":%zu,"
+        "{\"serving_overhead_median\":%.3f,\"http_vs_grpc_median\":%.3f,"
+        "\"batching_gain_median\":%.3f,\"rounds\":%zu,"
         "\"pipeline\":\"%s\",\"format\":\"%s\",\"requests\":%d,\"concurrency\":%d,"
         "\"size\":%d,\"max_batch_size\":%d,\"encoder_threads\":%d}\n",
-        Median(overhead), Median(gain), overhead.size(), pipeline.c_str(),
+        Median(overhead), Median(http_cost), Median(gain), overhead.size(), pipeline.c_str(),
         std::string(tlcm::ImageFormatName(load.format)).c_str(), load.requests, load.concurrency,
         absl::GetFlag(FLAGS_size), batch, targets->engine->encoder_threads());
   }

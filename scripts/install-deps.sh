@@ -14,6 +14,7 @@ packages=(
   libabsl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev
   nlohmann-json3-dev
+  libcpp-httplib-dev  # the HTTP front door (server/http; docs/http.md says why this library)
   libpng-dev libjpeg-dev libwebp-dev
   libdeflate-dev  # SIMD CRC-32 / Adler-32 for our PNG writer (src/image/png_writer.cc)
   openssl  # the TLS tests make their certificates with the openssl CLI

@@ -63,15 +63,21 @@ TokenAuthenticator::TokenAuthenticator(std::vector<std::string> tokens)
 absl::Status TokenAuthenticator::Check(
     const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) const {
   auto it = metadata.find("authorization");
-  if (it == metadata.end()) {
+  if (it == metadata.end()) return CheckAuthorization(std::nullopt);
+  return CheckAuthorization(absl::string_view(it->second.data(), it->second.size()));
+}
+
+absl::Status TokenAuthenticator::CheckAuthorization(
+    std::optional<absl::string_view> authorization) const {
+  if (!authorization.has_value()) {
     return absl::UnauthenticatedError(
-        "missing \"authorization: Bearer <token>\" metadata; this server requires a token");
+        "missing \"authorization: Bearer <token>\"; this server requires a token");
   }
-  const absl::string_view value(it->second.data(), it->second.size());
+  const absl::string_view value = *authorization;
   constexpr absl::string_view kScheme = "Bearer ";
   if (value.size() <= kScheme.size() ||
       !absl::EqualsIgnoreCase(value.substr(0, kScheme.size()), kScheme)) {
-    return absl::UnauthenticatedError("the authorization metadata is not \"Bearer <token>\"");
+    return absl::UnauthenticatedError("the authorization value is not \"Bearer <token>\"");
   }
   const absl::string_view presented = absl::StripAsciiWhitespace(value.substr(kScheme.size()));
   bool accepted = false;

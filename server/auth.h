@@ -1,6 +1,8 @@
-// Bearer-token authentication of gRPC calls.
+// Bearer-token authentication of gRPC calls and HTTP requests.
 //
-// Scope: Generate and ListModels check the token themselves (TlcmServiceImpl); the standard
+// Scope: Generate and ListModels check the token themselves (TlcmServiceImpl), so do the HTTP
+// API's /v1/ endpoints (server/http); the playground page, /healthz, /readyz and /metrics are
+// open, like the gRPC health service. The standard
 // health service and server reflection are not checked, so Kubernetes probes, load balancers and
 // grpcurl/ghz schema discovery work without a token (neither exposes anything but liveness and
 // the public API schema).
@@ -8,6 +10,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace tlcm::server {
 
@@ -33,6 +37,8 @@ class TokenAuthenticator {
   // UNAUTHENTICATED saying what is missing (never echoing the presented token). Compares in time
   // independent of where a presented token first differs from an accepted one.
   absl::Status Check(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) const;
+  // The same check of an "authorization" value (nullopt: none was sent), e.g. an HTTP header.
+  absl::Status CheckAuthorization(std::optional<absl::string_view> authorization) const;
 
  private:
   std::vector<std::string> tokens_;

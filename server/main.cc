@@ -1,4 +1,5 @@
-// tlcm-server: serves TLCM text-to-image models over gRPC (see docs/server.md).
+// tlcm-server: serves TLCM text-to-image models over gRPC and HTTP (see docs/server.md,
+// docs/http.md).
 //
 //   tlcm-server                                 # the built-in demo models (config/demo.textproto)
 //   tlcm-server --config /etc/tlcm/server.textproto [--port 50051] [--devices cuda:0,cuda:1]
@@ -38,6 +39,11 @@ ABSL_FLAG(std::optional<int>, metrics_port, std::nullopt,
           "Prometheus /metrics port (default 9464; 0 = any free; -1 = off).");
 ABSL_FLAG(std::optional<std::string>, metrics_listen_address, std::nullopt,
           "Address of the /metrics endpoint (default: --listen_address).");
+ABSL_FLAG(std::optional<int>, http_port, std::nullopt,
+          "HTTP port: OpenAI-compatible Images API, playground, /healthz, /readyz (default 8080; "
+          "0 = any free; -1 = off).");
+ABSL_FLAG(std::optional<std::string>, http_listen_address, std::nullopt,
+          "Address of the HTTP port (default: --listen_address).");
 ABSL_FLAG(std::optional<std::string>, devices, std::nullopt,
           "Comma-separated devices: cpu, cuda:N, or all (every GPU, else cpu).");
 ABSL_FLAG(std::optional<std::string>, tls_cert, std::nullopt, "PEM server certificate chain.");
@@ -69,6 +75,8 @@ void ApplyFlags(tlcm::v1::ServerConfig* config) {
   if (auto v = absl::GetFlag(FLAGS_port)) config->set_port(*v);
   if (auto v = absl::GetFlag(FLAGS_metrics_port)) config->set_metrics_port(*v);
   if (auto v = absl::GetFlag(FLAGS_metrics_listen_address)) config->set_metrics_listen_address(*v);
+  if (auto v = absl::GetFlag(FLAGS_http_port)) config->set_http_port(*v);
+  if (auto v = absl::GetFlag(FLAGS_http_listen_address)) config->set_http_listen_address(*v);
   if (auto v = absl::GetFlag(FLAGS_devices)) {
     config->clear_devices();
     for (absl::string_view device : absl::StrSplit(*v, ',', absl::SkipWhitespace())) {
@@ -89,7 +97,7 @@ void ApplyFlags(tlcm::v1::ServerConfig* config) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "tlcm-server [--config FILE] [flags]: serves TLCM text-to-image models over gRPC.");
+      "tlcm-server [--config FILE] [flags]: serves TLCM text-to-image models over gRPC and HTTP.");
   absl::ParseCommandLine(argc, argv);
   tlcm::server::InstallLibraryLogHandlers();
   // First, so that a signal during start-up or loading drains instead of killing the process.

@@ -69,8 +69,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const tlcm::v1::ServerConf
   options.observer = server->metrics_.get();
   TLCM_ASSIGN_OR_RETURN(server->engine_,
                         engine::Engine::Create(std::move(options), std::move(factory)));
-  server->service_ = std::make_unique<TlcmServiceImpl>(server->engine_.get(),
-                                                       server->metrics_.get(), server->auth_.get());
+  server->service_ = std::make_unique<TlcmServiceImpl>(
+      server->engine_.get(), server->metrics_.get(), server->auth_.get(), &server->request_ids_);
 
   grpc::EnableDefaultHealthCheckService(true);
   // Reflection describes what the generated descriptor pool holds. gRPC serves the health
@@ -92,16 +92,25 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const tlcm::v1::ServerConf
   server->grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, false);
   server->grpc_server_->GetHealthCheckService()->SetServingStatus(kLivenessService, true);
   server->metrics_->SetReady(false);
+  if (config.http_port() >= 0) {
+    TLCM_ASSIGN_OR_RETURN(
+        server->http_,
+        HttpFrontDoor::Start(config, server->engine_.get(), server->metrics_.get(),
+                             server->auth_.get(), &server->request_ids_, &server->probes_));
+  }
 
-  LogEvent("listening",
-           absl::StrFormat(
-               "gRPC on %s (port %d, %s%s), metrics on %s; devices: %d; models: %d", address,
-               server->port_, config.tls().cert_file().empty() ? "plaintext" : "TLS",
-               config.tls().client_ca_file().empty() ? "" : " + client certificates",
-               server->metrics_port_ < 0
-                   ? std::string("(disabled)")
-                   : HostPort(config.metrics_listen_address(), server->metrics_port_) + "/metrics",
-               config.devices_size(), config.models_size()));
+  LogEvent(
+      "listening",
+      absl::StrFormat(
+          "gRPC on %s (port %d, %s%s), HTTP on %s, metrics on %s; devices: %d; models: %d", address,
+          server->port_, config.tls().cert_file().empty() ? "plaintext" : "TLS",
+          config.tls().client_ca_file().empty() ? "" : " + client certificates",
+          server->http_ == nullptr ? std::string("(disabled)")
+                                   : HostPort(config.http_listen_address(), server->http_->port()),
+          server->metrics_port_ < 0
+              ? std::string("(disabled)")
+              : HostPort(config.metrics_listen_address(), server->metrics_port_) + "/metrics",
+          config.devices_size(), config.models_size()));
   server->readiness_thread_ = std::thread([s = server.get()] { s->WatchReadiness(); });
   if (config.worker_stall_seconds() > 0) {
     const absl::Duration limit = absl::Seconds(config.worker_stall_seconds());
@@ -118,6 +127,7 @@ void Server::WatchLiveness(absl::Duration stall_limit) {
     const absl::Status progress = engine_->CheckProgress(stall_limit);
     if (progress.ok()) continue;
     grpc_server_->GetHealthCheckService()->SetServingStatus(kLivenessService, false);
+    probes_.live = false;
     LogEvent("stalled", absl::StrCat(progress.message(), "; health ", kLivenessService,
                                      " NOT_SERVING: restart the process"));
     return;
@@ -138,6 +148,7 @@ void Server::WatchReadiness() {
       grpc_server_->GetHealthCheckService()->SetServingStatus("", true);
       grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
       metrics_->SetReady(true);
+      probes_.ready = true;
       serving = true;
     }
   }
@@ -169,6 +180,7 @@ void Server::Drain(absl::Duration grace) {
       grpc_server_->GetHealthCheckService()->SetServingStatus("", false);
       grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, false);
       metrics_->SetReady(false);
+      probes_.ready = false;
     }
   }
   if (!first) {
@@ -181,7 +193,8 @@ void Server::Drain(absl::Duration grace) {
   StopLivenessWatch();
   // Every accepted request has its terminal status; let the streams write their last messages.
   grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + kStreamFlushGrace));
-  LogEvent("drained", "every accepted request answered; gRPC server stopped");
+  if (http_ != nullptr) http_->Stop();
+  LogEvent("drained", "every accepted request answered; gRPC and HTTP servers stopped");
   drained_.Notify();
 }
 

@@ -18,8 +18,10 @@
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "server/auth.h"
+#include "server/http/http_front_door.h"
 #include "server/metrics.h"
 #include "server/metrics_exposer.h"
+#include "server/request_ids.h"
 #include "server/tlcm_service.h"
 #include "tlcm/v1/server_config.pb.h"
 
@@ -48,6 +50,7 @@ class Server {
 
   int port() const { return port_; }                  // the bound gRPC port
   int metrics_port() const { return metrics_port_; }  // -1 when metrics are disabled
+  int http_port() const { return http_ == nullptr ? -1 : http_->port(); }  // -1: no HTTP
 
   // Blocks until the models are loaded and warm (OK; health is SERVING when this returns) or
   // loading failed (the error names the model and device; health stays NOT_SERVING).
@@ -77,7 +80,10 @@ class Server {
   std::unique_ptr<MetricsExposer> exposer_;
   std::unique_ptr<TokenAuthenticator> auth_;
   std::unique_ptr<engine::Engine> engine_;
+  RequestIdGenerator request_ids_;
+  ProbeState probes_;
   std::unique_ptr<TlcmServiceImpl> service_;
+  std::unique_ptr<HttpFrontDoor> http_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   int metrics_port_ = -1;

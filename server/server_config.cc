@@ -222,6 +222,32 @@ absl::StatusOr<ServerConfig> ResolveServerConfig(ServerConfig config,
   if (config.metrics_port() >= 0 && config.metrics_port() == config.port() && config.port() != 0) {
     return Invalid("metrics_port", absl::StrCat(config.metrics_port(), " is also the gRPC port"));
   }
+  if (config.http_listen_address().empty()) config.set_http_listen_address(config.listen_address());
+  if (!config.has_http_port()) config.set_http_port(kDefaultHttpPort);
+  if (config.http_port() > 65535) return Invalid("http_port", "is above 65535");
+  if (config.http_port() > 0 &&
+      (config.http_port() == config.port() || config.http_port() == config.metrics_port())) {
+    return Invalid("http_port",
+                   absl::StrCat(config.http_port(), " is also the gRPC or the metrics port"));
+  }
+  if (!config.has_http_max_body_bytes()) config.set_http_max_body_bytes(kDefaultHttpMaxBodyBytes);
+  TLCM_RETURN_IF_ERROR(
+      CheckRange("http_max_body_bytes", config.http_max_body_bytes(), 1024, 64 << 20));
+  if (!config.has_http_threads()) config.set_http_threads(kDefaultHttpThreads);
+  TLCM_RETURN_IF_ERROR(CheckRange("http_threads", config.http_threads(), 1, 1024));
+  if (!config.has_http_io_timeout_seconds()) {
+    config.set_http_io_timeout_seconds(kDefaultHttpIoTimeoutSeconds);
+  }
+  TLCM_RETURN_IF_ERROR(
+      CheckRange("http_io_timeout_seconds", config.http_io_timeout_seconds(), 1, 3600));
+  if (!config.has_http_request_timeout_seconds()) {
+    config.set_http_request_timeout_seconds(kDefaultHttpRequestTimeoutSeconds);
+  }
+  if (!(config.http_request_timeout_seconds() >= 0 &&
+        config.http_request_timeout_seconds() <= 86400)) {
+    return Invalid("http_request_timeout_seconds",
+                   absl::StrCat(config.http_request_timeout_seconds(), " is outside [0, 86400]"));
+  }
 
   // Devices.
   std::vector<std::string> devices;

@@ -14,6 +14,11 @@ namespace tlcm::server {
 // Defaults of the optional fields (see server_config.proto).
 inline constexpr int kDefaultPort = 50051;
 inline constexpr int kDefaultMetricsPort = 9464;
+inline constexpr int kDefaultHttpPort = 8080;
+inline constexpr int kDefaultHttpMaxBodyBytes = 1 << 20;
+inline constexpr int kDefaultHttpThreads = 32;
+inline constexpr int kDefaultHttpIoTimeoutSeconds = 10;
+inline constexpr double kDefaultHttpRequestTimeoutSeconds = 600;
 inline constexpr double kDefaultDrainGraceSeconds = 30;
 inline constexpr double kDefaultWorkerStallSeconds = 300;
 inline constexpr int kDefaultMaxReceiveMessageBytes = 1 << 20;

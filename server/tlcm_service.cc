@@ -8,9 +8,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "server/generate_request_body.h"
@@ -22,18 +20,6 @@ namespace tlcm::server {
 namespace {
 
 using tlcm::v1::GenerateResponse;
-
-tlcm::v1::ImageFormat ToProtoFormat(ImageFormat format) {
-  switch (format) {
-    case ImageFormat::kJpeg:
-      return tlcm::v1::IMAGE_FORMAT_JPEG;
-    case ImageFormat::kWebp:
-      return tlcm::v1::IMAGE_FORMAT_WEBP;
-    case ImageFormat::kPng:
-      break;
-  }
-  return tlcm::v1::IMAGE_FORMAT_PNG;
-}
 
 absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
   const auto deadline = context.deadline();
@@ -362,6 +348,18 @@ void ResolveShape(engine::Engine& engine, const engine::GenerationRequest& reque
 
 }  // namespace
 
+tlcm::v1::ImageFormat ToProtoFormat(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::kJpeg:
+      return tlcm::v1::IMAGE_FORMAT_JPEG;
+    case ImageFormat::kWebp:
+      return tlcm::v1::IMAGE_FORMAT_WEBP;
+    case ImageFormat::kPng:
+      break;
+  }
+  return tlcm::v1::IMAGE_FORMAT_PNG;
+}
+
 absl::StatusOr<engine::GenerationRequest> ToEngineRequest(const tlcm::v1::GenerateRequest& request,
                                                           absl::Time deadline) {
   engine::GenerationRequest out;
@@ -404,16 +402,12 @@ absl::StatusOr<engine::GenerationRequest> ToEngineRequest(const tlcm::v1::Genera
 }
 
 TlcmServiceImpl::TlcmServiceImpl(engine::Engine* engine, ServerMetrics* metrics,
-                                 const TokenAuthenticator* auth)
+                                 const TokenAuthenticator* auth, RequestIdGenerator* request_ids)
     : engine_(engine),
       metrics_(metrics),
       auth_(auth),
-      id_prefix_(absl::Uniform<uint64_t>(absl::BitGen()) & 0xffffffffu),
+      request_ids_(request_ids),
       queued_work_(std::make_shared<QueuedWork>()) {}
-
-std::string TlcmServiceImpl::NextRequestId() {
-  return absl::StrFormat("%08x-%d", id_prefix_, next_id_.fetch_add(1));
-}
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* TlcmServiceImpl::Generate(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* body) {
@@ -424,7 +418,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* TlcmServiceImpl::Generate(
       parsed.ok() ? *parsed : tlcm::v1::GenerateRequest::default_instance();
   CallInfo info;
   info.request_id = request.request_id().empty() || !ValidRequestId(request.request_id())
-                        ? NextRequestId()
+                        ? request_ids_->Next()
                         : request.request_id();
   info.peer = context->peer();
   info.model = request.model();

@@ -11,7 +11,6 @@
 // load report (load_report.h).
 #pragma once
 
-#include <atomic>
 #include <memory>
 #include <string>
 
@@ -21,6 +20,7 @@
 #include "server/auth.h"
 #include "server/load_report.h"
 #include "server/metrics.h"
+#include "server/request_ids.h"
 #include "tlcm/v1/tlcm_service.grpc.pb.h"
 
 namespace tlcm::server {
@@ -33,7 +33,9 @@ class TlcmServiceImpl final : public tlcm::v1::TlcmService::WithRawCallbackMetho
  public:
   // `engine` and `metrics` are not owned and must outlive every call; `auth` (not owned) may be
   // null = no authentication.
-  TlcmServiceImpl(engine::Engine* engine, ServerMetrics* metrics, const TokenAuthenticator* auth);
+  // `request_ids` (not owned, shared with the HTTP front door) must outlive every call.
+  TlcmServiceImpl(engine::Engine* engine, ServerMetrics* metrics, const TokenAuthenticator* auth,
+                  RequestIdGenerator* request_ids);
 
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Generate(grpc::CallbackServerContext* context,
                                                        const grpc::ByteBuffer* body) override;
@@ -43,16 +45,16 @@ class TlcmServiceImpl final : public tlcm::v1::TlcmService::WithRawCallbackMetho
                                        tlcm::v1::ListModelsResponse* response) override;
 
  private:
-  std::string NextRequestId();
-
   engine::Engine* engine_;
   ServerMetrics* metrics_;
   const TokenAuthenticator* auth_;
-  const uint64_t id_prefix_;  // random per process, so ids from restarts do not collide
-  std::atomic<uint64_t> next_id_{1};
+  RequestIdGenerator* request_ids_;
   // Work admitted and not yet run; reported in every Generate call's trailers (load_report.h).
   const std::shared_ptr<QueuedWork> queued_work_;
 };
+
+// The wire enum of an image format.
+tlcm::v1::ImageFormat ToProtoFormat(ImageFormat format);
 
 // Converts a GenerateRequest into the engine's request (`deadline` absolute on the real clock).
 // Errors: INVALID_ARGUMENT for an unknown `format` value or a malformed `request_id`. Everything

@@ -2,7 +2,8 @@
 // fake pipelines of the end-to-end tests: no LibTorch, no model files, a configurable step time.
 // For load tests of the serving layer (scripts/load_test.sh --fake) and for trying clients.
 //
-//   tlcm-fake-server [--port 50051] [--metrics_port 9464] [--step_ms 20] [--devices cpu,cpu]
+//   tlcm-fake-server [--port 50051] [--metrics_port 9464] [--http_port -1] [--step_ms 20]
+//                    [--devices cpu,cpu]
 //
 // Serves one model, "fake" (64x64 default, up to 256x256, steps 2..8, batches of 4).
 #include <string>
@@ -19,6 +20,8 @@
 ABSL_FLAG(std::string, listen_address, "127.0.0.1", "Address to listen on.");
 ABSL_FLAG(int, port, 50051, "gRPC port (0 = any free).");
 ABSL_FLAG(int, metrics_port, 9464, "Prometheus port (0 = any free, -1 = off).");
+ABSL_FLAG(int, http_port, -1, "HTTP port (0 = any free, -1 = off).");
+ABSL_FLAG(int, http_io_timeout_seconds, 10, "HTTP read / write / keep-alive timeout.");
 ABSL_FLAG(std::string, devices, "cpu,cpu", "Comma-separated workers (\"cpu\" entries).");
 ABSL_FLAG(int, step_ms, 20, "Milliseconds per fake denoising step.");
 ABSL_FLAG(int, max_queue_size, 256, "Requests the model's queue holds.");
@@ -32,6 +35,8 @@ int main(int argc, char** argv) {
   config.set_listen_address(absl::GetFlag(FLAGS_listen_address));
   config.set_port(absl::GetFlag(FLAGS_port));
   config.set_metrics_port(absl::GetFlag(FLAGS_metrics_port));
+  config.set_http_port(absl::GetFlag(FLAGS_http_port));
+  config.set_http_io_timeout_seconds(absl::GetFlag(FLAGS_http_io_timeout_seconds));
   config.set_drain_grace_seconds(absl::GetFlag(FLAGS_drain_grace_seconds));
   for (absl::string_view device : absl::StrSplit(absl::GetFlag(FLAGS_devices), ',')) {
     config.add_devices(std::string(device));

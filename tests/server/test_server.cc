@@ -34,6 +34,7 @@ tlcm::v1::ServerConfig BaseConfig() {
   config.set_listen_address("127.0.0.1");
   config.set_port(0);
   config.set_metrics_port(-1);
+  config.set_http_port(-1);
   config.add_devices("cpu");
   config.add_devices("cpu");
   config.set_drain_grace_seconds(5);

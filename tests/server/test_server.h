@@ -25,9 +25,9 @@ using engine::testing::MakeFakePipelineFactory;
 // piles up and batches).
 std::shared_ptr<FakePipelineControl> NewFakePipelineControl();
 
-// 127.0.0.1, a free gRPC port, no metrics endpoint (the metrics tests turn it on), two CPU
-// workers, one model "fake" (batch 4, 5 ms queue delay, queue of 16, steps 2..8 default 4, 64x64
-// default, 128x128 max), drain grace 5 s.
+// 127.0.0.1, a free gRPC port, no metrics endpoint and no HTTP listener (their tests turn them
+// on), two CPU workers, one model "fake" (batch 4, 5 ms queue delay, queue of 16, steps 2..8
+// default 4, 64x64 default, 128x128 max), drain grace 5 s.
 tlcm::v1::ServerConfig BaseConfig();
 
 // The model entry of BaseConfig, for tests that add more models.

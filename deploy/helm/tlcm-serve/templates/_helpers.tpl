@@ -269,6 +269,7 @@ Arguments: (list key value pad).
 listen_address: "0.0.0.0"
 {{- include "tlcm-serve.textprotoField" (list "port" .Values.server.port "") }}
 {{- include "tlcm-serve.textprotoField" (list "metrics_port" .Values.server.metricsPort "") }}
+{{- include "tlcm-serve.textprotoField" (list "http_port" .Values.server.httpPort "") }}
 {{- include "tlcm-serve.textprotoField" (list "devices" .Values.server.devices "") }}
 {{- include "tlcm-serve.textprotoField" (list "drain_grace_seconds" .Values.server.drainGraceSeconds "") }}
 {{- with include "tlcm-serve.computeThreads" . }}

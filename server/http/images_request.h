@@ -1,0 +1,36 @@
+// The body of POST /v1/images/generations (OpenAI's Images API plus fields of ours) turned into
+// the gRPC API's GenerateRequest, so that both front doors reach the engine through one
+// conversion (ToEngineRequest) with one set of defaults.
+//
+// Fields (all optional but `model` and `prompt`; docs/http.md):
+//   model, prompt, prompt_2 (strings); n (integer -> num_images); size ("WIDTHxHEIGHT", or
+//   "auto" = the model's default); response_format ("b64_json"; "url" is refused);
+//   output_format ("png" | "jpeg" | "webp"); output_compression (0..100 -> quality, 0 taken as
+//   1); user (string, logged only); stream (bool); partial_images (integer 0..8; > 0 with
+//   stream asks for a preview after every step); steps (integer), seed (integer 0..2^64-1),
+//   guidance_scale (number), sampler (string). Other OpenAI fields (quality, style,
+//   background, moderation, ...) are ignored.
+// Ranges the engine knows (steps, sizes, n, guidance) are left to it.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "tlcm/v1/tlcm_service.pb.h"
+
+namespace tlcm::server {
+
+struct ImagesRequest {
+  tlcm::v1::GenerateRequest request;
+  bool stream = false;
+  int partial_images = 0;
+  std::string user;  // opaque; bounded by the body limit, logged truncated
+};
+
+// Errors: INVALID_ARGUMENT naming the field and the rule ("n: must be an integer", "size: must
+// be \"WIDTHxHEIGHT\" ...", "response_format: \"url\" is not supported ..."), or "body: ..." when
+// the body is not a JSON object.
+absl::StatusOr<ImagesRequest> ParseImagesRequest(absl::string_view body);
+
+}  // namespace tlcm::server

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""The official `openai` Python package, unchanged, against a running tlcm server's HTTP port.
+
+    http_openai_test.py --port PORT [--model fake] [--size 64x64] [--token TOKEN]
+
+Checks client.models.list(), client.images.generate(..., response_format="b64_json") (n=2,
+PNG, and JPEG through output_format) with the images decoded, a streamed generate with partial
+images, and that an error status arrives as the package's typed exception. Exits 1 on failure.
+"""
+import argparse
+import base64
+import sys
+
+import openai
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+
+
+def check(condition, message):
+    if not condition:
+        print(f"FAILED: {message}", file=sys.stderr)
+        sys.exit(1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--model", default="fake")
+    parser.add_argument("--size", default="64x64")
+    parser.add_argument("--token", default="unused")
+    args = parser.parse_args()
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{args.port}/v1", api_key=args.token,
+                           max_retries=0, timeout=120)
+    width, height = (int(v) for v in args.size.split("x"))
+
+    models = [m.id for m in client.models.list()]
+    check(args.model in models, f"models.list() gave {models}")
+
+    result = client.images.generate(model=args.model, prompt="a lighthouse on a cliff at dawn",
+                                    n=2, size=args.size, response_format="b64_json",
+                                    extra_body={"seed": 42, "steps": 2})
+    check(len(result.data) == 2, f"{len(result.data)} images")
+    for image in result.data:
+        png = base64.b64decode(image.b64_json)
+        check(png.startswith(PNG_SIGNATURE), "not a PNG")
+        check(int.from_bytes(png[16:20], "big") == width and
+              int.from_bytes(png[20:24], "big") == height, "wrong PNG size")
+    check(result.created > 1_700_000_000, f"created {result.created}")
+    print(f"openai {openai.__version__}: images.generate n=2 {args.size}: 2 PNGs, "
+          f"metrics {result.model_extra.get('tlcm', {}).get('metrics')}")
+
+    jpeg = client.images.generate(model=args.model, prompt="a red cube", size=args.size,
+                                  response_format="b64_json", output_format="jpeg",
+                                  output_compression=80)
+    check(base64.b64decode(jpeg.data[0].b64_json).startswith(JPEG_SIGNATURE), "not a JPEG")
+    print("openai: output_format=jpeg: a JPEG")
+
+    kinds = []
+    for event in client.images.generate(model=args.model, prompt="a red cube", size=args.size,
+                                        stream=True, partial_images=2,
+                                        extra_body={"steps": 2}):
+        kinds.append(event.type)
+        if event.type == "image_generation.completed":
+            check(base64.b64decode(event.b64_json).startswith(PNG_SIGNATURE), "streamed image")
+    check("image_generation.partial_image" in kinds, f"no partial image in {kinds}")
+    check("image_generation.completed" in kinds, f"no completed image in {kinds}")
+    print(f"openai: stream=True: {len(kinds)} events, "
+          f"{kinds.count('image_generation.partial_image')} partial images")
+
+    try:
+        client.images.generate(model=args.model, prompt="x", size="13x13",
+                               response_format="b64_json")
+        check(False, "a bad size was accepted")
+    except openai.BadRequestError as e:
+        check(e.status_code == 400, f"status {e.status_code}")
+        print(f"openai: a bad size raises BadRequestError: {e.message[:80]}")
+    try:
+        client.images.generate(model="no-such-model", prompt="x", response_format="b64_json")
+        check(False, "an unknown model was accepted")
+    except openai.NotFoundError as e:
+        print(f"openai: an unknown model raises NotFoundError: {e.message[:80]}")
+    print("openai package test: passed")
+
+
+if __name__ == "__main__":
+    main()
