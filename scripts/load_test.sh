@@ -10,7 +10,7 @@
 # 2. Starts a local server on free loopback ports: tlcm-server on the built-in demo models (the
 #    default), on --config FILE, or with --fake the fake-pipeline server (no LibTorch, no model
 #    files: measures the serving layer alone). Waits until health is SERVING. --no-metrics starts
-#    it with --metrics_port -1 (no Prometheus exposer).
+#    it with --metrics_port -1 (no Prometheus endpoint).
 # 3. Runs `ghz` (the command line is printed; docs/load-testing.md has it for users), prints its
 #    summary, checks /metrics with promtool when it is installed, then stops the server with
 #    SIGTERM (a drain) and checks that it exited 0.

@@ -1,5 +1,5 @@
 // Every Prometheus metric of tlcm-server, registered in this one place (names, help texts,
-// labels, buckets). server/metrics_exposer.h serves them over HTTP.
+// labels, buckets). server/http/metrics_route.h serves them over HTTP.
 //
 // Families (units in the names; `model` is a configured model name, or "" for calls naming no
 // configured model or rejected before reaching the engine (authentication, malformed fields), so

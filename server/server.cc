@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "grpc/health/v1/health.pb.h"
 #include "server/credentials.h"
+#include "server/http/metrics_route.h"
 #include "server/request_log.h"
 #include "server/server_config.h"
 #include "util/status_macros.h"
@@ -21,6 +22,8 @@ namespace {
 // How long, after the engine has drained, streams get to flush their last messages before the
 // gRPC server cancels them.
 constexpr absl::Duration kStreamFlushGrace = absl::Seconds(10);
+// How long one read or write of a scrape may wait for Prometheus (plaintext, 4 threads).
+constexpr absl::Duration kMetricsIoTimeout = absl::Seconds(5);
 
 std::string HostPort(const std::string& address, int port) {
   const bool bare_ipv6 = absl::StrContains(address, ':') && !absl::StartsWith(address, "[");
@@ -55,10 +58,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const tlcm::v1::ServerConf
 
   server->metrics_ = std::make_unique<ServerMetrics>(std::make_shared<prometheus::Registry>());
   if (config.metrics_port() >= 0) {
-    TLCM_ASSIGN_OR_RETURN(server->exposer_, MetricsExposer::Start(config.metrics_listen_address(),
-                                                                  config.metrics_port(),
-                                                                  server->metrics_->registry()));
-    server->metrics_port_ = server->exposer_->port();
+    HttpListener::Options options;
+    options.io_timeout = kMetricsIoTimeout;
+    TLCM_ASSIGN_OR_RETURN(
+        server->metrics_listener_,
+        HttpListener::Start("metrics endpoint", config.metrics_listen_address(),
+                            config.metrics_port(), tlcm::v1::TlsConfig(), options,
+                            [registry = server->metrics_->registry()](httplib::Server& http) {
+                              ServeMetrics(http, registry);
+                            }));
+    server->metrics_port_ = server->metrics_listener_->port();
   }
   if (!config.auth_token_file().empty()) {
     TLCM_ASSIGN_OR_RETURN(server->auth_, TokenAuthenticator::FromFile(config.auth_token_file()));

@@ -1,5 +1,6 @@
 // tlcm-server as a library: the engine, the gRPC service (with health, reflection, TLS, auth,
-// keepalive and message limits) and the Prometheus exposer, wired from a resolved configuration.
+// keepalive and message limits), the HTTP front door and the Prometheus endpoint, wired from a
+// resolved configuration.
 // main() only adds flags, the real pipeline factory and signal handling; tests construct a Server
 // with a fake pipeline factory on an ephemeral loopback port.
 #pragma once
@@ -19,8 +20,8 @@
 #include "engine/engine.h"
 #include "server/auth.h"
 #include "server/http/http_front_door.h"
+#include "server/http/http_listener.h"
 #include "server/metrics.h"
-#include "server/metrics_exposer.h"
 #include "server/request_ids.h"
 #include "server/tlcm_service.h"
 #include "tlcm/v1/server_config.pb.h"
@@ -77,7 +78,7 @@ class Server {
 
   tlcm::v1::ServerConfig config_;
   std::unique_ptr<ServerMetrics> metrics_;
-  std::unique_ptr<MetricsExposer> exposer_;
+  std::unique_ptr<HttpListener> metrics_listener_;  // GET /metrics (http/metrics_route.h)
   std::unique_ptr<TokenAuthenticator> auth_;
   std::unique_ptr<engine::Engine> engine_;
   RequestIdGenerator request_ids_;

@@ -1,5 +1,7 @@
 #include "server/http/http_listener.h"
 
+#include <sys/socket.h>
+
 #include <httplib.h>
 
 #include "absl/strings/str_cat.h"
@@ -33,6 +35,12 @@ absl::StatusOr<std::unique_ptr<HttpListener>> HttpListener::Start(
   http.set_keep_alive_timeout(std::max<time_t>(1, absl::ToInt64Seconds(options.io_timeout)));
   http.set_keep_alive_max_count(1000);
   http.set_payload_max_length(options.max_body_bytes);
+  // The library's default also sets SO_REUSEPORT, which would let a second server share a port
+  // that is in use instead of failing to bind it.
+  http.set_socket_options([](socket_t sock) {
+    const int on = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+  });
   route(http);
 
   const std::string host(absl::StripSuffix(absl::StripPrefix(address, "["), "]"));

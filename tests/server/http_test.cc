@@ -394,6 +394,21 @@ TEST(HttpTest, TokensGuardTheApiButNotTheProbes) {
   EXPECT_EQ(healthz->status, 200);
 }
 
+TEST(HttpTest, APortInUseFailsStartNamingIt) {
+  TestServer first(HttpConfig());
+  ASSERT_TRUE(first.ok());
+  tlcm::v1::ServerConfig config = HttpConfig();
+  config.set_http_port(first.server().http_port());
+  auto resolved = server::ResolveServerConfig(config, {"cpu"});
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  auto second = server::Server::Start(*resolved, MakeFakePipelineFactory(NewFakePipelineControl()));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(absl::StrContains(second.status().message(),
+                                absl::StrCat("127.0.0.1:", first.server().http_port())))
+      << second.status();
+}
+
 TEST(HttpTest, ProbesFollowReadinessAndDrain) {
   auto control = NewFakePipelineControl();
   control->HoldLoading(true);
