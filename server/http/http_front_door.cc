@@ -15,6 +15,7 @@
 #include "server/http/http_error.h"
 #include "server/http/images_request.h"
 #include "server/http/openai_json.h"
+#include "server/http/playground_page.h"
 #include "server/request_log.h"
 #include "server/tlcm_service.h"
 #include "util/client_text.h"
@@ -347,6 +348,10 @@ absl::StatusOr<std::unique_ptr<HttpFrontDoor>> HttpFrontDoor::Start(
   door->api_ = std::make_unique<Api>(config, engine, metrics, auth, request_ids, probes);
   Api* api = door->api_.get();
   const auto route = [api](httplib::Server& http) {
+    http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+      const absl::string_view page = PlaygroundPage();
+      res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
+    });
     http.Get("/healthz",
              [api](const httplib::Request&, httplib::Response& res) { api->Healthz(res); });
     http.Get("/readyz",

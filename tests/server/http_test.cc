@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -142,6 +143,21 @@ TEST(HttpTest, ListsModelsInOpenAIShape) {
   EXPECT_EQ(model["tlcm"]["max_steps"], 8);
   EXPECT_EQ(model["tlcm"]["default_width"], 64);
   EXPECT_EQ(model["tlcm"]["samplers"][0], "lcm");
+}
+
+TEST(HttpTest, ServesThePlaygroundPageEmbeddedInTheBinary) {
+  TestServer server(HttpConfig());
+  ASSERT_TRUE(server.ok());
+  auto client = ClientOf(server);
+  auto result = client.Get("/");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(result->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  std::ifstream file(std::string(TLCM_SOURCE_DIR) + "/server/http/playground/index.html",
+                     std::ios::binary);
+  const std::string page((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(page.empty());
+  EXPECT_EQ(result->body, page);
 }
 
 TEST(HttpTest, GeneratesBase64ImagesWithMetrics) {
