@@ -23,16 +23,25 @@ KeyRemap T5EncoderKeys() {
   };
 }
 
-KeyRemap VaeDecoderKeys() {
-  return [](const std::string& key) -> std::optional<std::string> {
-    if (absl::StartsWith(key, "encoder.") || absl::StartsWith(key, "quant_conv.")) {
-      return std::nullopt;
-    }
+namespace {
+
+// The AutoencoderKL keys of one side: those under `module` or `conv`, legacy attention names
+// renamed; the other side's keys are dropped.
+KeyRemap VaeSideKeys(std::string module, std::string conv) {
+  return [module = std::move(module),
+          conv = std::move(conv)](const std::string& key) -> std::optional<std::string> {
+    if (!absl::StartsWith(key, module) && !absl::StartsWith(key, conv)) return std::nullopt;
     return absl::StrReplaceAll(key, {{".query.", ".to_q."},
                                      {".key.", ".to_k."},
                                      {".value.", ".to_v."},
                                      {".proj_attn.", ".to_out.0."}});
   };
 }
+
+}  // namespace
+
+KeyRemap VaeDecoderKeys() { return VaeSideKeys("decoder.", "post_quant_conv."); }
+
+KeyRemap VaeEncoderKeys() { return VaeSideKeys("encoder.", "quant_conv."); }
 
 }  // namespace tlcm

@@ -15,8 +15,9 @@ KeyRemap ClipTextKeys();
 // dropped without comparing it: transformers ties the two at load, so `shared` is what it uses.
 KeyRemap T5EncoderKeys();
 // diffusers AutoencoderKL: legacy attention names (query, key, value, proj_attn) become
-// to_q, to_k, to_v, to_out.0; encoder-side weights (encoder.*, quant_conv.*) are dropped since
-// text-to-image only decodes.
+// to_q, to_k, to_v, to_out.0. VaeDecoderKeys drops the encoder side (encoder.*, quant_conv.*),
+// VaeEncoderKeys the decoder side (decoder.*, post_quant_conv.*).
 KeyRemap VaeDecoderKeys();
+KeyRemap VaeEncoderKeys();
 
 }  // namespace tlcm

@@ -1,5 +1,5 @@
-// The decoding half of diffusers' AutoencoderKL (SDXL's and FLUX's VAE), built from the
-// component's config.json. Text-to-image never encodes, so the encoder is not built.
+// diffusers' AutoencoderKL (SDXL's and FLUX's VAE) as two modules built from the component's
+// config.json: the decoder (every run) and the encoder (image inputs: img2img, inpainting).
 #pragma once
 
 #include <cstdint>
@@ -16,7 +16,8 @@
 namespace tlcm {
 
 struct AutoencoderKLConfig {
-  int64_t out_channels = 3;  // image channels
+  int64_t in_channels = 3;   // image channels the encoder reads
+  int64_t out_channels = 3;  // image channels the decoder writes
   int64_t latent_channels = 4;
   std::vector<int64_t> block_out_channels;  // encoder order; the decoder walks it reversed
   int64_t layers_per_block = 1;             // decoder up blocks hold layers_per_block + 1 resnets
@@ -26,11 +27,13 @@ struct AutoencoderKLConfig {
   std::optional<double> shift_factor;
   // True when the VAE overflows in float16 (SDXL's): the pipeline then decodes in float32.
   bool force_upcast = true;
+  bool use_quant_conv = true;
   bool use_post_quant_conv = true;
   bool mid_block_add_attention = true;
 
   // Parses vae/config.json. InvalidArgument names the file and the offending key (other block
-  // types, activations, latents_mean / latents_std are rejected).
+  // types, activations, latents_mean / latents_std are rejected; down_block_types must be
+  // DownEncoderBlock2D, as many as block_out_channels).
   static absl::StatusOr<AutoencoderKLConfig> FromFile(const std::string& path);
 };
 
@@ -79,5 +82,52 @@ class AutoencoderKLDecoderImpl : public torch::nn::Module {
   VaeDecoder decoder_{nullptr};
 };
 TORCH_MODULE(AutoencoderKLDecoder);
+
+// diffusers' `Encoder`: conv_in, down_blocks.{i} (DownEncoderBlock2D, a downsampler on all but
+// the last), mid_block (resnet, attention, resnet), conv_norm_out (GroupNorm eps 1e-6), SiLU,
+// conv_out to 2 * latent_channels (mean and log-variance). Every GroupNorm uses norm_num_groups.
+class VaeEncoderImpl : public torch::nn::Module {
+ public:
+  explicit VaeEncoderImpl(const AutoencoderKLConfig& config);
+  // x: [B, in_channels, H, W] -> [B, 2 * latent_channels, H / 2^(n-1), W / 2^(n-1)],
+  // n = block_out_channels.size(); H and W multiples of 2^(n-1).
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::ScalarType dtype() const { return conv_in_->weight.scalar_type(); }
+
+ private:
+  LoadedConv2d conv_in_{nullptr};
+  std::vector<DownEncoderBlock2D> down_blocks_;  // registered as the ModuleList down_blocks
+  UNetMidBlock2D mid_block_{nullptr};
+  torch::nn::GroupNorm conv_norm_out_{nullptr};
+  LoadedConv2d conv_out_{nullptr};
+};
+TORCH_MODULE(VaeEncoder);
+
+// AutoencoderKL.encode up to the latent distribution: `encoder`, then quant_conv (1x1, when
+// use_quant_conv). Checkpoint keys: encoder.*, quant_conv.* (load the full AutoencoderKL file
+// through VaeEncoderKeys()). Built and loaded as AutoencoderKLDecoder is.
+class AutoencoderKLEncoderImpl : public torch::nn::Module {
+ public:
+  explicit AutoencoderKLEncoderImpl(const AutoencoderKLConfig& config);
+
+  // image: [B, in_channels, H, W] in [-1, 1]; floating input is cast to the model's dtype.
+  // Returns the moments [B, 2 * latent_channels, h, w] (mean, then log-variance) in that dtype,
+  // unscaled (the pipelines apply scaling_factor and shift_factor).
+  torch::Tensor forward(const torch::Tensor& image);
+
+  const AutoencoderKLConfig& config() const { return config_; }
+
+ private:
+  AutoencoderKLConfig config_;
+  VaeEncoder encoder_{nullptr};
+  LoadedConv2d quant_conv_{nullptr};
+};
+TORCH_MODULE(AutoencoderKLEncoder);
+
+// diffusers' DiagonalGaussianDistribution over `moments` ([B, 2C, h, w]): mean, and
+// std = exp(0.5 * clamp(logvar, -30, 20)). `noise` [B, C, h, w] (standard normal) gives the sample
+// mean + std * noise; an undefined `noise` gives the mode (the mean). Float32 result.
+torch::Tensor LatentFromMoments(const torch::Tensor& moments, const torch::Tensor& noise);
 
 }  // namespace tlcm

@@ -183,4 +183,26 @@ torch::Tensor UpDecoderBlock2DImpl::forward(const torch::Tensor& x) {
   return h;
 }
 
+DownEncoderBlock2DImpl::DownEncoderBlock2DImpl(int64_t in_channels, int64_t out_channels,
+                                               int64_t num_layers, int64_t groups, double eps,
+                                               bool add_downsample) {
+  resnets_ = register_module("resnets", torch::nn::ModuleList());
+  for (int64_t j = 0; j < num_layers; ++j) {
+    const int64_t in = j == 0 ? in_channels : out_channels;
+    resnets_->push_back(MakeResnet(in, out_channels, 0, groups, eps));
+  }
+  if (add_downsample) {
+    downsampler_ = RegisterSampler(
+        *this, "downsamplers",
+        Downsample2D(out_channels, out_channels, Downsample2DImpl::Padding::kBottomRight));
+  }
+}
+
+torch::Tensor DownEncoderBlock2DImpl::forward(const torch::Tensor& x) {
+  torch::Tensor h = x;
+  for (const auto& resnet : *resnets_) h = resnet->as<ResnetBlock2DImpl>()->forward(h);
+  if (downsampler_) h = downsampler_(h);
+  return h;
+}
+
 }  // namespace tlcm

@@ -1,6 +1,6 @@
 // The down / mid / up blocks of diffusers' UNet2DConditionModel (DownBlock2D,
 // CrossAttnDownBlock2D, UNetMidBlock2DCrossAttn, UpBlock2D, CrossAttnUpBlock2D) and of the
-// AutoencoderKL decoder (UNetMidBlock2D, UpDecoderBlock2D).
+// AutoencoderKL (UNetMidBlock2D, UpDecoderBlock2D, DownEncoderBlock2D).
 #pragma once
 
 #include <cstdint>
@@ -135,5 +135,20 @@ class UpDecoderBlock2DImpl : public torch::nn::Module {
   Upsample2D upsampler_{nullptr};
 };
 TORCH_MODULE(UpDecoderBlock2D);
+
+// The VAE encoder's DownEncoderBlock2D: resnets.{j} (no time embedding), then downsamplers.0
+// (stride 2, padded at the bottom and right only).
+class DownEncoderBlock2DImpl : public torch::nn::Module {
+ public:
+  DownEncoderBlock2DImpl(int64_t in_channels, int64_t out_channels, int64_t num_layers,
+                         int64_t groups, double eps, bool add_downsample);
+  // x: [B, in, H, W] -> [B, out, H/2, W/2] (or [B, out, H, W] without downsampler)
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::ModuleList resnets_{nullptr};
+  Downsample2D downsampler_{nullptr};
+};
+TORCH_MODULE(DownEncoderBlock2D);
 
 }  // namespace tlcm

@@ -32,6 +32,12 @@ struct DenoisingSample {
   ImageNoise noise;                   // the image's own stream: initial latent, then re-noising
   std::vector<torch::Tensor> embeds;  // prompt embeddings, each [1, ...] on the device
   torch::Tensor latents;              // [1, ...] float32 on the device (FLUX: packed tokens)
+  // Image inputs (image_inputs.h), shaped like `latents`: the input picture's latent and the
+  // noise drawn with it; with `mask` (1 = repaint) the sample is inpainted. An image-input sample
+  // starts at a later `step`.
+  torch::Tensor image_latents;
+  torch::Tensor image_noise;
+  torch::Tensor mask;
 
   bool done() const { return step >= steps; }
 };

@@ -10,6 +10,7 @@
 #include "pipelines/component_fit.h"
 #include "pipelines/component_loader.h"
 #include "pipelines/denoising_loop.h"
+#include "pipelines/image_inputs.h"
 #include "pipelines/image_output.h"
 #include "pipelines/latent_preview.h"
 
@@ -81,7 +82,13 @@ absl::StatusOr<std::unique_ptr<FluxPipeline>> FluxPipeline::Load(const std::stri
   TLCM_ASSIGN_OR_RETURN(p->vae_, (LoadComponent<AutoencoderKLDecoder, AutoencoderKLConfig>(
                                      vae_dir, options.variant, VaeDecoderKeys(),
                                      WeightPlacement{options.device, p->vae_dtype_})));
-  if (options.channels_last) UseChannelsLast(*p->vae_);
+  TLCM_ASSIGN_OR_RETURN(p->vae_encoder_, (LoadComponent<AutoencoderKLEncoder, AutoencoderKLConfig>(
+                                             vae_dir, options.variant, VaeEncoderKeys(),
+                                             WeightPlacement{options.device, p->vae_dtype_})));
+  if (options.channels_last) {
+    UseChannelsLast(*p->vae_);
+    UseChannelsLast(*p->vae_encoder_);
+  }
   TLCM_ASSIGN_OR_RETURN(FlowMatchSchedulerConfig scheduler_config,
                         FlowMatchSchedulerConfig::FromFile(folder.ComponentDir("scheduler") +
                                                            "/scheduler_config.json"));
@@ -139,6 +146,9 @@ absl::Status FluxPipeline::CheckSettings(const RunSettings& settings) const {
 absl::StatusOr<std::vector<DenoisingSample>> FluxPipeline::StartSamples(
     const std::vector<ImageRequest>& requests, const RunSettings& settings, EncodeStats* stats) {
   TLCM_RETURN_IF_ERROR(CheckSettings(settings));
+  const bool image_inputs = !requests.empty() && requests.front().image.has_value();
+  const int start = image_inputs ? FluxStartStep(settings.steps, settings.strength) : 0;
+  TLCM_RETURN_IF_ERROR(CheckImageInputs(requests, settings.strength, settings.steps, start));
   torch::NoGradGuard no_grad;
   // T5 per token, CLIP pooled.
   std::vector<size_t> all(requests.size());
@@ -169,7 +179,29 @@ absl::StatusOr<std::vector<DenoisingSample>> FluxPipeline::StartSamples(
     sample.sigmas = sigmas;
     const auto row = static_cast<int64_t>(i);
     sample.embeds = {encoded[0].narrow(0, row, 1), encoded[1].narrow(0, row, 1)};
-    sample.latents = Pack(sample.noise.Draw({1, latent_channels_, h, w}).to(options_.device));
+    if (!image_inputs) {
+      sample.latents = Pack(sample.noise.Draw({1, latent_channels_, h, w}).to(options_.device));
+    }
+  }
+  if (image_inputs) {
+    // The encoded image noised to the first sigma run; every tensor packed into tokens.
+    std::vector<ImageNoise*> noises;
+    for (DenoisingSample& sample : samples) noises.push_back(&sample.noise);
+    const ImageLatents inputs = EncodeImageInputs(
+        vae_encoder_, requests, noises, settings.width, settings.height,
+        {vae_config_.scaling_factor, vae_config_.shift_factor.value_or(0.0)}, options_.device);
+    for (size_t i = 0; i < samples.size(); ++i) {
+      DenoisingSample& sample = samples[i];
+      const auto row = static_cast<int64_t>(i);
+      sample.step = start;
+      sample.image_latents = Pack(inputs.clean.narrow(0, row, 1));
+      sample.image_noise = Pack(inputs.noise.narrow(0, row, 1));
+      if (inputs.mask.defined()) {
+        sample.mask = Pack(inputs.mask.narrow(0, row, 1).repeat({1, latent_channels_, 1, 1}));
+      }
+      sample.latents = FlowMatchTlcmScheduler::ScaleNoise(sample.image_latents, sample.image_noise,
+                                                          sigmas[start]);
+    }
   }
   return samples;
 }
@@ -215,6 +247,10 @@ bool FluxPipeline::Step(const std::vector<DenoisingSample*>& set,
   for (DenoisingSample* s : set) fresh.push_back(s->noise.Draw(s->latents.sizes()));
   AdvanceSamples(set,
                  scheduler_->Step(velocity, sigma, x, sigma_next, torch::cat(fresh).to(device)));
+  // Inpainting: outside the mask, the input noised to the next step's sigma.
+  BlendMaskedSamples(set, [&](const DenoisingSample& s) {
+    return FlowMatchTlcmScheduler::ScaleNoise(s.image_latents, s.image_noise, s.sigmas[s.step]);
+  });
   return true;
 }
 

@@ -79,6 +79,7 @@ class FluxPipeline {
   FluxTransformer2DModel transformer_{nullptr};
   bool guidance_embeds_ = false;
   AutoencoderKLDecoder vae_{nullptr};
+  AutoencoderKLEncoder vae_encoder_{nullptr};
   AutoencoderKLConfig vae_config_;
   torch::Dtype vae_dtype_ = torch::kFloat32;
   std::unique_ptr<FlowMatchTlcmScheduler> scheduler_;

@@ -47,6 +47,10 @@ struct ImageRequest {
   std::string prompt_2;  // empty = `prompt`
   uint64_t seed = 0;
   float guidance_scale = 0.0f;  // FLUX embedded guidance; SDXL TLCM ignores it
+  // Image inputs (pipelines/image_inputs.h): the image to start from (img2img), and with it a
+  // mask whose white pixels are repainted (inpainting). Resized to the run's size.
+  std::optional<RgbImage> image{};
+  std::optional<RgbImage> mask{};
 };
 
 // Shape and schedule shared by all images of a run.
@@ -55,6 +59,8 @@ struct RunSettings {
   int width = 1024;
   int height = 1024;
   std::string scheduler;  // empty = the pipeline's default
+  // With image inputs: how much of the schedule runs, (0, 1]; 1 starts from (nearly) pure noise.
+  double strength = 1.0;
 };
 
 // Callbacks during a run, on the calling thread. `image` indexes the run's ImageRequests.

@@ -12,6 +12,7 @@
 #include "pipelines/component_fit.h"
 #include "pipelines/component_loader.h"
 #include "pipelines/denoising_loop.h"
+#include "pipelines/image_inputs.h"
 #include "pipelines/image_output.h"
 #include "pipelines/latent_preview.h"
 
@@ -84,9 +85,13 @@ absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> StableDiffusionXLPipe
   TLCM_ASSIGN_OR_RETURN(p->vae_, (LoadComponent<AutoencoderKLDecoder, AutoencoderKLConfig>(
                                      vae_dir, options.variant, VaeDecoderKeys(),
                                      WeightPlacement{options.device, p->vae_dtype_})));
+  TLCM_ASSIGN_OR_RETURN(p->vae_encoder_, (LoadComponent<AutoencoderKLEncoder, AutoencoderKLConfig>(
+                                             vae_dir, options.variant, VaeEncoderKeys(),
+                                             WeightPlacement{options.device, p->vae_dtype_})));
   if (options.channels_last) {
     UseChannelsLast(*p->unet_);
     UseChannelsLast(*p->vae_);
+    UseChannelsLast(*p->vae_encoder_);
   }
   TLCM_ASSIGN_OR_RETURN(
       LcmSchedulerConfig scheduler_config,
@@ -165,6 +170,9 @@ absl::StatusOr<std::vector<DenoisingSample>> StableDiffusionXLPipeline::StartSam
   TLCM_RETURN_IF_ERROR(CheckSettings(settings));
   const std::string scheduler = settings.scheduler.empty() ? kDefaultScheduler : settings.scheduler;
   TLCM_ASSIGN_OR_RETURN(std::vector<int64_t> timesteps, Timesteps(scheduler, settings.steps));
+  const bool image_inputs = !requests.empty() && requests.front().image.has_value();
+  const int start = image_inputs ? SdxlStartStep(settings.steps, settings.strength) : 0;
+  TLCM_RETURN_IF_ERROR(CheckImageInputs(requests, settings.strength, settings.steps, start));
   torch::NoGradGuard no_grad;
   std::vector<size_t> all(requests.size());
   std::iota(all.begin(), all.end(), 0);
@@ -191,7 +199,29 @@ absl::StatusOr<std::vector<DenoisingSample>> StableDiffusionXLPipeline::StartSam
     sample.timesteps = timesteps;
     const auto row = static_cast<int64_t>(i);
     sample.embeds = {encoded[0].narrow(0, row, 1), encoded[1].narrow(0, row, 1)};
-    sample.latents = sample.noise.Draw({1, latent_channels_, h, w}).to(options_.device);
+    if (!image_inputs)
+      sample.latents = sample.noise.Draw({1, latent_channels_, h, w}).to(options_.device);
+  }
+  if (image_inputs) {
+    // The encoded image noised to the first timestep run (inpainting at strength 1: the noise
+    // alone, as diffusers does).
+    std::vector<ImageNoise*> noises;
+    for (DenoisingSample& sample : samples) noises.push_back(&sample.noise);
+    const ImageLatents inputs =
+        EncodeImageInputs(vae_encoder_, requests, noises, settings.width, settings.height,
+                          {vae_config_.scaling_factor, 0.0}, options_.device);
+    const bool from_noise = inputs.mask.defined() && settings.strength == 1.0;
+    for (size_t i = 0; i < samples.size(); ++i) {
+      DenoisingSample& sample = samples[i];
+      const auto row = static_cast<int64_t>(i);
+      sample.step = start;
+      sample.image_latents = inputs.clean.narrow(0, row, 1);
+      sample.image_noise = inputs.noise.narrow(0, row, 1);
+      if (inputs.mask.defined()) sample.mask = inputs.mask.narrow(0, row, 1);
+      sample.latents = from_noise ? sample.image_noise
+                                  : AddNoise(lcm_->alphas_cumprod(), sample.image_latents,
+                                             sample.image_noise, timesteps[start]);
+    }
   }
   return samples;
 }
@@ -261,6 +291,11 @@ bool StableDiffusionXLPipeline::Step(const std::vector<DenoisingSample*>& set,
                               noise.defined() ? noise.index_select(0, index) : torch::Tensor());
       });
   AdvanceSamples(set, next);
+  // Inpainting: outside the mask, the input noised to the next step's timestep (the table
+  // sampler shares LCM's alphas_cumprod).
+  BlendMaskedSamples(set, [&](const DenoisingSample& s) {
+    return AddNoise(lcm_->alphas_cumprod(), s.image_latents, s.image_noise, s.timesteps[s.step]);
+  });
   return true;
 }
 

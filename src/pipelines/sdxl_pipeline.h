@@ -38,7 +38,10 @@ class StableDiffusionXLPipeline {
 
   // Generates one image per request, all with `settings` (denoising_loop.h over the step-wise
   // API below). Not thread-safe: one Run at a time. InvalidArgument for settings the model
-  // cannot take (steps, size, scheduler).
+  // cannot take (steps, size, scheduler, image inputs). With image inputs (every request has an
+  // image, and either all or none a mask) the samples are StableDiffusionXLImg2ImgPipeline's /
+  // StableDiffusionXLInpaintPipeline's (4-channel UNet): they start at SdxlStartStep(steps,
+  // strength) from the encoded image noised to that timestep.
   absl::StatusOr<RunResult> Run(const std::vector<ImageRequest>& requests,
                                 const RunSettings& settings, const RunHooks& hooks = {});
 
@@ -89,6 +92,7 @@ class StableDiffusionXLPipeline {
   ClipTextModel text_encoder_2_{nullptr};
   UNet2DConditionModel unet_{nullptr};
   AutoencoderKLDecoder vae_{nullptr};
+  AutoencoderKLEncoder vae_encoder_{nullptr};
   AutoencoderKLConfig vae_config_;
   torch::Dtype vae_dtype_ = torch::kFloat32;
   std::unique_ptr<LcmScheduler> lcm_;

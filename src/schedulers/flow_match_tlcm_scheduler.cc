@@ -80,4 +80,10 @@ torch::Tensor FlowMatchTlcmScheduler::Step(const torch::Tensor& velocity,
   return next;
 }
 
+torch::Tensor FlowMatchTlcmScheduler::ScaleNoise(const torch::Tensor& sample,
+                                                 const torch::Tensor& noise, float sigma) {
+  const torch::Tensor s = torch::tensor(sigma, torch::kFloat32).to(sample.device());
+  return s * noise.to(torch::kFloat32) + (1 - s) * sample.to(torch::kFloat32);
+}
+
 }  // namespace tlcm

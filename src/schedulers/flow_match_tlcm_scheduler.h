@@ -41,6 +41,11 @@ class FlowMatchTlcmScheduler {
   // the round trip the FLUX pipeline makes (timesteps = sigmas * T, then t / 1000).
   float TransformerTimestep(float sigma) const;
 
+  // Flow matching's forward process at `sigma` (diffusers' scale_noise): sigma * noise +
+  // (1 - sigma) * sample, float32.
+  static torch::Tensor ScaleNoise(const torch::Tensor& sample, const torch::Tensor& noise,
+                                  float sigma);
+
   // One TLCM step per sample: x0 = x - sigma * v; next = sigma_next * noise + (1 - sigma_next) *
   // x0. sample, velocity, noise: [B, ...]; noise may be undefined when every sigma_next is 0.
   // float32 result.

@@ -108,4 +108,10 @@ torch::Tensor LcmScheduler::Step(const torch::Tensor& model_output,
   return next;
 }
 
+torch::Tensor AddNoise(const torch::Tensor& alphas_cumprod, const torch::Tensor& sample,
+                       const torch::Tensor& noise, int64_t timestep) {
+  const torch::Tensor ac = alphas_cumprod[timestep].to(sample.device());
+  return ac.pow(0.5) * sample.to(torch::kFloat32) + (1 - ac).pow(0.5) * noise.to(torch::kFloat32);
+}
+
 }  // namespace tlcm

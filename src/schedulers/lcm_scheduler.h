@@ -30,6 +30,11 @@ struct LcmSchedulerConfig {
 torch::Tensor AlphasCumprod(int num_train_timesteps, double beta_start, double beta_end,
                             const std::string& beta_schedule);
 
+// diffusers' add_noise of the DDPM-family schedulers (LCMScheduler's): sqrt(ac[t]) * sample +
+// sqrt(1 - ac[t]) * noise, ac = `alphas_cumprod` ([T] float32); float32 result on sample's device.
+torch::Tensor AddNoise(const torch::Tensor& alphas_cumprod, const torch::Tensor& sample,
+                       const torch::Tensor& noise, int64_t timestep);
+
 class LcmScheduler {
  public:
   explicit LcmScheduler(const LcmSchedulerConfig& config);

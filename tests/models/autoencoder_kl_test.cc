@@ -71,6 +71,42 @@ INSTANTIATE_TEST_SUITE_P(Cases, VaeGoldenTest,
                            return name;
                          });
 
+class VaeEncoderGoldenTest : public ::testing::TestWithParam<std::string> {};
+
+// The encoder's moments (mean, log-variance) against AutoencoderKL.encode's latent_dist
+// parameters (tests/data/<case>/golden/vae_encoder.safetensors).
+TEST_P(VaeEncoderGoldenTest, MatchesDiffusers) {
+  auto config = AutoencoderKLConfig::FromFile(DataPath(GetParam() + "/model/vae/config.json"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  AutoencoderKLEncoder vae(*config);
+  auto weights = WeightStore::OpenComponent(DataPath(GetParam() + "/model/vae"));
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  ASSERT_TRUE(LoadModuleWeights(*vae, *weights, VaeEncoderKeys()).ok());
+  vae->eval();
+  auto golden = LoadGolden(GetParam() + "/golden/vae_encoder.safetensors");
+  torch::NoGradGuard no_grad;
+  const torch::Tensor moments = vae(golden.at("image"));
+  RecordProperty(
+      "max_abs_diff",
+      absl::StrFormat("%.3g", (moments - golden.at("moments")).abs().max().item<double>()));
+  EXPECT_TRUE(AllClose(moments, golden.at("moments"), kGoldenAtol, kGoldenRtol));
+  // Sampling: the mean plus exp(logvar / 2) * noise; the mode without noise.
+  const torch::Tensor noise =
+      torch::randn({moments.size(0), moments.size(1) / 2, moments.size(2), moments.size(3)});
+  const auto halves = moments.chunk(2, 1);
+  EXPECT_TRUE(torch::equal(LatentFromMoments(moments, torch::Tensor()), halves[0]));
+  EXPECT_TRUE(torch::allclose(LatentFromMoments(moments, noise),
+                              halves[0] + torch::exp(0.5 * halves[1].clamp(-30, 20)) * noise));
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, VaeEncoderGoldenTest,
+                         ::testing::Values("sdxl-tiny", "flux-tiny", "flux-rich"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
 TEST(VaeConfigTest, ReadsScalingAndShift) {
   auto sdxl = AutoencoderKLConfig::FromFile(DataPath("sdxl-tiny/model/vae/config.json"));
   ASSERT_TRUE(sdxl.ok()) << sdxl.status();

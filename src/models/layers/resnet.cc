@@ -40,11 +40,17 @@ torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x,
   return (conv_shortcut_ ? conv_shortcut_(x) : x) + h;
 }
 
-Downsample2DImpl::Downsample2DImpl(int64_t channels, int64_t out_channels) {
-  conv_ = register_module("conv", MakeConv(channels, out_channels, 3, 2, 1));
+Downsample2DImpl::Downsample2DImpl(int64_t channels, int64_t out_channels, Padding padding)
+    : padding_(padding) {
+  const int64_t conv_padding = padding == Padding::kSymmetric ? 1 : 0;
+  conv_ = register_module("conv", MakeConv(channels, out_channels, 3, 2, conv_padding));
 }
 
-torch::Tensor Downsample2DImpl::forward(const torch::Tensor& x) { return conv_(x); }
+torch::Tensor Downsample2DImpl::forward(const torch::Tensor& x) {
+  if (padding_ == Padding::kSymmetric) return conv_(x);
+  // (left, right, top, bottom) = (0, 1, 0, 1)
+  return conv_(torch::constant_pad_nd(x, {0, 1, 0, 1}, 0));
+}
 
 Upsample2DImpl::Upsample2DImpl(int64_t channels, int64_t out_channels) {
   conv_ = register_module("conv", MakeConv(channels, out_channels, 3, 1, 1));

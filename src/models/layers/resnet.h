@@ -43,14 +43,18 @@ class ResnetBlock2DImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ResnetBlock2D);
 
-// 3x3 convolution with stride 2 and padding 1. Checkpoint keys: conv.{weight,bias}.
+// 3x3 convolution with stride 2. The UNet's pads 1 on every side; the VAE encoder's (padding 0 in
+// diffusers) pads one zero row and column at the bottom and right only.
+// Checkpoint keys: conv.{weight,bias}.
 class Downsample2DImpl : public torch::nn::Module {
  public:
-  Downsample2DImpl(int64_t channels, int64_t out_channels);
-  // x: [B, C, H, W] -> [B, out, ceil(H/2), ceil(W/2)]
+  enum class Padding { kSymmetric, kBottomRight };
+  Downsample2DImpl(int64_t channels, int64_t out_channels, Padding padding = Padding::kSymmetric);
+  // x: [B, C, H, W] -> [B, out, ceil(H/2), ceil(W/2)] (symmetric) or [B, out, H/2, W/2] (even H, W)
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
+  Padding padding_;
   LoadedConv2d conv_{nullptr};
 };
 TORCH_MODULE(Downsample2D);
