@@ -42,6 +42,7 @@
 #include "absl/time/time.h"
 #include "repeated_calls.h"
 #include "tlcm_client.h"
+#include "util/lora_flag.h"
 
 ABSL_FLAG(std::string, target, "localhost:50051", "Server address (gRPC target).");
 ABSL_FLAG(bool, tls, false, "Connect with TLS (implied by --ca_cert / --client_cert).");
@@ -88,6 +89,9 @@ ABSL_FLAG(int, quality, 0, "generate: JPEG / WebP quality 1..100; 0 = server def
 ABSL_FLAG(std::string, out_dir, ".", "generate: folder to write the images to.");
 ABSL_FLAG(bool, previews, false, "generate: ask for per-step previews (written as well).");
 ABSL_FLAG(std::string, request_id, "", "generate: request id for the server's logs.");
+ABSL_FLAG(std::vector<std::string>, lora, {},
+          "generate: style adapters NAME:SCALE, comma-separated (SCALE as diffusers' "
+          "set_adapters weight, default 1; names: `tlcm-client models`).");
 ABSL_FLAG(int, repeat, 1,
           "generate: number of calls; above 1 prints a summary (calls per backend, statuses, "
           "latency percentiles) and writes no images. Call i uses seed + i * count and request "
@@ -207,6 +211,16 @@ int BuildRequest(tlcm::v1::GenerateRequest& request) {
   request.set_quality(absl::GetFlag(FLAGS_quality));
   request.set_stream_previews(absl::GetFlag(FLAGS_previews));
   request.set_request_id(absl::GetFlag(FLAGS_request_id));
+  for (const std::string& text : absl::GetFlag(FLAGS_lora)) {
+    auto lora = tlcm::ParseLoraFlag(text, "--lora");
+    if (!lora.ok()) {
+      std::cerr << lora.status().message() << "\n";
+      return kExitUsage;
+    }
+    tlcm::v1::LoraWeight* weight = request.add_loras();
+    weight->set_name(lora->first);
+    weight->set_scale(lora->second);
+  }
   if (request.model().empty() || request.prompt().empty()) {
     std::cerr << "generate needs --model and --prompt (see `tlcm-client models`)\n";
     return kExitUsage;
@@ -301,11 +315,12 @@ int RunModels(tlcm::client::Client& client) {
   for (const auto& model : response.models()) {
     std::cout << absl::StrFormat(
         "%s  family=%s ready=%s steps=%d..%d (default %d) size=%dx%d (multiple of %d, max %d "
-        "pixels) batch<=%d samplers=%s devices=%s\n",
+        "pixels) batch<=%d samplers=%s devices=%s adapters=%s (at most %d per request)\n",
         model.name(), model.family(), model.ready() ? "yes" : "no", model.min_steps(),
         model.max_steps(), model.default_steps(), model.default_width(), model.default_height(),
         model.size_multiple(), model.max_pixels(), model.max_batch_size(),
-        absl::StrJoin(model.samplers(), ","), absl::StrJoin(model.devices(), ","));
+        absl::StrJoin(model.samplers(), ","), absl::StrJoin(model.devices(), ","),
+        absl::StrJoin(model.adapters(), ","), model.max_loras());
   }
   return 0;
 }

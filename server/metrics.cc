@@ -109,6 +109,32 @@ ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry)
                                "allocated / reserved (CUDA caching allocator) or resident (CPU: "
                                "the server process's resident set size)")
                          .Register(*registry_)),
+      adapter_cache_hits_(prometheus::BuildCounter()
+                              .Name("tlcm_adapter_cache_hits_total")
+                              .Help("Style-adapter lookups served by the device's adapter cache")
+                              .Register(*registry_)),
+      adapter_cache_misses_(prometheus::BuildCounter()
+                                .Name("tlcm_adapter_cache_misses_total")
+                                .Help("Style-adapter lookups that loaded the adapter (first use "
+                                      "or after eviction; failed loads included)")
+                                .Register(*registry_)),
+      adapter_cache_evictions_(prometheus::BuildCounter()
+                                   .Name("tlcm_adapter_cache_evictions_total")
+                                   .Help("Style adapters dropped from a device's adapter cache "
+                                         "to stay within its byte budget")
+                                   .Register(*registry_)),
+      adapter_load_seconds_(prometheus::BuildCounter()
+                                .Name("tlcm_adapter_load_seconds_total")
+                                .Help("Time spent loading style adapters onto a device")
+                                .Register(*registry_)),
+      adapter_cache_bytes_(prometheus::BuildGauge()
+                               .Name("tlcm_adapter_cache_bytes")
+                               .Help("Device memory held by the resident style adapters")
+                               .Register(*registry_)),
+      adapter_cache_entries_(prometheus::BuildGauge()
+                                 .Name("tlcm_adapter_cache_entries")
+                                 .Help("Style adapters resident on the device")
+                                 .Register(*registry_)),
       ready_(prometheus::BuildGauge()
                  .Name("tlcm_ready")
                  .Help("1 while the server reports SERVING, else 0")
@@ -192,6 +218,25 @@ void ServerMetrics::OnDeviceMemory(const std::string& device, int /*worker*/,
   set("allocated", memory.allocated_bytes);
   set("reserved", memory.reserved_bytes);
   set("resident", memory.resident_bytes);
+}
+
+void ServerMetrics::OnAdapterCache(const std::string& model, const std::string& device, int worker,
+                                   const engine::AdapterCacheStats& stats) {
+  const prometheus::Labels labels = {{"model", model}, {"device", device}};
+  engine::AdapterCacheStats last;
+  {
+    absl::MutexLock lock(&adapter_mu_);
+    engine::AdapterCacheStats& seen = adapter_seen_[{model, worker}];
+    last = seen;
+    seen = stats;
+  }
+  adapter_cache_hits_.Add(labels).Increment(static_cast<double>(stats.hits - last.hits));
+  adapter_cache_misses_.Add(labels).Increment(static_cast<double>(stats.misses - last.misses));
+  adapter_cache_evictions_.Add(labels).Increment(
+      static_cast<double>(stats.evictions - last.evictions));
+  adapter_load_seconds_.Add(labels).Increment(stats.load_seconds - last.load_seconds);
+  adapter_cache_bytes_.Add(labels).Set(static_cast<double>(stats.bytes));
+  adapter_cache_entries_.Add(labels).Set(static_cast<double>(stats.entries));
 }
 
 }  // namespace tlcm::server

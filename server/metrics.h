@@ -34,8 +34,10 @@
 // Warm-up batches are not counted.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -43,7 +45,9 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/engine_observer.h"
 
 namespace tlcm::server {
@@ -75,6 +79,8 @@ class ServerMetrics : public engine::EngineObserver {
   void OnWorkerReady(const std::string& device, int worker, const absl::Status& status) override;
   void OnDeviceMemory(const std::string& device, int worker,
                       const engine::DeviceMemory& memory) override;
+  void OnAdapterCache(const std::string& model, const std::string& device, int worker,
+                      const engine::AdapterCacheStats& stats) override;
 
  private:
   void CountRequest(const std::string& model, absl::StatusCode code);
@@ -100,6 +106,17 @@ class ServerMetrics : public engine::EngineObserver {
   prometheus::Family<prometheus::Counter>& prompt_cache_misses_;
   prometheus::Family<prometheus::Gauge>& worker_ready_;
   prometheus::Family<prometheus::Gauge>& device_memory_;
+  prometheus::Family<prometheus::Counter>& adapter_cache_hits_;
+  prometheus::Family<prometheus::Counter>& adapter_cache_misses_;
+  prometheus::Family<prometheus::Counter>& adapter_cache_evictions_;
+  prometheus::Family<prometheus::Counter>& adapter_load_seconds_;
+  prometheus::Family<prometheus::Gauge>& adapter_cache_bytes_;
+  prometheus::Family<prometheus::Gauge>& adapter_cache_entries_;
+  // The cumulative adapter-cache counters last reported, per (model, worker): counters advance
+  // by the difference.
+  absl::Mutex adapter_mu_;
+  std::map<std::pair<std::string, int>, engine::AdapterCacheStats> adapter_seen_
+      ABSL_GUARDED_BY(adapter_mu_);
   prometheus::Gauge& ready_;
 };
 

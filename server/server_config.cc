@@ -148,6 +148,14 @@ absl::Status ResolveModel(const std::string& field, const std::vector<std::strin
   if (!model->has_prompt_cache_entries()) model->set_prompt_cache_entries(256);
   TLCM_RETURN_IF_ERROR(
       CheckRange(field + ".prompt_cache_entries", model->prompt_cache_entries(), 0, 1000000));
+  if (!model->has_adapter_cache_mib()) {
+    model->set_adapter_cache_mib(static_cast<int32_t>(engine::kDefaultAdapterCacheBytes >> 20));
+  }
+  TLCM_RETURN_IF_ERROR(
+      CheckRange(field + ".adapter_cache_mib", model->adapter_cache_mib(), 1, 1 << 20));
+  if (!model->has_max_loras()) model->set_max_loras(engine::kDefaultMaxLoras);
+  TLCM_RETURN_IF_ERROR(
+      CheckRange(field + ".max_loras", model->max_loras(), 0, engine::kMaxLorasLimit));
 
   // Model devices: "all" or empty = every server device; else each must be a server device.
   std::vector<std::string> model_devices(model->devices().begin(), model->devices().end());
@@ -196,6 +204,7 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& text, const st
     MakeAbsolute(base_dir, model.mutable_base_model_path());
     MakeAbsolute(base_dir, model.mutable_lora_path());
     MakeAbsolute(base_dir, model.mutable_vae_path());
+    MakeAbsolute(base_dir, model.mutable_adapter_folder());
   }
   return config;
 }
@@ -372,6 +381,9 @@ engine::EngineOptions MakeEngineOptions(const ServerConfig& resolved) {
     m.spec.default_height = model.default_height();
     m.spec.max_pixels = model.max_pixels();
     m.spec.prompt_cache_entries = model.prompt_cache_entries();
+    m.spec.adapter_folder = model.adapter_folder();
+    m.spec.adapter_cache_bytes = int64_t{model.adapter_cache_mib()} << 20;
+    m.spec.max_loras = model.adapter_folder().empty() ? 0 : model.max_loras();
     m.devices.assign(model.devices().begin(), model.devices().end());
     m.batching.mode = model.batching_mode() == "step" ? engine::BatchingMode::kStep
                                                       : engine::BatchingMode::kRequest;

@@ -397,6 +397,9 @@ absl::StatusOr<engine::GenerationRequest> ToEngineRequest(const tlcm::v1::Genera
                                                    " printable ASCII characters without spaces"));
   }
   out.client_request_id = request.request_id();
+  for (const tlcm::v1::LoraWeight& lora : request.loras()) {
+    out.loras.push_back({lora.name(), lora.scale()});
+  }
   out.deadline = deadline;
   return out;
 }
@@ -490,6 +493,8 @@ grpc::ServerUnaryReactor* TlcmServiceImpl::ListModels(
     out->set_max_batch_size(model.batching.max_batch_size);
     for (const auto& device : model.devices) out->add_devices(device);
     out->set_ready(model.ready);
+    for (const auto& adapter : engine_->Adapters(model.info.name)) out->add_adapters(adapter);
+    out->set_max_loras(model.info.max_loras);
   }
   reactor->Finish(grpc::Status::OK);
   return reactor;

@@ -1,5 +1,7 @@
 #include "cli/generate_flags.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <utility>
@@ -7,6 +9,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "util/lora_flag.h"
+#include "util/status_macros.h"
 
 namespace tlcm {
 namespace {
@@ -64,6 +68,7 @@ const std::vector<std::string> kDtypeNames = {"auto", "fp32", "fp16", "bf16"};
 
 absl::StatusOr<GenerateFlags> ParseGenerateFlags(const std::vector<std::string>& args) {
   GenerateFlags f;
+  std::string lora_paths_folder;  // the folder of the --lora paths, when some are paths
   std::map<std::string, Setter> setters = {
       {"prompt", String(&f.prompt)},
       {"prompt_2", String(&f.prompt_2)},
@@ -110,6 +115,25 @@ absl::StatusOr<GenerateFlags> ParseGenerateFlags(const std::vector<std::string>&
       {"vae_dtype", OneOf("vae_dtype", &f.vae_dtype, kDtypeNames)},
       {"channels_last", Bool("channels_last", &f.channels_last)},
       {"threads", IntIn("threads", &f.threads, 0, 1024)},
+      {"adapter_folder", String(&f.adapter_folder)},
+      {"lora",
+       [&](const std::string& v) -> absl::Status {
+         TLCM_ASSIGN_OR_RETURN(auto parsed, ParseLoraFlag(v, "--lora"));
+         auto& [name, scale] = parsed;
+         // A path: the adapter is its file stem (or folder name) in its own folder.
+         if (name.find('/') != std::string::npos || absl::EndsWith(name, ".safetensors")) {
+           const std::filesystem::path path(name);
+           const std::string folder = path.parent_path().string();
+           if (!lora_paths_folder.empty() && lora_paths_folder != folder) {
+             return BadValue("lora", v, "paths must all be in one folder");
+           }
+           lora_paths_folder = folder;
+           name = absl::EndsWith(name, ".safetensors") ? path.stem().string()
+                                                       : path.filename().string();
+         }
+         f.loras.push_back({name, scale});
+         return absl::OkStatus();
+       }},
   };
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];
@@ -143,6 +167,17 @@ absl::StatusOr<GenerateFlags> ParseGenerateFlags(const std::vector<std::string>&
   if (f.base_model_path.empty()) {
     return absl::InvalidArgumentError("--base_model_path is required (a diffusers model folder)");
   }
+  if (!lora_paths_folder.empty()) {
+    if (!f.adapter_folder.empty() && f.adapter_folder != lora_paths_folder) {
+      return absl::InvalidArgumentError(
+          "--lora: paths must be in --adapter_folder when both are given");
+    }
+    f.adapter_folder = lora_paths_folder;
+  }
+  if (!f.loras.empty() && f.adapter_folder.empty()) {
+    return absl::InvalidArgumentError(
+        "--lora NAME:SCALE needs --adapter_folder DIR (or give the adapter's path)");
+  }
   if (f.width == 0) f.width = f.resolution;
   if (f.height == 0) f.height = f.resolution;
   if (f.format == "jpeg") f.format = "jpg";
@@ -170,6 +205,9 @@ std::string GenerateUsage() {
   --vae_dtype auto|fp32|fp16|bf16  VAE decoder dtype (default auto: see PipelineOptions)
   --channels_last true|false  NHWC convolution weights (default true)
   --threads N               CPU threads for LibTorch (default: all cores)
+  --lora NAME_OR_PATH:SCALE style adapter on every image (repeatable; SCALE as diffusers'
+                            set_adapters weight, default 1): a .safetensors file or adapter
+                            folder, or a NAME in --adapter_folder DIR
 )";
 }
 
@@ -199,6 +237,8 @@ ModelSpec ModelSpecOf(const GenerateFlags& flags, std::string name) {
   spec.channels_last = flags.channels_last;
   spec.max_sequence_length = flags.max_sequence_length;
   spec.prompt_cache_entries = 0;
+  spec.adapter_folder = flags.adapter_folder;
+  spec.max_loras = std::max<int>(static_cast<int>(flags.loras.size()), spec.max_loras);
   return spec;
 }
 

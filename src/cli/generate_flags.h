@@ -39,6 +39,10 @@ struct GenerateFlags {
   std::string vae_dtype = ModelSpec().vae_dtype;
   bool channels_last = ModelSpec().channels_last;
   int threads = 0;  // LibTorch threads; 0 = all cores
+  // --lora NAME_OR_PATH:SCALE (repeatable): style adapters for every image. A PATH (a
+  // .safetensors file or an adapter folder) names the adapter by its stem in its own folder.
+  std::vector<engine::LoraChoice> loras;
+  std::string adapter_folder;  // --adapter_folder, or the folder of the --lora paths
 };
 
 // Parses argv (without argv[0]); `--name value` and `--name=value` both work. InvalidArgument

@@ -50,10 +50,11 @@ int main(int argc, char** argv) {
   const uint64_t seed = flags->seed ? *flags->seed : std::random_device{}() & 0xffffffffu;
   std::cerr << "model " << spec.base_model_path << " (" << info.family << "), seed " << seed
             << "\n";
+  if (absl::Status s = (*pipeline)->PrepareAdapters(flags->loras); !s.ok()) return Fail(s);
   std::vector<tlcm::engine::ImageJob> jobs;
   for (int i = 0; i < flags->batch_size; ++i) {
     jobs.push_back({flags->prompt, flags->prompt_2, seed + static_cast<uint64_t>(i),
-                    flags->guidance_scale.value_or(info.default_guidance_scale)});
+                    flags->guidance_scale.value_or(info.default_guidance_scale), flags->loras});
   }
   tlcm::engine::BatchKey key{spec.name, flags->steps, flags->width, flags->height,
                              flags->scheduler.empty() ? info.samplers.front() : flags->scheduler};

@@ -20,6 +20,7 @@
 #include "engine/event_stream.h"
 #include "engine/step_scheduler.h"
 #include "util/client_text.h"
+#include "util/status_macros.h"
 
 namespace tlcm::engine {
 namespace internal {
@@ -122,6 +123,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   bool ready();
   absl::Status WaitUntilReady();
   std::vector<ModelStatus> ListModels();
+  std::vector<std::string> Adapters(const std::string& model);
   absl::Status CheckProgress(absl::Duration limit);
   int encoder_threads() const { return encoder_threads_; }
   absl::Duration default_drain_grace() const {
@@ -171,7 +173,8 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
     int encodes_pending = 0;  // images and previews handed to the encoder pool, not yet done
     bool run_done = false;    // the batch's Run returned OK / the sample was decoded
   };
-  // One device. Immutable after construction except `pipelines` (touched only by its thread)
+  // One device. Immutable after construction except `pipelines` (filled by its thread while it
+  // loads; only read, by any thread, once every worker is ready: PipelinesOfLocked)
   // and `thread`.
   struct Worker {
     int index = 0;
@@ -258,6 +261,14 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   // Called by an EventStream after its OnDone returned.
   void OnStreamClosed();
   void AdmissionResult(const std::string& model, const absl::Status& status);
+  // The pipelines of `model` on its devices; empty unless every worker is ready (before that a
+  // worker may still be filling its map).
+  std::vector<Pipeline*> PipelinesOfLocked(const std::string& model)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Submit's first step: validates request.loras and makes them resident on every device of
+  // the model, without mu_ held during the loads. OK when there is nothing to load or when
+  // admission fails for another reason (unknown model, not ready), which Submit then reports.
+  absl::Status PrepareAdapters(const GenerationRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
 
   const EngineOptions options_;
   const PipelineFactory factory_;
@@ -362,10 +373,56 @@ void EngineCore::AdmissionResult(const std::string& model, const absl::Status& s
   if (observer_ != nullptr) observer_->OnAdmission(model, status);
 }
 
+std::vector<Pipeline*> EngineCore::PipelinesOfLocked(const std::string& model) {
+  std::vector<Pipeline*> out;
+  auto model_it = model_index_.find(model);
+  if (model_it == model_index_.end() || ready_workers_ < static_cast<int>(workers_.size()) ||
+      !load_status_.ok()) {
+    return out;
+  }
+  for (int w : models_[model_it->second].workers) {
+    auto it = workers_[w]->pipelines.find(model);
+    if (it != workers_[w]->pipelines.end()) out.push_back(it->second.get());
+  }
+  return out;
+}
+
+absl::Status EngineCore::PrepareAdapters(const GenerationRequest& request) {
+  if (request.loras.empty()) return absl::OkStatus();
+  std::vector<Pipeline*> pipelines;
+  {
+    absl::MutexLock lock(&mu_);
+    pipelines = PipelinesOfLocked(request.model);
+    // Unknown model, not ready: Submit answers that. Bad entries fail before any load.
+    if (pipelines.empty()) return absl::OkStatus();
+    TLCM_RETURN_IF_ERROR(
+        ValidateLoras(request.loras, *model_states_[model_index_.at(request.model)].info));
+  }
+  // Without mu_: a load reads a file and copies it to a device while batches run.
+  for (Pipeline* pipeline : pipelines) {
+    TLCM_RETURN_IF_ERROR(pipeline->PrepareAdapters(request.loras));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> EngineCore::Adapters(const std::string& model) {
+  std::vector<Pipeline*> pipelines;
+  {
+    absl::MutexLock lock(&mu_);
+    pipelines = PipelinesOfLocked(model);
+  }
+  return pipelines.empty() ? std::vector<std::string>() : pipelines.front()->AdapterNames();
+}
+
 absl::StatusOr<RequestHandle> EngineCore::Submit(GenerationRequest request,
                                                  std::shared_ptr<GenerationEventSink> sink) {
   FlushList flush;
   RequestHandle handle;
+  if (absl::Status prepared = PrepareAdapters(request); !prepared.ok()) {
+    absl::MutexLock lock(&mu_);
+    AdmissionResult(model_index_.count(request.model) ? request.model : "", prepared);
+    return prepared;
+  }
   {
     absl::MutexLock lock(&mu_);
     auto model_it = model_index_.find(request.model);
@@ -777,6 +834,7 @@ void EngineCore::RunBatch(Worker& worker, const Batch& batch) {
         job.prompt_2 = r.request.prompt_2;
         job.seed = r.seed + static_cast<uint64_t>(i);
         job.guidance_scale = r.resolved.guidance_scale;
+        job.loras = r.request.loras;
         jobs.push_back(std::move(job));
         job_owner.emplace_back(l, i);
       }
@@ -981,7 +1039,7 @@ void EngineCore::RunIteration(Worker& worker, const Iteration& iteration) {
       PostLocked(
           r.id, [started](GenerationEventSink& sink) { sink.OnStarted(started); }, &flush);
       ImageJob job{r.request.prompt, r.request.prompt_2, r.seed + static_cast<uint64_t>(s.id.image),
-                   r.resolved.guidance_scale};
+                   r.resolved.guidance_scale, r.request.loras};
       joiners.push_back(SampleSpec{s.id, std::move(job), s.steps, r.resolved.key.sampler});
     }
   }
@@ -1255,6 +1313,11 @@ void EngineCore::ReportMemory(const Worker& worker, const Pipeline& pipeline) {
   absl::StatusOr<DeviceMemory> memory =
       GuardedCall<DeviceMemory>([&] { return pipeline.MemoryUsage(); });
   if (memory.ok()) observer_->OnDeviceMemory(worker.device, worker.index, *memory);
+  absl::StatusOr<std::optional<AdapterCacheStats>> adapters =
+      GuardedCall<std::optional<AdapterCacheStats>>([&] { return pipeline.AdapterStats(); });
+  if (adapters.ok() && adapters->has_value()) {
+    observer_->OnAdapterCache(pipeline.info().name, worker.device, worker.index, **adapters);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1485,6 +1548,9 @@ void Engine::Drain() { core_->Drain(core_->default_drain_grace()); }
 bool Engine::ready() const { return core_->ready(); }
 absl::Status Engine::WaitUntilReady() const { return core_->WaitUntilReady(); }
 std::vector<ModelStatus> Engine::ListModels() const { return core_->ListModels(); }
+std::vector<std::string> Engine::Adapters(const std::string& model) const {
+  return core_->Adapters(model);
+}
 absl::Status Engine::CheckProgress(absl::Duration limit) const {
   return core_->CheckProgress(limit);
 }

@@ -168,6 +168,9 @@ class Engine {
   //                      denoising could end even at the fastest rate the model has shown
   //                      (milliseconds per megapixel-step of one image, from earlier batches);
   //   RESOURCE_EXHAUSTED the model's queue holds max_queue_size requests.
+  // A request naming style adapters (request.loras) first has them loaded on every device of
+  // its model, on the calling thread (Pipeline::PrepareAdapters: NOT_FOUND naming an adapter the
+  // model does not offer), so that no batch waits for a load.
   absl::StatusOr<RequestHandle> Submit(GenerationRequest request,
                                        std::shared_ptr<GenerationEventSink> sink);
 
@@ -189,6 +192,11 @@ class Engine {
 
   // The configured models, in configuration order.
   std::vector<ModelStatus> ListModels() const;
+
+  // The style adapters `model` offers now (Pipeline::AdapterNames of its first device), sorted;
+  // empty for an unknown model or before the engine is ready. Reads the model's adapter folder:
+  // for ListModels answers, not per request.
+  std::vector<std::string> Adapters(const std::string& model) const;
 
   // Whether the device workers make progress. DEADLINE_EXCEEDED naming the worker when one has
   // been inside a batch for longer than `limit` on the engine's Clock without reaching a step

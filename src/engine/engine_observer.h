@@ -65,6 +65,11 @@ class EngineObserver {
   virtual void OnDeviceMemory(const std::string& /*device*/, int /*worker*/,
                               const DeviceMemory& /*memory*/) {}
 
+  // The adapter cache of `model` on `device` (cumulative counters, current bytes and entries),
+  // right after each of its batch runs, like OnDeviceMemory. Only for models with adapters.
+  virtual void OnAdapterCache(const std::string& /*model*/, const std::string& /*device*/,
+                              int /*worker*/, const AdapterCacheStats& /*stats*/) {}
+
   // A worker finished loading and warming up its pipelines (status OK) or failed to.
   virtual void OnWorkerReady(const std::string& /*device*/, int /*worker*/,
                              const absl::Status& /*status*/) {}

@@ -7,6 +7,8 @@
 #include "absl/strings/str_join.h"
 #include "engine/prompt_text.h"
 #include "util/client_text.h"
+#include "util/lora_flag.h"
+#include "util/status_macros.h"
 
 namespace tlcm::engine {
 namespace {
@@ -33,6 +35,33 @@ absl::Status CheckSide(absl::string_view field, int value, int multiple) {
 }
 
 }  // namespace
+
+absl::Status ValidateLoras(const std::vector<LoraChoice>& loras, const ModelInfo& info) {
+  if (loras.size() > static_cast<size_t>(info.max_loras)) {
+    return Invalid(
+        "loras",
+        info.max_loras == 0
+            ? std::string("the model takes no style adapters")
+            : absl::StrCat(loras.size(), " adapters exceed the model's limit of ", info.max_loras));
+  }
+  for (size_t i = 0; i < loras.size(); ++i) {
+    const LoraChoice& lora = loras[i];
+    const std::string field = absl::StrCat("loras[", i, "]");
+    if (lora.name.empty()) return Invalid(field + ".name", "must not be empty");
+    if (!std::isfinite(lora.scale) || std::fabs(lora.scale) > kMaxLoraScale) {
+      return Invalid(field + ".scale",
+                     absl::StrCat(lora.scale, " is not a number in [-", kMaxLoraScale, ", ",
+                                  kMaxLoraScale, "] (adapter ", QuoteClientText(lora.name), ")"));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (loras[j].name == lora.name) {
+        return Invalid(field + ".name",
+                       absl::StrCat("adapter ", QuoteClientText(lora.name), " is named twice"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<ResolvedRequest> ValidateRequest(const GenerationRequest& request,
                                                 const ModelInfo& info,
@@ -95,6 +124,8 @@ absl::StatusOr<ResolvedRequest> ValidateRequest(const GenerationRequest& request
   } else {
     out.key.sampler = request.sampler;
   }
+
+  TLCM_RETURN_IF_ERROR(ValidateLoras(request.loras, info));
 
   // format / quality
   switch (request.format) {

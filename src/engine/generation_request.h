@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -32,6 +33,10 @@ struct GenerationRequest {
   int quality = 0;        // JPEG / WebP quality 1..100; 0 = kDefaultImageQuality; PNG ignores it
   bool previews = false;  // whether to send a cheap preview after each denoising step
   std::string client_request_id;  // opaque, echoed in logs; at most kMaxClientRequestIdBytes
+  // Style adapters for every image: at most ModelInfo::max_loras, each name once, scale finite
+  // in [-kMaxLoraScale, kMaxLoraScale]. Names the model does not offer fail admission with
+  // NOT_FOUND (Pipeline::PrepareAdapters).
+  std::vector<LoraChoice> loras;
   absl::Time deadline = absl::InfiniteFuture();  // absolute, on the engine's Clock
 };
 
@@ -56,6 +61,9 @@ struct ResolvedRequest {
 // not touched). Errors: INVALID_ARGUMENT whose message names the field and the rule, e.g.
 // "steps: 12 is outside the model's range [2, 8]". The model name is not checked here (the
 // caller looked the model up). Deadlines are not checked here either.
+// The loras part of ValidateRequest: count, names, scales (INVALID_ARGUMENT naming the entry).
+absl::Status ValidateLoras(const std::vector<LoraChoice>& loras, const ModelInfo& info);
+
 absl::StatusOr<ResolvedRequest> ValidateRequest(const GenerationRequest& request,
                                                 const ModelInfo& info, const RequestLimits& limits);
 

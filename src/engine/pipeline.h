@@ -5,13 +5,16 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/hash/hash.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "image/rgb_image.h"
+#include "util/client_text.h"
 
 namespace tlcm::engine {
 
@@ -34,12 +37,35 @@ struct BatchKey {
   }
 };
 
+// A style adapter of an image: a name the model offers (Pipeline::AdapterNames) and its weight
+// (diffusers' set_adapters weight: the adapter's update is multiplied by it).
+struct LoraChoice {
+  std::string name;
+  float scale = 1.0f;
+};
+
+// A pipeline's adapter cache (pipelines/adapter_cache.h), cumulative since the pipeline loaded.
+struct AdapterCacheStats {
+  int64_t hits = 0;
+  int64_t misses = 0;  // each miss is one load (failed loads included)
+  int64_t evictions = 0;
+  int64_t bytes = 0;  // device bytes of the adapters the cache holds now
+  int64_t entries = 0;
+  double load_seconds = 0;  // total time of the loads
+};
+
+// Defaults and bounds of the per-model adapter settings (ModelSpec, the server configuration).
+inline constexpr int64_t kDefaultAdapterCacheBytes = int64_t{1} << 30;
+inline constexpr int kDefaultMaxLoras = 4;
+inline constexpr int kMaxLorasLimit = 16;
+
 // One image of a batch.
 struct ImageJob {
   std::string prompt;
-  std::string prompt_2;         // second text encoder's prompt; empty means `prompt`
-  uint64_t seed = 0;            // this image's own seed (a request's seed + image index)
-  float guidance_scale = 0.0f;  // FLUX embedded guidance; ignored by SDXL TLCM
+  std::string prompt_2;                // second text encoder's prompt; empty means `prompt`
+  uint64_t seed = 0;                   // this image's own seed (a request's seed + image index)
+  float guidance_scale = 0.0f;         // FLUX embedded guidance; ignored by SDXL TLCM
+  std::vector<LoraChoice> loras = {};  // style adapters; images of one batch may differ
 };
 
 using ::tlcm::RgbImage;
@@ -147,6 +173,7 @@ struct ModelInfo {
   int size_multiple = 8;             // width and height must be multiples of it
   int64_t max_pixels = 2048 * 2048;  // width * height limit
   float default_guidance_scale = 0;
+  int max_loras = 0;  // style adapters a request may name; 0 = the model takes none
 };
 
 // A model resident on one device. Run() is called by exactly one worker thread at a time.
@@ -166,6 +193,24 @@ class Pipeline {
   // Step-level batching, for pipelines that can run step by step; null (the default) when the
   // pipeline only runs whole batches (BatchingMode::kRequest).
   virtual SampleStepper* stepper() { return nullptr; }
+
+  // Style adapters (per-request LoRAs). Both may be called from any thread, also while Run()
+  // runs on the worker.
+  // The adapter names the model offers now, sorted. The default offers none.
+  virtual std::vector<std::string> AdapterNames() const { return {}; }
+  // Makes `loras` resident on this pipeline's device on the calling thread, so that a batch
+  // never waits for a load. NOT_FOUND naming an adapter the model does not offer;
+  // INVALID_ARGUMENT for a file that does not fit the model; RESOURCE_EXHAUSTED when it is
+  // larger than the adapter cache. The default offers no adapter.
+  virtual absl::Status PrepareAdapters(const std::vector<LoraChoice>& loras);
+  // The adapter cache's counters; nullopt for a pipeline without one.
+  virtual std::optional<AdapterCacheStats> AdapterStats() const { return std::nullopt; }
 };
+
+inline absl::Status Pipeline::PrepareAdapters(const std::vector<LoraChoice>& loras) {
+  if (loras.empty()) return absl::OkStatus();
+  return absl::NotFoundError(absl::StrCat("loras: adapter ", QuoteClientText(loras.front().name),
+                                          " is not offered: the model takes no adapters"));
+}
 
 }  // namespace tlcm::engine

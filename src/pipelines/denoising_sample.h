@@ -49,6 +49,14 @@ struct EncodeStats {
   double text_encode_t5_ms = 0;  // FLUX: time in the T5 half
 };
 
+// The style adapters of each sample of `set`, in row order (LoraBatchBuilder::Build).
+inline std::vector<const AdapterSet*> SampleAdapters(const std::vector<DenoisingSample*>& set) {
+  std::vector<const AdapterSet*> rows;
+  rows.reserve(set.size());
+  for (const DenoisingSample* sample : set) rows.push_back(&sample->request.loras);
+  return rows;
+}
+
 // Stores row r of `next` ([B, ...], B = set.size()) as set[r]'s latents and counts the step.
 inline void AdvanceSamples(const std::vector<DenoisingSample*>& set, const torch::Tensor& next) {
   for (size_t r = 0; r < set.size(); ++r) {

@@ -6,6 +6,7 @@
 #include "loaders/diffusers_folder.h"
 #include "loaders/key_remap.h"
 #include "models/layers/interruption.h"
+#include "models/layers/lora_batch.h"
 #include "models/layers/memory_format.h"
 #include "pipelines/component_fit.h"
 #include "pipelines/component_loader.h"
@@ -96,6 +97,8 @@ absl::StatusOr<std::unique_ptr<FluxPipeline>> FluxPipeline::Load(const std::stri
   p->vae_scale_factor_ = 1 << (p->vae_config_.block_out_channels.size() - 1);
   p->latent_channels_ = static_cast<int>(transformer_config.in_channels / 4);
   p->prompt_cache_ = std::make_unique<PromptCache>(options.prompt_cache_entries);
+  p->adapters_ = MakeAdapterCache(options.adapter_folder, options.adapter_cache_bytes,
+                                  p->transformer_.get(), options.device, options.dtype);
   return p;
 }
 
@@ -235,6 +238,9 @@ bool FluxPipeline::Step(const std::vector<DenoisingSample*>& set,
   if (guidance_embeds_) guidance_tensor = torch::tensor(guidance, torch::kFloat32).to(device);
   torch::Tensor velocity;
   try {
+    // Each row's style adapters, added per sample by the LoRA-capable layers.
+    const LoraBatch lora = lora_batches_.Build(SampleAdapters(set), device, options_.dtype);
+    const ScopedLoraBatch lora_scope(&lora);
     const ScopedInterruption interruption(interrupt);
     velocity = transformer_->forward(x.to(options_.dtype), txt, torch::cat(pooled),
                                      torch::tensor(timestep, torch::kFloat32).to(device),

@@ -16,6 +16,7 @@
 #include "models/clip_text_model.h"
 #include "models/t5_encoder.h"
 #include "models/transformer_flux.h"
+#include "pipelines/adapter_cache.h"
 #include "pipelines/denoising_sample.h"
 #include "pipelines/pipeline_options.h"
 #include "pipelines/prompt_cache.h"
@@ -67,6 +68,8 @@ class FluxPipeline {
   // Pixels per latent cell along each axis is 2 * vae_scale_factor (latents are packed 2x2).
   int vae_scale_factor() const { return vae_scale_factor_; }
   const PipelineOptions& options() const { return options_; }
+  // The style adapters this pipeline offers (options.adapter_folder) on its device.
+  AdapterCache& adapters() { return *adapters_; }
 
  private:
   FluxPipeline() = default;
@@ -86,6 +89,8 @@ class FluxPipeline {
   int vae_scale_factor_ = 8;
   int latent_channels_ = 16;
   std::unique_ptr<PromptCache> prompt_cache_;
+  std::unique_ptr<AdapterCache> adapters_;
+  LoraBatchBuilder lora_batches_;
 };
 
 }  // namespace tlcm

@@ -32,11 +32,28 @@ class ServingPipeline : public engine::Pipeline, public engine::SampleStepper {
 
   engine::SampleStepper* stepper() override { return this; }
 
+  std::vector<std::string> AdapterNames() const override { return impl_->adapters().Names(); }
+
+  std::optional<engine::AdapterCacheStats> AdapterStats() const override {
+    if (impl_->adapters().folder().empty()) return std::nullopt;
+    return impl_->adapters().stats();
+  }
+
+  absl::Status PrepareAdapters(const std::vector<engine::LoraChoice>& loras) override {
+    for (const engine::LoraChoice& lora : loras) {
+      TLCM_RETURN_IF_ERROR(ResidentAdapter(lora).status());
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<engine::StageTimings> Run(const engine::BatchKey& key,
                                            const std::vector<engine::ImageJob>& jobs,
                                            const engine::BatchCallbacks& callbacks) override {
     std::vector<ImageRequest> requests;
-    for (const engine::ImageJob& job : jobs) requests.push_back(RequestOf(job));
+    for (const engine::ImageJob& job : jobs) {
+      TLCM_ASSIGN_OR_RETURN(ImageRequest request, RequestOf(job));
+      requests.push_back(std::move(request));
+    }
     RunSettings settings{key.steps, key.width, key.height, key.sampler};
     RunHooks hooks{callbacks.should_drop, callbacks.on_step, callbacks.wants_preview,
                    callbacks.on_preview};
@@ -70,7 +87,10 @@ class ServingPipeline : public engine::Pipeline, public engine::SampleStepper {
           }
           for (const auto& [schedule, members] : schedules) {
             std::vector<ImageRequest> requests;
-            for (size_t i : members) requests.push_back(RequestOf(samples[i].job));
+            for (size_t i : members) {
+              TLCM_ASSIGN_OR_RETURN(ImageRequest request, RequestOf(samples[i].job));
+              requests.push_back(std::move(request));
+            }
             TLCM_ASSIGN_OR_RETURN(
                 std::vector<DenoisingSample> started,
                 impl_->StartSamples(
@@ -147,8 +167,16 @@ class ServingPipeline : public engine::Pipeline, public engine::SampleStepper {
  private:
   using Key = std::pair<uint64_t, int>;
   static Key KeyOf(const engine::SampleId& id) { return {id.request_id, id.image}; }
-  static ImageRequest RequestOf(const engine::ImageJob& job) {
-    return {job.prompt, job.prompt_2, job.seed, job.guidance_scale};
+  // The pipeline's form of `job`, its adapters resident on this device. Admission made them
+  // resident (PrepareAdapters): these are cache hits, unless the cache has evicted one since,
+  // which then loads here.
+  absl::StatusOr<ImageRequest> RequestOf(const engine::ImageJob& job) const {
+    ImageRequest request{job.prompt, job.prompt_2, job.seed, job.guidance_scale};
+    for (const engine::LoraChoice& lora : job.loras) {
+      TLCM_ASSIGN_OR_RETURN(auto adapter, ResidentAdapter(lora));
+      request.loras.push_back({std::move(adapter), lora.scale});
+    }
+    return request;
   }
   absl::Status UnknownSample(const engine::SampleId& id) const {
     return absl::InternalError(absl::StrCat(info_.name, ": no sample ", id.image, " of request ",
@@ -164,6 +192,15 @@ class ServingPipeline : public engine::Pipeline, public engine::SampleStepper {
     } catch (const std::exception& e) {
       return absl::InternalError(absl::StrCat(info_.name, ": ", ExceptionSummary(e)));
     }
+  }
+
+  // `lora`'s adapter on this device; errors name the model and the adapter.
+  absl::StatusOr<std::shared_ptr<const DeviceAdapter>> ResidentAdapter(
+      const engine::LoraChoice& lora) const {
+    auto adapter = impl_->adapters().Get(lora.name);
+    if (adapter.ok()) return adapter;
+    return absl::Status(adapter.status().code(),
+                        absl::StrCat("loras: ", info_.name, ": ", adapter.status().message()));
   }
 
   std::unique_ptr<Impl> impl_;
@@ -190,6 +227,7 @@ engine::ModelInfo InfoFor(const ModelSpec& spec, PipelineFamily family, int size
   info.default_height = spec.default_height > 0 ? spec.default_height : 1024;
   info.size_multiple = size_multiple;
   info.max_pixels = spec.max_pixels > 0 ? spec.max_pixels : int64_t{2048} * 2048;
+  info.max_loras = spec.adapter_folder.empty() ? 0 : spec.max_loras;
   return info;
 }
 
@@ -216,6 +254,8 @@ absl::StatusOr<std::unique_ptr<engine::Pipeline>> CreatePipeline(const ModelSpec
   options.channels_last = spec.channels_last;
   options.max_sequence_length = spec.max_sequence_length;
   options.prompt_cache_entries = spec.prompt_cache_entries;
+  options.adapter_folder = spec.adapter_folder;
+  options.adapter_cache_bytes = spec.adapter_cache_bytes;
   try {
     if (folder.family == PipelineFamily::kSdxl) {
       TLCM_ASSIGN_OR_RETURN(auto impl,

@@ -39,6 +39,11 @@ struct ModelSpec {
   int default_height = 0;
   int64_t max_pixels = 0;          // 0 = 2048 * 2048
   int prompt_cache_entries = 256;  // LRU of prompt embeddings per device; 0 disables it
+  // Style adapters requests may name (docs/style-adapters.md): a folder of LoRA files; empty =
+  // none. Resident adapters hold at most adapter_cache_bytes per device.
+  std::string adapter_folder;
+  int64_t adapter_cache_bytes = engine::kDefaultAdapterCacheBytes;
+  int max_loras = engine::kDefaultMaxLoras;  // per request; ignored without adapter_folder
 };
 
 // Loads `spec` onto `device` ("cpu", "cuda:N"). Errors name the folder / file / key at fault.

@@ -9,8 +9,10 @@
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
+#include "engine/pipeline.h"
 #include "image/rgb_image.h"
 #include "loaders/lora.h"
+#include "pipelines/device_adapter.h"
 
 namespace tlcm {
 
@@ -22,8 +24,11 @@ struct PipelineOptions {
   float lora_scale = kTlcmLoraScale;
   bool lora_scale_from_config = false;  // use lora_alpha / r of the adapter's config instead
   std::string vae_path;                 // replacement VAE folder; empty = <model>/vae
-  int max_sequence_length = 512;        // FLUX: T5 tokens
-  int prompt_cache_entries = 0;         // LRU of prompt embeddings; 0 = no cache
+  // Style adapters offered per request (pipelines/adapter_cache.h); empty = none.
+  std::string adapter_folder;
+  int64_t adapter_cache_bytes = engine::kDefaultAdapterCacheBytes;  // device bytes, resident
+  int max_sequence_length = 512;                                    // FLUX: T5 tokens
+  int prompt_cache_entries = 0;  // LRU of prompt embeddings; 0 = no cache
   // The VAE decoder's dtype; unset = VaeDtype()'s choice.
   std::optional<torch::Dtype> vae_dtype;
   // Convolution weights (UNet, VAE decoder) stored channels-last: models/layers/memory_format.h.
@@ -51,6 +56,7 @@ struct ImageRequest {
   // mask whose white pixels are repainted (inpainting). Resized to the run's size.
   std::optional<RgbImage> image{};
   std::optional<RgbImage> mask{};
+  AdapterSet loras = {};  // style adapters of this image, unfused, on top of the TLCM LoRA
 };
 
 // Shape and schedule shared by all images of a run.

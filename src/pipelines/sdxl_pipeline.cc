@@ -8,6 +8,7 @@
 #include "loaders/diffusers_folder.h"
 #include "loaders/key_remap.h"
 #include "models/layers/interruption.h"
+#include "models/layers/lora_batch.h"
 #include "models/layers/memory_format.h"
 #include "pipelines/component_fit.h"
 #include "pipelines/component_loader.h"
@@ -102,6 +103,8 @@ absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> StableDiffusionXLPipe
   p->vae_scale_factor_ = 1 << (p->vae_config_.block_out_channels.size() - 1);
   p->latent_channels_ = static_cast<int>(p->vae_config_.latent_channels);
   p->prompt_cache_ = std::make_unique<PromptCache>(options.prompt_cache_entries);
+  p->adapters_ = MakeAdapterCache(options.adapter_folder, options.adapter_cache_bytes,
+                                  p->unet_.get(), options.device, options.dtype);
   return p;
 }
 
@@ -251,6 +254,9 @@ bool StableDiffusionXLPipeline::Step(const std::vector<DenoisingSample*>& set,
           .repeat({rows, 1});
   torch::Tensor eps;
   try {
+    // Each row's style adapters, added per sample by the LoRA-capable layers.
+    const LoraBatch lora = lora_batches_.Build(SampleAdapters(set), device, options_.dtype);
+    const ScopedLoraBatch lora_scope(&lora);
     const ScopedInterruption interruption(interrupt);
     eps = unet_->forward(x.to(options_.dtype), torch::tensor(t, torch::kInt64).to(device),
                          torch::cat(prompt_embeds), torch::cat(pooled), time_ids);

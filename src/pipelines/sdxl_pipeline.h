@@ -15,6 +15,7 @@
 #include "models/autoencoder_kl.h"
 #include "models/clip_text_model.h"
 #include "models/unet_2d_condition.h"
+#include "pipelines/adapter_cache.h"
 #include "pipelines/denoising_sample.h"
 #include "pipelines/pipeline_options.h"
 #include "pipelines/prompt_cache.h"
@@ -77,6 +78,8 @@ class StableDiffusionXLPipeline {
   int vae_scale_factor() const { return vae_scale_factor_; }
   int latent_channels() const { return latent_channels_; }
   const PipelineOptions& options() const { return options_; }
+  // The style adapters this pipeline offers (options.adapter_folder) on its device.
+  AdapterCache& adapters() { return *adapters_; }
 
  private:
   StableDiffusionXLPipeline() = default;
@@ -100,6 +103,8 @@ class StableDiffusionXLPipeline {
   int vae_scale_factor_ = 8;
   int latent_channels_ = 4;
   std::unique_ptr<PromptCache> prompt_cache_;
+  std::unique_ptr<AdapterCache> adapters_;
+  LoraBatchBuilder lora_batches_;
 };
 
 }  // namespace tlcm

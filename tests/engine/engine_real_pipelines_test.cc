@@ -68,6 +68,7 @@ Case LoadCase(const std::string& name) {
   c.spec.default_width = c.golden.width;
   c.spec.default_height = c.golden.height;
   c.spec.default_steps = 2;
+  c.spec.adapter_folder = DataPath(name + "/styles");
   return c;
 }
 
@@ -108,6 +109,13 @@ class GatedPipeline : public Pipeline {
       : pipeline_(std::move(pipeline)), gate_(gate) {}
   const ModelInfo& info() const override { return pipeline_->info(); }
   DeviceMemory MemoryUsage() const override { return pipeline_->MemoryUsage(); }
+  std::vector<std::string> AdapterNames() const override { return pipeline_->AdapterNames(); }
+  absl::Status PrepareAdapters(const std::vector<LoraChoice>& loras) override {
+    return pipeline_->PrepareAdapters(loras);
+  }
+  std::optional<AdapterCacheStats> AdapterStats() const override {
+    return pipeline_->AdapterStats();
+  }
   absl::StatusOr<StageTimings> Run(const BatchKey& key, const std::vector<ImageJob>& jobs,
                                    const BatchCallbacks& callbacks) override {
     if (!jobs.empty() && jobs[0].prompt == kBlockerPrompt) gate_->Enter();
@@ -320,6 +328,50 @@ TEST_P(EngineRealPipelinesTest, ImagesDependOnlyOnPromptSeedStepsAndSize) {
     EXPECT_EQ(m.allocated_bytes, -1) << worker;
     EXPECT_EQ(m.reserved_bytes, -1) << worker;
   }
+}
+
+// Style adapters per request: one batch mixes requests with different adapter sets and one
+// without; each gets diffusers' image of its run (golden/styles, made on the same prompt, seed
+// and size as the golden run). Unknown adapters and bad entries are refused at admission.
+TEST_P(EngineRealPipelinesTest, StyleAdaptersPerRequestShareABatch) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  EXPECT_THAT(engine_->Adapters(case_.spec.name), ::testing::ElementsAre("clay", "ink"));
+  const auto styles = tlcm::testing::LoadGoldenRuns(case_.name, "golden/styles");
+  ASSERT_GE(styles.size(), 3u);
+  ASSERT_EQ(styles[0].seeds[0], case_.golden.seeds[0]);
+
+  GenerationRequest unknown = GoldenRequest();
+  unknown.loras = {{"ink", 1.0f}, {"no-such-style", 1.0f}};
+  auto refused = engine_->Submit(unknown, std::make_shared<RecordingSink>());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("'no-such-style'"));
+  GenerationRequest too_strong = GoldenRequest();
+  too_strong.loras = {{"ink", 100.0f}};
+  refused = engine_->Submit(too_strong, std::make_shared<RecordingSink>());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("loras[0].scale"));
+
+  ASSERT_NO_FATAL_FAILURE(HoldWorkers());
+  std::vector<std::shared_ptr<RecordingSink>> styled;
+  for (size_t i = 0; i < 3; ++i) {
+    GenerationRequest request = GoldenRequest();
+    for (const auto& [name, scale] : styles[i].loras) request.loras.push_back({name, scale});
+    styled.push_back(Submit(request));
+  }
+  auto plain = Submit(GoldenRequest());
+  ReleaseWorkers();
+  for (size_t i = 0; i < styled.size(); ++i) {
+    ASSERT_EQ(DoneCode(*styled[i]), absl::StatusCode::kOk);
+    EXPECT_THAT(Starts(*styled[i]), ::testing::ElementsAre("batch 4 images 0+1"));
+    const RgbImage expected =
+        tlcm::testing::ReadPng(DataPath(case_.name + "/golden/styles/" + styles[i].images[0]));
+    EXPECT_TRUE(tlcm::testing::ImagesClose(ImageOf(*styled[i], 0), expected, kGoldenMeanLevels,
+                                           kGoldenMaxLevels))
+        << styles[i].name;
+  }
+  ASSERT_EQ(DoneCode(*plain), absl::StatusCode::kOk);
+  EXPECT_TRUE(tlcm::testing::ImagesClose(ImageOf(*plain, 0), GoldenImage(), kGoldenMeanLevels,
+                                         kGoldenMaxLevels));
 }
 
 TEST_P(EngineRealPipelinesTest, CancelledRequestsLeaveTheQueueOrTheirBatch) {

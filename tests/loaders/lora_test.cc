@@ -93,6 +93,53 @@ TEST(LoraTest, AcceptsDiffusersPrefixesAndBareKeys) {
   }
 }
 
+// kohya files: underscored module names, per-module alpha (scale alpha / r); PEFT files without
+// a config: scale 1 (diffusers' lora_alpha = r).
+TEST(LoraTest, MatchesKohyaNamesAndScalesByAlpha) {
+  const fs::path dir = testing::FreshTempDir("lora_kohya");
+  ASSERT_TRUE(
+      WriteSafetensors((dir / "style.safetensors").string(),
+                       {{"lora_unet_blocks_0_to_q.lora_down.weight", torch::ones({4, 6})},
+                        {"lora_unet_blocks_0_to_q.lora_up.weight", torch::ones({5, 4})},
+                        {"lora_unet_blocks_0_to_q.alpha", torch::tensor(2.0f)},
+                        {"lora_unet_blocks_0_conv1.lora_down.weight", torch::ones({2, 3, 3, 3})},
+                        {"lora_unet_blocks_0_conv1.lora_up.weight", torch::ones({4, 2, 1, 1})}})
+          .ok());
+  auto adapter = LoadLoraAdapter((dir / "style.safetensors").string());
+  ASSERT_TRUE(adapter.ok()) << adapter.status();
+  EXPECT_TRUE(adapter->underscored_names);
+  Tiny model;
+  auto targets = ResolveLoraTargets(*model, *adapter);
+  ASSERT_TRUE(targets.ok()) << targets.status();
+  ASSERT_EQ(targets->size(), 2u);
+  for (const LoraTarget& target : *targets) {
+    if (target.module == "blocks.0.to_q") {
+      EXPECT_FALSE(target.conv);
+      EXPECT_FLOAT_EQ(ModuleScale(*adapter, *target.pair), 0.5f);
+    } else {
+      EXPECT_EQ(target.module, "blocks.0.conv1");
+      EXPECT_TRUE(target.conv);
+      EXPECT_FLOAT_EQ(ModuleScale(*adapter, *target.pair), 1.0f);
+    }
+  }
+  // diffusers' save_lora_weights file name inside a folder.
+  const fs::path folder = testing::FreshTempDir("lora_diffusers_folder");
+  ASSERT_TRUE(WriteSafetensors((folder / "pytorch_lora_weights.safetensors").string(),
+                               {{"unet.blocks.0.to_q.lora_A.weight", torch::ones({2, 6})},
+                                {"unet.blocks.0.to_q.lora_B.weight", torch::ones({5, 2})}})
+                  .ok());
+  auto diffusers = LoadLoraAdapter(folder.string());
+  ASSERT_TRUE(diffusers.ok()) << diffusers.status();
+  EXPECT_FLOAT_EQ(ModuleScale(*diffusers, diffusers->modules.at("blocks.0.to_q")), 1.0f);
+  // Mixed layouts are refused.
+  ASSERT_TRUE(WriteSafetensors((dir / "mixed.safetensors").string(),
+                               {{"lora_unet_blocks_0_to_q.lora_down.weight", torch::ones({4, 6})},
+                                {"blocks.0.to_q.lora_B.weight", torch::ones({5, 4})}})
+                  .ok());
+  auto mixed = LoadLoraAdapter((dir / "mixed.safetensors").string());
+  EXPECT_NE(mixed.status().message().find("mixes kohya"), std::string::npos) << mixed.status();
+}
+
 TEST(LoraTest, ReadsTheTlcmSdxlConfigFileName) {
   const fs::path dir =
       MakeAdapterDir("sdxlname", {{"blocks.0.to_q.lora_A.weight", torch::ones({4, 6})},

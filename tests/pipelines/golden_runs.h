@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -32,7 +33,9 @@ struct GoldenRun {
   float guidance_scale = 0;
   int max_sequence_length = 512;
   float lora_scale = 0;
-  std::vector<std::string> images;  // paths relative to the case's golden/ folder
+  std::vector<std::string> images;  // paths relative to the runs.json folder
+  // Style adapters (golden/styles/runs.json): (name in the case's styles/ folder, weight).
+  std::vector<std::pair<std::string, float>> loras;
 };
 
 // The devices the end-to-end golden runs are checked on: the CPU always, and the first CUDA GPU
@@ -66,8 +69,11 @@ class NoTf32Scope {
   bool saved_;
 };
 
-inline std::vector<GoldenRun> LoadGoldenRuns(const std::string& case_name) {
-  std::ifstream in(DataPath(case_name + "/golden/runs.json"));
+// The runs of <case>/<folder>/runs.json: "golden" (make_goldens.py) or "golden/styles"
+// (make_style_lora_goldens.py).
+inline std::vector<GoldenRun> LoadGoldenRuns(const std::string& case_name,
+                                             const std::string& folder = "golden") {
+  std::ifstream in(DataPath(case_name + "/" + folder + "/runs.json"));
   EXPECT_TRUE(in.good()) << case_name;
   std::stringstream text;
   text << in.rdbuf();
@@ -85,6 +91,9 @@ inline std::vector<GoldenRun> LoadGoldenRuns(const std::string& case_name) {
     r.max_sequence_length = j.value("max_sequence_length", 512);
     r.lora_scale = j.value("lora_scale", 0.0f);
     r.images = j.at("images").get<std::vector<std::string>>();
+    for (const auto& lora : j.value("loras", nlohmann::json::array())) {
+      r.loras.emplace_back(lora.at("name"), lora.at("scale"));
+    }
     // num_images_per_prompt > 1: one prompt repeated for every image.
     while (r.prompts.size() < r.seeds.size()) r.prompts.push_back(r.prompts.front());
     runs.push_back(std::move(r));

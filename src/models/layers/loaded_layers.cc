@@ -1,5 +1,7 @@
 #include "models/layers/loaded_layers.h"
 
+#include "models/layers/lora_batch.h"
+
 namespace tlcm {
 
 LoadedLinearImpl::LoadedLinearImpl(int64_t in_features, int64_t out_features, bool bias) {
@@ -8,7 +10,11 @@ LoadedLinearImpl::LoadedLinearImpl(int64_t in_features, int64_t out_features, bo
 }
 
 torch::Tensor LoadedLinearImpl::forward(const torch::Tensor& x) {
-  return torch::linear(x, weight, bias);
+  torch::Tensor y = torch::linear(x, weight, bias);
+  if (const LowRankUpdate* update = CurrentLoraUpdate(this)) {
+    return AddLinearLoraUpdate(*update, x, std::move(y));
+  }
+  return y;
 }
 
 LoadedConv2dImpl::LoadedConv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel,
@@ -19,7 +25,11 @@ LoadedConv2dImpl::LoadedConv2dImpl(int64_t in_channels, int64_t out_channels, in
 }
 
 torch::Tensor LoadedConv2dImpl::forward(const torch::Tensor& x) {
-  return torch::conv2d(x, weight, bias, stride_, padding_);
+  torch::Tensor y = torch::conv2d(x, weight, bias, stride_, padding_);
+  if (const LowRankUpdate* update = CurrentLoraUpdate(this)) {
+    return AddConv2dLoraUpdate(*update, x, std::move(y), stride_, padding_);
+  }
+  return y;
 }
 
 LoadedEmbeddingImpl::LoadedEmbeddingImpl(int64_t num_embeddings, int64_t embedding_dim) {
