@@ -108,8 +108,9 @@ absl::StatusOr<LoraAdapter> LoadLoraAdapter(const std::string& path) {
   }
   for (const auto& [module, pair] : adapter.modules) {
     if (!pair.a.defined() || !pair.b.defined()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          adapter.source, ": module '", module, "' needs both its down (A) and up (B) matrix"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(adapter.source, ": module '", module,
+                       "' has only one of its down (A) and up (B) matrices"));
     }
   }
   TLCM_ASSIGN_OR_RETURN(adapter.config_scale, ReadConfigScale(weights_path.parent_path()));

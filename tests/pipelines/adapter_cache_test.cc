@@ -26,7 +26,8 @@ struct OneLayerImpl : torch::nn::Module {
 };
 TORCH_MODULE(OneLayer);
 
-// Writes <dir>/<name>.safetensors: a rank-`rank` LoRA for `proj` (float32: 4 * rank * 10 bytes).
+// Writes <dir>/<name>.safetensors: a rank-`rank` LoRA for `proj` (float32: A 6 * rank and B
+// 4 * rank numbers, 40 * rank bytes).
 void WriteAdapter(const fs::path& dir, const std::string& name, int64_t rank) {
   ASSERT_TRUE(WriteSafetensors((dir / (name + ".safetensors")).string(),
                                {{"proj.lora_A.weight", torch::ones({rank, 6})},
@@ -38,7 +39,7 @@ class AdapterCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = testing::FreshTempDir("adapter_cache");
-    for (const char* name : {"a", "b", "c"}) WriteAdapter(dir_, name, 2);  // 160 bytes each
+    for (const char* name : {"a", "b", "c"}) WriteAdapter(dir_, name, 2);  // 80 bytes each
     fs::create_directories(dir_ / "folder-style");
     ASSERT_TRUE(
         WriteSafetensors((dir_ / "folder-style" / "pytorch_lora_weights.safetensors").string(),
@@ -67,7 +68,7 @@ TEST_F(AdapterCacheTest, LoadsOnFirstUseAndCountsHitsMissesBytes) {
   auto a = cache->Get("a");
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ((*a)->name(), "a");
-  EXPECT_EQ((*a)->bytes(), 160);
+  EXPECT_EQ((*a)->bytes(), 80);
   ASSERT_EQ((*a)->layers().size(), 1u);
   EXPECT_EQ((*a)->layers()[0].layer, model_->proj.get());
   auto again = cache->Get("a");
@@ -78,13 +79,13 @@ TEST_F(AdapterCacheTest, LoadsOnFirstUseAndCountsHitsMissesBytes) {
   const AdapterCache::Stats stats = cache->stats();
   EXPECT_EQ(stats.hits, 1);
   EXPECT_EQ(stats.misses, 2);
-  EXPECT_EQ(stats.bytes, 160 + 40);
+  EXPECT_EQ(stats.bytes, 80 + 40);
   EXPECT_EQ(stats.entries, 2);
   EXPECT_GT(stats.load_seconds, 0);
 }
 
 TEST_F(AdapterCacheTest, EvictsTheLeastRecentlyUsedBeyondTheBudget) {
-  auto cache = Make(350);  // two adapters of 160 bytes
+  auto cache = Make(170);  // two adapters of 80 bytes
   ASSERT_TRUE(cache->Get("a").ok());
   auto b = cache->Get("b");
   ASSERT_TRUE(b.ok());
@@ -92,7 +93,7 @@ TEST_F(AdapterCacheTest, EvictsTheLeastRecentlyUsedBeyondTheBudget) {
   ASSERT_TRUE(cache->Get("c").ok());  // evicts b
   AdapterCache::Stats stats = cache->stats();
   EXPECT_EQ(stats.evictions, 1);
-  EXPECT_EQ(stats.bytes, 320);
+  EXPECT_EQ(stats.bytes, 160);
   EXPECT_EQ((*b)->layers().size(), 1u);  // still valid while held
   ASSERT_TRUE(cache->Get("a").ok());
   EXPECT_EQ(cache->stats().misses, 3);
@@ -101,7 +102,7 @@ TEST_F(AdapterCacheTest, EvictsTheLeastRecentlyUsedBeyondTheBudget) {
 }
 
 TEST_F(AdapterCacheTest, ErrorsNameTheAdapter) {
-  auto cache = Make(100);
+  auto cache = Make(50);
   auto missing = cache->Get("nope");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(missing.status().message().find("'nope'"), std::string::npos) << missing.status();
@@ -111,7 +112,7 @@ TEST_F(AdapterCacheTest, ErrorsNameTheAdapter) {
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_LT(status.message().size(), 200u) << bad;
   }
-  auto big = cache->Get("a");  // 160 bytes > budget 100
+  auto big = cache->Get("a");  // 80 bytes > budget 50
   EXPECT_EQ(big.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_NE(big.status().message().find("'a'"), std::string::npos) << big.status();
   ASSERT_TRUE(WriteSafetensors((dir_ / "wrong.safetensors").string(),
