@@ -10,6 +10,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   python3 python3-pip  # scripts/install-torch.sh fetches the pinned LibTorch with `pip download`
   python3-venv  # scripts/install-tools.sh python: the Python end-to-end tests' environment
+  chromium chromium-driver  # tests/python/playground_test.py: the playground in headless chromium
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
   libabsl-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev

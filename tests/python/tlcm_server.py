@@ -26,38 +26,30 @@ def build_dir() -> pathlib.Path:
     return pathlib.Path(path)
 
 
-def has_http(binary: pathlib.Path) -> bool:
-    """Whether this tlcm-server has the HTTP front door (flag --http_port)."""
-    helpfull = subprocess.run([str(binary), "--helpfull"], capture_output=True, text=True)
-    return "--http_port" in helpfull.stdout + helpfull.stderr
-
-
 class TlcmServer:
     """A running tlcm-server; stop() ends it with SIGTERM (a drain) and returns its exit code.
 
-    Every port is a free one: gRPC (`port`, `target`) and, where the server has it, HTTP
-    (`http_port`, `http_url`; None without it). No metrics endpoint.
+    Every port is a free one: gRPC (`port`, `target`) and HTTP (`http_port`, `http_url`).
+    No metrics endpoint.
     """
 
     def __init__(self, *flags: str):
         binary = build_dir() / "server" / "tlcm-server"
         if not os.access(binary, os.X_OK):
             raise RuntimeError(f"{binary} is missing: build the tlcm-server target first")
-        http_flags = ["--http_port", "0"] if has_http(binary) else []
         self._log = tempfile.NamedTemporaryFile(prefix="tlcm-server-", suffix=".log")
         self._process = subprocess.Popen(
             [str(binary), "--listen_address", "127.0.0.1", "--port", "0", "--metrics_port", "-1",
-             *http_flags, *flags],
+             "--http_port", "0", *flags],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log)
         try:
             listening = self.wait_for_line(lambda line: line.get("event") == "listening",
                                            START_TIMEOUT_S)
             self.port = int(re.search(r"\(port (\d+)", listening["message"]).group(1))
             self.target = f"127.0.0.1:{self.port}"
-            http = re.search(r"HTTP on [^ ]*:(\d+)", listening["message"])
-            self.http_port = int(http.group(1)) if http else None
+            self.http_port = int(re.search(r"HTTP on [^ ]*:(\d+)", listening["message"]).group(1))
             scheme = "https" if "--tls_cert" in flags else "http"
-            self.http_url = f"{scheme}://127.0.0.1:{self.http_port}" if http else None
+            self.http_url = f"{scheme}://127.0.0.1:{self.http_port}"
             ready = self.wait_for_line(lambda line: line.get("event") in ("ready", "load_failed"),
                                        START_TIMEOUT_S)
             if ready["event"] != "ready":
