@@ -156,7 +156,7 @@ class PlaygroundTest(unittest.TestCase):
         self.element("cancel").click()
         self.wait_for_status({"cancelled"}, 30)
         line = server.wait_for_line(
-            lambda line: line.get("event") == "generate" and line.get("width") == 256, 60)
+            lambda line: line.get("event") == "generate" and line.get("steps") == 8, 60)
         self.assertEqual(line["code"], "CANCELLED")
         self.assertEqual(self.element("error").get_attribute("data-state"), "hidden")
 
