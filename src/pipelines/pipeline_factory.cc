@@ -115,11 +115,7 @@ class ServingPipeline : public engine::Pipeline, public engine::SampleStepper {
   absl::StatusOr<engine::StageTimings> Step(const std::vector<engine::SampleId>& set,
                                             const std::function<bool()>& interrupt) override {
     std::vector<DenoisingSample*> samples;
-    for (const engine::SampleId& id : set) {
-      auto it = samples_.find(KeyOf(id));
-      if (it == samples_.end()) return UnknownSample(id);
-      samples.push_back(&it->second);
-    }
+    TLCM_RETURN_IF_ERROR(Find(set, &samples));
     absl::StatusOr<engine::StageTimings> timings =
         Guarded<engine::StageTimings>([&]() -> absl::StatusOr<engine::StageTimings> {
           RunTimer timer(device_);
@@ -143,11 +139,7 @@ class ServingPipeline : public engine::Pipeline, public engine::SampleStepper {
   absl::StatusOr<engine::StageTimings> Decode(const std::vector<engine::SampleId>& ids,
                                               std::vector<RgbImage>* images) override {
     std::vector<const DenoisingSample*> samples;
-    for (const engine::SampleId& id : ids) {
-      auto it = samples_.find(KeyOf(id));
-      if (it == samples_.end()) return UnknownSample(id);
-      samples.push_back(&it->second);
-    }
+    TLCM_RETURN_IF_ERROR(Find(ids, &samples));
     absl::StatusOr<engine::StageTimings> timings =
         Guarded<engine::StageTimings>([&]() -> absl::StatusOr<engine::StageTimings> {
           RunTimer timer(device_);
@@ -177,6 +169,16 @@ class ServingPipeline : public engine::Pipeline, public engine::SampleStepper {
       request.loras.push_back({std::move(adapter), lora.scale});
     }
     return request;
+  }
+  // The started samples `ids` name, in order; INTERNAL naming the first that was not started.
+  template <typename Sample>
+  absl::Status Find(const std::vector<engine::SampleId>& ids, std::vector<Sample*>* found) {
+    for (const engine::SampleId& id : ids) {
+      auto it = samples_.find(KeyOf(id));
+      if (it == samples_.end()) return UnknownSample(id);
+      found->push_back(&it->second);
+    }
+    return absl::OkStatus();
   }
   absl::Status UnknownSample(const engine::SampleId& id) const {
     return absl::InternalError(absl::StrCat(info_.name, ": no sample ", id.image, " of request ",
