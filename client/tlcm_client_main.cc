@@ -29,7 +29,9 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -92,6 +94,13 @@ ABSL_FLAG(std::string, request_id, "", "generate: request id for the server's lo
 ABSL_FLAG(std::vector<std::string>, lora, {},
           "generate: style adapters NAME:SCALE, comma-separated (SCALE as diffusers' "
           "set_adapters weight, default 1; names: `tlcm-client models`).");
+ABSL_FLAG(std::string, image, "",
+          "generate: PNG / JPEG / WebP file to start from (img2img); sent as the request's image.");
+ABSL_FLAG(std::string, mask, "",
+          "generate: with --image, a mask file of its size: white = repaint (inpainting).");
+ABSL_FLAG(std::optional<double>, strength, std::nullopt,
+          "generate: with --image, the part of the schedule that runs, (0, 1]; default the "
+          "server's (0.6, or 1.0 with a mask).");
 ABSL_FLAG(int, repeat, 1,
           "generate: number of calls; above 1 prints a summary (calls per backend, statuses, "
           "latency percentiles) and writes no images. Call i uses seed + i * count and request "
@@ -221,6 +230,20 @@ int BuildRequest(tlcm::v1::GenerateRequest& request) {
     weight->set_name(lora->first);
     weight->set_scale(lora->second);
   }
+  for (const auto& [flag, path, field] :
+       {std::tuple{"--image", absl::GetFlag(FLAGS_image), request.mutable_image()},
+        std::tuple{"--mask", absl::GetFlag(FLAGS_mask), request.mutable_mask()}}) {
+    if (path.empty()) continue;
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    if (!in) {
+      std::cerr << flag << ": cannot read " << path << "\n";
+      return kExitUsage;
+    }
+    *field = bytes.str();
+  }
+  if (auto strength = absl::GetFlag(FLAGS_strength)) request.set_strength(*strength);
   if (request.model().empty() || request.prompt().empty()) {
     std::cerr << "generate needs --model and --prompt (see `tlcm-client models`)\n";
     return kExitUsage;

@@ -11,10 +11,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "image/image_format.h"
 #include "server/generate_request_body.h"
 #include "server/grpc_status.h"
 #include "server/load_report.h"
 #include "server/request_log.h"
+#include "util/status_macros.h"
 
 namespace tlcm::server {
 namespace {
@@ -401,6 +403,15 @@ absl::StatusOr<engine::GenerationRequest> ToEngineRequest(const tlcm::v1::Genera
     out.loras.push_back({lora.name(), lora.scale()});
   }
   out.deadline = deadline;
+  if (!request.image().empty()) {
+    TLCM_ASSIGN_OR_RETURN(RgbImage image, DecodeImage(request.image(), "image"));
+    out.image = std::make_shared<const RgbImage>(std::move(image));
+  }
+  if (!request.mask().empty()) {
+    TLCM_ASSIGN_OR_RETURN(RgbImage mask, DecodeImage(request.mask(), "mask"));
+    out.mask = std::make_shared<const RgbImage>(std::move(mask));
+  }
+  if (request.has_strength()) out.strength = request.strength();
   return out;
 }
 

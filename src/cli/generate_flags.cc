@@ -134,6 +134,17 @@ absl::StatusOr<GenerateFlags> ParseGenerateFlags(const std::vector<std::string>&
          f.loras.push_back({name, scale});
          return absl::OkStatus();
        }},
+      {"image", String(&f.image)},
+      {"mask", String(&f.mask)},
+      {"strength",
+       [&](const std::string& v) {
+         double s = 0;
+         if (!absl::SimpleAtod(v, &s) || !(s > 0 && s <= 1)) {
+           return BadValue("strength", v, "must be a number in (0, 1]");
+         }
+         f.strength = s;
+         return absl::OkStatus();
+       }},
   };
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];
@@ -208,6 +219,10 @@ std::string GenerateUsage() {
   --lora NAME_OR_PATH:SCALE style adapter on every image (repeatable; SCALE as diffusers'
                             set_adapters weight, default 1): a .safetensors file or adapter
                             folder, or a NAME in --adapter_folder DIR
+  --image FILE              PNG/JPEG/WebP to start from (img2img), resized to the output size
+  --mask FILE               with --image: white = repaint, black = keep (inpainting)
+  --strength S              with --image: part of the schedule that runs, (0, 1]
+                            (default 0.6; 1.0 with --mask)
 )";
 }
 

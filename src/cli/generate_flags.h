@@ -43,6 +43,9 @@ struct GenerateFlags {
   // .safetensors file or an adapter folder) names the adapter by its stem in its own folder.
   std::vector<engine::LoraChoice> loras;
   std::string adapter_folder;  // --adapter_folder, or the folder of the --lora paths
+  std::string image;               // --image: picture to start from (img2img); empty = none
+  std::string mask;                // --mask: with --image, white = repaint (inpainting)
+  std::optional<double> strength;  // --strength (0, 1]; absent = engine::DefaultStrength
 };
 
 // Parses argv (without argv[0]); `--name value` and `--name=value` both work. InvalidArgument

@@ -5,16 +5,31 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <random>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "cli/generate_flags.h"
+#include "engine/generation_request.h"
 #include "image/image_format.h"
 #include "pipelines/pipeline_factory.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+
+// The picture in the file at `path`, decoded; errors start with `flag`.
+absl::StatusOr<std::shared_ptr<const tlcm::RgbImage>> ReadPicture(const std::string& path,
+                                                                  const std::string& flag) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
+  absl::StatusOr<tlcm::RgbImage> image = tlcm::DecodeImage(bytes.str(), flag + " " + path);
+  if (!image.ok()) return image.status();
+  return std::make_shared<const tlcm::RgbImage>(std::move(*image));
+}
 
 int Fail(const absl::Status& status) {
   std::cerr << "tlcm-generate: " << status.message() << "\n";
@@ -51,13 +66,32 @@ int main(int argc, char** argv) {
   std::cerr << "model " << spec.base_model_path << " (" << info.family << "), seed " << seed
             << "\n";
   if (absl::Status s = (*pipeline)->PrepareAdapters(flags->loras); !s.ok()) return Fail(s);
+  std::shared_ptr<const tlcm::RgbImage> image, mask;
+  if (!flags->mask.empty() && flags->image.empty()) {
+    return Fail(absl::InvalidArgumentError("--mask needs --image"));
+  }
+  if (!flags->image.empty()) {
+    absl::StatusOr<std::shared_ptr<const tlcm::RgbImage>> read =
+        ReadPicture(flags->image, "--image");
+    if (!read.ok()) return Fail(read.status());
+    image = *read;
+  }
+  if (!flags->mask.empty()) {
+    absl::StatusOr<std::shared_ptr<const tlcm::RgbImage>> read = ReadPicture(flags->mask, "--mask");
+    if (!read.ok()) return Fail(read.status());
+    mask = *read;
+  }
   std::vector<tlcm::engine::ImageJob> jobs;
   for (int i = 0; i < flags->batch_size; ++i) {
     jobs.push_back({flags->prompt, flags->prompt_2, seed + static_cast<uint64_t>(i),
-                    flags->guidance_scale.value_or(info.default_guidance_scale), flags->loras});
+                    flags->guidance_scale.value_or(info.default_guidance_scale), flags->loras, image, mask});
   }
   tlcm::engine::BatchKey key{spec.name, flags->steps, flags->width, flags->height,
                              flags->scheduler.empty() ? info.samplers.front() : flags->scheduler};
+  if (image) {
+    key.strength = flags->strength.value_or(tlcm::engine::DefaultStrength(mask != nullptr));
+    key.masked = mask != nullptr;
+  }
   const fs::path dir = fs::path(flags->output_dir) / std::to_string(flags->steps);
   std::error_code ec;
   fs::create_directories(dir, ec);

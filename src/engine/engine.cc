@@ -485,7 +485,8 @@ absl::StatusOr<RequestHandle> EngineCore::Submit(GenerationRequest request,
     if (model.options.batching.mode == BatchingMode::kStep) {
       const BatchKey& key = resolved->key;
       absl::StatusOr<int> queued = steps_.Enqueue(
-          id, SampleShape{key.model, key.width, key.height, key.steps}, request.num_images, now);
+          id, SampleShape{key.model, key.width, key.height, key.steps, resolved->start_step},
+          request.num_images, now);
       if (!queued.ok()) {
         AdmissionResult(known_model, queued.status());
         return queued.status();
@@ -835,6 +836,8 @@ void EngineCore::RunBatch(Worker& worker, const Batch& batch) {
         job.seed = r.seed + static_cast<uint64_t>(i);
         job.guidance_scale = r.resolved.guidance_scale;
         job.loras = r.request.loras;
+        job.image = r.request.image;
+        job.mask = r.request.mask;
         jobs.push_back(std::move(job));
         job_owner.emplace_back(l, i);
       }
@@ -1039,8 +1042,9 @@ void EngineCore::RunIteration(Worker& worker, const Iteration& iteration) {
       PostLocked(
           r.id, [started](GenerationEventSink& sink) { sink.OnStarted(started); }, &flush);
       ImageJob job{r.request.prompt, r.request.prompt_2, r.seed + static_cast<uint64_t>(s.id.image),
-                   r.resolved.guidance_scale, r.request.loras};
-      joiners.push_back(SampleSpec{s.id, std::move(job), s.steps, r.resolved.key.sampler});
+                   r.resolved.guidance_scale, r.request.loras, r.request.image, r.request.mask};
+      joiners.push_back(
+          SampleSpec{s.id, std::move(job), s.steps, r.resolved.key.sampler, r.resolved.key.strength});
     }
   }
   Flush(flush);

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/prompt_text.h"
+#include "schedulers/strength.h"
 #include "util/client_text.h"
 #include "util/lora_flag.h"
 #include "util/status_macros.h"
@@ -86,9 +87,39 @@ absl::StatusOr<ResolvedRequest> ValidateRequest(const GenerationRequest& request
                                 ", ", info.max_steps, "] (0 = default ", info.default_steps, ")"));
   }
 
+  // image / mask (before width / height: an image sets their defaults)
+  if (request.mask && !request.image) return Invalid("mask", "needs an image to repaint");
+  if (request.strength && !request.image) return Invalid("strength", "needs an image");
+  const auto image_side = [&](int side) { return side - side % info.size_multiple; };
+  if (request.image) {
+    const RgbImage& image = *request.image;
+    if (request.mask &&
+        (request.mask->width != image.width || request.mask->height != image.height)) {
+      return Invalid("mask",
+                     absl::StrCat(request.mask->width, "x", request.mask->height,
+                                  " differs from the image's ", image.width, "x", image.height));
+    }
+    const int64_t image_pixels = static_cast<int64_t>(image.width) * image.height;
+    if (image_pixels > kMaxInputPixelsPerOutputPixel * info.max_pixels) {
+      return Invalid("image", absl::StrCat(image.width, "x", image.height, " exceeds ",
+                                           kMaxInputPixelsPerOutputPixel,
+                                           " times the model's max_pixels ", info.max_pixels));
+    }
+    if (request.width == 0 && request.height == 0 &&
+        (image_side(image.width) == 0 || image_side(image.height) == 0)) {
+      return Invalid("image", absl::StrCat(image.width, "x", image.height,
+                                           " is smaller than the model's size multiple ",
+                                           info.size_multiple, " (set width and height)"));
+    }
+  }
+
   // width / height
-  out.key.width = request.width == 0 ? info.default_width : request.width;
-  out.key.height = request.height == 0 ? info.default_height : request.height;
+  out.key.width = request.width != 0 ? request.width
+                  : request.image    ? image_side(request.image->width)
+                                     : info.default_width;
+  out.key.height = request.height != 0 ? request.height
+                   : request.image     ? image_side(request.image->height)
+                                       : info.default_height;
   if (absl::Status s = CheckSide("width", out.key.width, info.size_multiple); !s.ok()) return s;
   if (absl::Status s = CheckSide("height", out.key.height, info.size_multiple); !s.ok()) return s;
   const int64_t pixels = static_cast<int64_t>(out.key.width) * out.key.height;
@@ -96,6 +127,21 @@ absl::StatusOr<ResolvedRequest> ValidateRequest(const GenerationRequest& request
     return Invalid("width x height",
                    absl::StrCat(out.key.width, "x", out.key.height, " = ", pixels,
                                 " pixels exceed the model's limit of ", info.max_pixels));
+  }
+
+  // strength
+  if (request.image) {
+    const double strength = request.strength.value_or(DefaultStrength(request.mask != nullptr));
+    if (!(strength > 0.0 && strength <= 1.0)) {
+      return Invalid("strength", absl::StrCat(strength, " is outside (0, 1]"));
+    }
+    out.start_step = StartStep(info.family, out.key.steps, strength);
+    if (out.start_step >= out.key.steps) {
+      return Invalid("strength", absl::StrCat(strength, " of ", out.key.steps,
+                                              " steps runs no step (raise strength or steps)"));
+    }
+    out.key.strength = strength;
+    out.key.masked = request.mask != nullptr;
   }
 
   // num_images

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,7 +39,22 @@ struct GenerationRequest {
   // NOT_FOUND (Pipeline::PrepareAdapters).
   std::vector<LoraChoice> loras;
   absl::Time deadline = absl::InfiniteFuture();  // absolute, on the engine's Clock
+  // Image inputs (decoded by the front door): the picture to start from; with it, optionally, a
+  // mask of the same size (white = repaint); how much of the schedule runs, (0, 1], absent =
+  // DefaultStrength(). Without an image, width and height default to the model's; with one, to
+  // its size rounded down to the model's size_multiple.
+  std::shared_ptr<const RgbImage> image;
+  std::shared_ptr<const RgbImage> mask;
+  std::optional<double> strength;
 };
+
+// An input image may hold at most this many times the model's max_pixels (it is resized to the
+// output size; the decoders already refuse more than 64 Mpixel before decoding).
+inline constexpr int64_t kMaxInputPixelsPerOutputPixel = 4;
+
+// The strength an image input runs at when the request names none: diffusers' FLUX img2img
+// default for img2img, the whole schedule for inpainting.
+inline double DefaultStrength(bool masked) { return masked ? 1.0 : 0.6; }
 
 inline constexpr size_t kMaxClientRequestIdBytes = 128;
 
@@ -52,7 +68,10 @@ struct RequestLimits {
 
 // A request with every default filled in: what actually runs.
 struct ResolvedRequest {
-  BatchKey key;  // model, steps, width, height, sampler
+  BatchKey key;  // model, steps, width, height, sampler, image-input strength and mask
+  // With an image input: the first of key.steps that runs (StartStep of the family at
+  // key.strength); 0 otherwise.
+  int start_step = 0;
   float guidance_scale = 0;
   int quality = 0;  // 1..100 (kDefaultImageQuality when the request left it 0)
 };

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -26,14 +27,19 @@ struct BatchKey {
   int width = 0;        // pixels
   int height = 0;       // pixels
   std::string sampler;  // scheduler name, e.g. "lcm", "tlcm", "flow_match_tlcm"
+  // Image inputs: every job of the batch has an image and runs this part of the schedule,
+  // (0, 1]; 0 = text-to-image (no job has an image). `masked`: every job has a mask.
+  double strength = 0;
+  bool masked = false;
 
   friend bool operator==(const BatchKey& a, const BatchKey& b) {
     return a.model == b.model && a.steps == b.steps && a.width == b.width && a.height == b.height &&
-           a.sampler == b.sampler;
+           a.sampler == b.sampler && a.strength == b.strength && a.masked == b.masked;
   }
   template <typename H>
   friend H AbslHashValue(H h, const BatchKey& k) {
-    return H::combine(std::move(h), k.model, k.steps, k.width, k.height, k.sampler);
+    return H::combine(std::move(h), k.model, k.steps, k.width, k.height, k.sampler, k.strength,
+                      k.masked);
   }
 };
 
@@ -66,6 +72,10 @@ struct ImageJob {
   uint64_t seed = 0;                   // this image's own seed (a request's seed + image index)
   float guidance_scale = 0.0f;         // FLUX embedded guidance; ignored by SDXL TLCM
   std::vector<LoraChoice> loras = {};  // style adapters; images of one batch may differ
+  // Image inputs, shared with the request: present exactly when the run's strength
+  // (BatchKey::strength, SampleSpec::strength) is > 0, and the mask when BatchKey::masked.
+  std::shared_ptr<const RgbImage> image{};
+  std::shared_ptr<const RgbImage> mask{};
 };
 
 using ::tlcm::RgbImage;
@@ -115,9 +125,12 @@ struct SampleId {
 // and samplers share a running set (and every denoiser call) when their model and size match.
 struct SampleSpec {
   SampleId id;
-  ImageJob job;  // prompt, seed, guidance
+  ImageJob job;  // prompt, seed, guidance, image inputs
   int steps = 0;
   std::string sampler;  // one of ModelInfo::samplers
+  // With job.image: the part of the schedule that runs, (0, 1] (the sample starts at
+  // StartStep(family, steps, strength)); 0 without one.
+  double strength = 0;
 };
 
 // Step-level batching (engine/step_scheduler.h) through a pipeline: the pipeline keeps each

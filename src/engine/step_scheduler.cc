@@ -79,7 +79,7 @@ void StepScheduler::Join(RunningSet& set, Iteration* out) {
     const int take = std::min(room, it->num_images);
     for (int k = 0; k < take; ++k) {
       const ScheduledSample sample{SampleId{it->request_id, it->first_image + k}, it->shape.steps,
-                                   0};
+                                   it->shape.start_step};
       set.samples.push_back(RunningSample{sample, false});
       out->joined.push_back(sample);
     }

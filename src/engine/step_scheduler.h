@@ -30,12 +30,14 @@
 namespace tlcm::engine {
 
 // A request's images as the scheduler sees them: (model, width, height) decides which set they
-// may join; steps is each image's own step count.
+// may join; steps is each image's own step count, of which an image input (img2img, inpainting)
+// skips the first start_step: it joins at that step and runs steps - start_step.
 struct SampleShape {
   std::string model;
   int width = 0;   // pixels
   int height = 0;  // pixels
   int steps = 0;
+  int start_step = 0;  // in [0, steps)
 };
 
 // A sample of a running set as the scheduler sees it.

@@ -1,7 +1,9 @@
 #include "image/image_format.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "image/jpeg_codec.h"
+#include "image/png_codec.h"
 #include "image/png_writer.h"
 #include "image/webp_codec.h"
 
@@ -44,6 +46,17 @@ absl::StatusOr<std::string> EncodeImage(const RgbImage& image, ImageFormat forma
   }
   return absl::InvalidArgumentError(
       absl::StrCat("image format ", static_cast<int>(format), " is unknown"));
+}
+
+absl::StatusOr<RgbImage> DecodeImage(const std::string& bytes, const std::string& what) {
+  const absl::string_view b(bytes);
+  if (absl::StartsWith(b, "\x89PNG\r\n\x1a\n")) return DecodePng(bytes, what);
+  if (absl::StartsWith(b, "\xff\xd8\xff")) return DecodeJpeg(bytes, what);
+  if (b.size() >= 12 && absl::StartsWith(b, "RIFF") && b.substr(8, 4) == "WEBP") {
+    return DecodeWebp(bytes, what);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, ": ", bytes.size(), " bytes that are not a PNG, JPEG or WebP picture"));
 }
 
 }  // namespace tlcm

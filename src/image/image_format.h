@@ -31,4 +31,10 @@ absl::StatusOr<ImageFormat> ParseImageFormat(absl::string_view name);
 // Thread-safe (no shared state).
 absl::StatusOr<std::string> EncodeImage(const RgbImage& image, ImageFormat format, int quality);
 
+// Decodes PNG, JPEG or WebP bytes, told apart by their signature, to 8-bit RGB (alpha dropped).
+// The decoders read the declared size first and refuse more than kMaxDecodedPixels before
+// allocating (a small file claiming a huge picture). InvalidArgument starting with `what` (a
+// field name or a path) for anything else or undecodable data. Thread-safe.
+absl::StatusOr<RgbImage> DecodeImage(const std::string& bytes, const std::string& what);
+
 }  // namespace tlcm

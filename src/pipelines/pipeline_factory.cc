@@ -55,6 +55,7 @@ class ServingPipeline : public engine::Pipeline, public engine::SampleStepper {
       requests.push_back(std::move(request));
     }
     RunSettings settings{key.steps, key.width, key.height, key.sampler};
+    if (key.strength > 0) settings.strength = key.strength;
     RunHooks hooks{callbacks.should_drop, callbacks.on_step, callbacks.wants_preview,
                    callbacks.on_preview};
     absl::StatusOr<RunResult> result =
@@ -80,21 +81,24 @@ class ServingPipeline : public engine::Pipeline, public engine::SampleStepper {
         Guarded<engine::StageTimings>([&]() -> absl::StatusOr<engine::StageTimings> {
           RunTimer timer(device_);
           EncodeStats stats;
-          // Samples of one schedule start together: one text-encoder call per schedule.
-          std::map<std::pair<int, std::string>, std::vector<size_t>> schedules;
+          // Samples of one schedule (and one kind of image input) start together: one
+          // text-encoder call per group. Once started, they step with any sample of the size.
+          std::map<StartGroup, std::vector<size_t>> groups;
           for (size_t i = 0; i < samples.size(); ++i) {
-            schedules[{samples[i].steps, samples[i].sampler}].push_back(i);
+            const engine::SampleSpec& sample = samples[i];
+            groups[{sample.steps, sample.sampler, sample.strength, sample.job.mask != nullptr}]
+                .push_back(i);
           }
-          for (const auto& [schedule, members] : schedules) {
+          for (const auto& [group, members] : groups) {
             std::vector<ImageRequest> requests;
             for (size_t i : members) {
               TLCM_ASSIGN_OR_RETURN(ImageRequest request, RequestOf(samples[i].job));
               requests.push_back(std::move(request));
             }
-            TLCM_ASSIGN_OR_RETURN(
-                std::vector<DenoisingSample> started,
-                impl_->StartSamples(
-                    requests, RunSettings{schedule.first, width, height, schedule.second}, &stats));
+            RunSettings settings{group.steps, width, height, group.sampler};
+            if (group.strength > 0) settings.strength = group.strength;
+            TLCM_ASSIGN_OR_RETURN(std::vector<DenoisingSample> started,
+                                  impl_->StartSamples(requests, settings, &stats));
             for (size_t k = 0; k < members.size(); ++k) {
               samples_.insert_or_assign(KeyOf(samples[members[k]].id), std::move(started[k]));
             }
@@ -158,12 +162,24 @@ class ServingPipeline : public engine::Pipeline, public engine::SampleStepper {
 
  private:
   using Key = std::pair<uint64_t, int>;
+  // What samples must share to start in one StartSamples call: RunSettings and whether they
+  // are inpainted (strength 0 = text-to-image).
+  struct StartGroup {
+    int steps = 0;
+    std::string sampler;
+    double strength = 0;
+    bool masked = false;
+    friend auto operator<=>(const StartGroup&, const StartGroup&) = default;
+  };
   static Key KeyOf(const engine::SampleId& id) { return {id.request_id, id.image}; }
-  // The pipeline's form of `job`, its adapters resident on this device. Admission made them
+  // The pipeline's form of `job` (with copies of its pictures), its adapters resident on this
+  // device. Admission made them
   // resident (PrepareAdapters): these are cache hits, unless the cache has evicted one since,
   // which then loads here.
   absl::StatusOr<ImageRequest> RequestOf(const engine::ImageJob& job) const {
     ImageRequest request{job.prompt, job.prompt_2, job.seed, job.guidance_scale};
+    if (job.image) request.image = *job.image;
+    if (job.mask) request.mask = *job.mask;
     for (const engine::LoraChoice& lora : job.loras) {
       TLCM_ASSIGN_OR_RETURN(auto adapter, ResidentAdapter(lora));
       request.loras.push_back({std::move(adapter), lora.scale});

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -65,6 +66,57 @@ TEST_F(ValidateRequestTest, KeepsExplicitValues) {
   EXPECT_EQ(resolved->key, (BatchKey{"m", 8, 128, 32, "tlcm"}));
   EXPECT_FLOAT_EQ(resolved->guidance_scale, 0.0f);
   EXPECT_EQ(resolved->quality, 55);
+}
+
+TEST_F(ValidateRequestTest, ImageInputsSetSizeAndStrength) {
+  const auto picture = [](int width, int height) {
+    return std::make_shared<const RgbImage>(
+        RgbImage{width, height, std::vector<uint8_t>(static_cast<size_t>(width) * height * 3, 9)});
+  };
+  request_.image = picture(70, 45);
+  auto resolved = ValidateRequest(request_, info_, limits_);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_EQ(resolved->key.width, 64);  // the image's size, down to the size multiple 8
+  EXPECT_EQ(resolved->key.height, 40);
+  EXPECT_DOUBLE_EQ(resolved->key.strength, DefaultStrength(false));
+  EXPECT_FALSE(resolved->key.masked);
+  request_.mask = picture(70, 45);
+  request_.width = 32;
+  resolved = ValidateRequest(request_, info_, limits_);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_EQ(resolved->key.width, 32);
+  EXPECT_DOUBLE_EQ(resolved->key.strength, DefaultStrength(true));
+  EXPECT_TRUE(resolved->key.masked);
+}
+
+TEST_F(ValidateRequestTest, ImageInputRulesNameTheField) {
+  const auto picture = [](int width, int height) {
+    return std::make_shared<const RgbImage>(
+        RgbImage{width, height, std::vector<uint8_t>(static_cast<size_t>(width) * height * 3, 9)});
+  };
+  request_.mask = picture(8, 8);
+  ExpectInvalid("mask", "needs an image");
+  request_.mask = nullptr;
+  request_.strength = 0.5;
+  ExpectInvalid("strength", "needs an image");
+  request_.image = picture(70, 45);
+  request_.mask = picture(70, 44);
+  ExpectInvalid("mask", "70x44 differs from the image's 70x45");
+  request_.mask = nullptr;
+  request_.strength = 0.0;
+  ExpectInvalid("strength", "outside (0, 1]");
+  request_.strength = 1.5;
+  ExpectInvalid("strength", "outside (0, 1]");
+  request_.steps = 4;
+  request_.strength = 0.2;  // SDXL runs floor(4 * 0.2) = 0 steps
+  ExpectInvalid("strength", "runs no step");
+  info_.family = "flux";  // FLUX rounds the other way: 1 step
+  EXPECT_TRUE(ValidateRequest(request_, info_, limits_).ok());
+  request_.strength.reset();
+  request_.image = picture(1024, 257);  // > 4 x 256 x 256 pixels (FakeModelInfo's max_pixels)
+  ExpectInvalid("image", "exceeds 4 times the model's max_pixels");
+  request_.image = picture(5, 60);
+  ExpectInvalid("image", "smaller than the model's size multiple");
 }
 
 TEST_F(ValidateRequestTest, PromptMustHaveText) {

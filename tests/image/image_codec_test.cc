@@ -119,6 +119,32 @@ TEST(ImageDecodeTest, RefusesHugeDeclaredSizes) {
   EXPECT_NE(decoded_png.status().message().find("huge.png: 30000x30000 PNG exceeds"),
             std::string::npos)
       << decoded_png.status();
+  // The same through DecodeImage, which tells the formats apart by their signature.
+  EXPECT_NE(DecodeImage(webp, "image").status().message().find("image: 16383x16383 WebP exceeds"),
+            std::string::npos);
+  EXPECT_NE(DecodeImage(png, "mask").status().message().find("mask: 30000x30000 PNG exceeds"),
+            std::string::npos);
+}
+
+TEST(ImageDecodeTest, DecodeImageTellsFormatsApart) {
+  const RgbImage image = Gradient(16, 8);
+  for (ImageFormat format : {ImageFormat::kPng, ImageFormat::kJpeg, ImageFormat::kWebp}) {
+    auto bytes = EncodeImage(image, format, 95);
+    ASSERT_TRUE(bytes.ok()) << bytes.status();
+    auto decoded = DecodeImage(*bytes, "image");
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    EXPECT_EQ(decoded->width, 16);
+    EXPECT_EQ(decoded->height, 8);
+  }
+  auto png = EncodeImage(image, ImageFormat::kPng, 0);
+  ASSERT_TRUE(png.ok());
+  EXPECT_EQ(DecodeImage(*png, "image")->pixels, image.pixels);
+  for (const std::string& bytes :
+       {std::string("GIF89a\x01\x00\x01\x00"), std::string(), png->substr(0, 20)}) {
+    auto decoded = DecodeImage(bytes, "mask");
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(decoded.status().message().substr(0, 6), "mask: ") << decoded.status();
+  }
 }
 
 TEST(WebpCodecTest, RoundTripKeepsSizeAndPixels) {

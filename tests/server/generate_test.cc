@@ -1,9 +1,11 @@
 // Generate end to end: event order and content, images, seeds, validation, admission errors,
 // cancellation and deadlines, over a real server on a loopback port.
+#include <functional>
 #include <future>
 #include <map>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -11,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "image/png_codec.h"
+#include "image/png_writer.h"
 #include "tests/server/test_server.h"
 
 namespace tlcm::testing {
@@ -51,6 +54,49 @@ TEST(GenerateTest, StreamsEventsInOrder) {
   EXPECT_GT(metrics.total_ms(), 0);
   EXPECT_GE(metrics.total_ms(), metrics.queue_ms());
   EXPECT_GT(metrics.denoise_ms(), 0);
+}
+
+TEST(GenerateTest, ImageInputsAreDecodedAndChecked) {
+  TestServer server;
+  ASSERT_TRUE(server.ok());
+  auto client = server.NewClient();
+  const auto png = [](int width, int height) {
+    return *EncodePng(
+        RgbImage{width, height, std::vector<uint8_t>(static_cast<size_t>(width) * height * 3, 90)});
+  };
+  GenerateRequest request = SimpleRequest();
+  request.clear_width();
+  request.clear_height();
+  request.set_image(png(48, 41));
+  request.set_strength(0.5);
+  auto result = client->GenerateBlocking(request);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  ASSERT_EQ(result.images.size(), 1u);
+  EXPECT_EQ(result.images[0].width(), 48);  // the image's size, down to the size multiple
+  EXPECT_EQ(result.images[0].height(), 40);
+
+  // A PNG header declaring 30000 x 30000 pixels over a few bytes: refused from the header.
+  const std::string bomb(
+      "\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x75"
+      "\x30\x00\x00\x75\x30\x08\x02\x00\x00\x00\xe9\x45\x6f\xed\x00\x00\x00\x0b\x49"
+      "\x44\x41\x54\x78\x9c\x63\x60\xc0\x0b\x00\x00\x1f\x00\x01\x80\xfd\x43\xda\x00"
+      "\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82",
+      68);
+  const std::vector<std::tuple<std::function<void(GenerateRequest&)>, std::string>> cases = {
+      {[](GenerateRequest& r) { r.set_image("not a picture"); }, "image: "},
+      {[&](GenerateRequest& r) { r.set_image(bomb); }, "image: 30000x30000 PNG exceeds"},
+      {[&](GenerateRequest& r) { r.set_mask(png(48, 40)); }, "mask: 48x40 differs"},
+      {[](GenerateRequest& r) { r.set_strength(1.5); }, "strength: 1.5 is outside (0, 1]"},
+      {[](GenerateRequest& r) { r.clear_image(); }, "strength: needs an image"},
+  };
+  for (const auto& [change, message] : cases) {
+    GenerateRequest bad = request;
+    change(bad);
+    auto refused = client->GenerateBlocking(bad);
+    EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << message;
+    EXPECT_EQ(refused.status.error_message().substr(0, message.size()), message)
+        << refused.status.error_message();
+  }
 }
 
 TEST(GenerateTest, AssignsRequestIdWhenEmpty) {
