@@ -42,7 +42,7 @@ struct GenerateFlags {
   // --lora NAME_OR_PATH:SCALE (repeatable): style adapters for every image. A PATH (a
   // .safetensors file or an adapter folder) names the adapter by its stem in its own folder.
   std::vector<engine::LoraChoice> loras;
-  std::string adapter_folder;  // --adapter_folder, or the folder of the --lora paths
+  std::string adapter_folder;      // --adapter_folder, or the folder of the --lora paths
   std::string image;               // --image: picture to start from (img2img); empty = none
   std::string mask;                // --mask: with --image, white = repaint (inpainting)
   std::optional<double> strength;  // --strength (0, 1]; absent = engine::DefaultStrength

@@ -84,7 +84,8 @@ int main(int argc, char** argv) {
   std::vector<tlcm::engine::ImageJob> jobs;
   for (int i = 0; i < flags->batch_size; ++i) {
     jobs.push_back({flags->prompt, flags->prompt_2, seed + static_cast<uint64_t>(i),
-                    flags->guidance_scale.value_or(info.default_guidance_scale), flags->loras, image, mask});
+                    flags->guidance_scale.value_or(info.default_guidance_scale), flags->loras,
+                    image, mask});
   }
   tlcm::engine::BatchKey key{spec.name, flags->steps, flags->width, flags->height,
                              flags->scheduler.empty() ? info.samplers.front() : flags->scheduler};

@@ -1041,10 +1041,15 @@ void EngineCore::RunIteration(Worker& worker, const Iteration& iteration) {
       StartedEvent started{worker.device, worker.index, set_size, s.id.image, 1};
       PostLocked(
           r.id, [started](GenerationEventSink& sink) { sink.OnStarted(started); }, &flush);
-      ImageJob job{r.request.prompt, r.request.prompt_2, r.seed + static_cast<uint64_t>(s.id.image),
-                   r.resolved.guidance_scale, r.request.loras, r.request.image, r.request.mask};
-      joiners.push_back(
-          SampleSpec{s.id, std::move(job), s.steps, r.resolved.key.sampler, r.resolved.key.strength});
+      ImageJob job{r.request.prompt,
+                   r.request.prompt_2,
+                   r.seed + static_cast<uint64_t>(s.id.image),
+                   r.resolved.guidance_scale,
+                   r.request.loras,
+                   r.request.image,
+                   r.request.mask};
+      joiners.push_back(SampleSpec{s.id, std::move(job), s.steps, r.resolved.key.sampler,
+                                   r.resolved.key.strength});
     }
   }
   Flush(flush);
