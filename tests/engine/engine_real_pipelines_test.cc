@@ -25,6 +25,7 @@
 #include "engine/engine.h"
 #include "image/png_codec.h"
 #include "pipelines/pipeline_factory.h"
+#include "schedulers/strength.h"
 #include "tests/engine/recording_sink.h"
 #include "tests/pipelines/golden_runs.h"
 
@@ -443,9 +444,29 @@ INSTANTIATE_TEST_SUITE_P(Cases, EngineRealPipelinesTest,
                            return name;
                          });
 
+// A picture for image inputs: a diagonal gradient (value `v` scales it), or with `mask` its left
+// half white (repaint) and its right half black.
+std::shared_ptr<const RgbImage> Picture(int width, int height, int v, bool mask = false) {
+  auto image = std::make_shared<RgbImage>();
+  image->width = width;
+  image->height = height;
+  image->pixels.resize(static_cast<size_t>(width) * height * 3);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      for (int ch = 0; ch < 3; ++ch) {
+        image->pixels[(static_cast<size_t>(y) * width + x) * 3 + ch] =
+            mask ? (x < width / 2 ? 255 : 0)
+                 : static_cast<uint8_t>((v * (x + 2 * y) + 60 * ch) % 256);
+      }
+    }
+  }
+  return image;
+}
+
 // Step-level batching over the real pipelines: requests of 2, 3 and 4 steps (SDXL: with both
-// samplers) submitted together join running sets at step boundaries and share denoiser calls;
-// every image matches the same request run alone through the pipeline.
+// samplers), img2img and inpainting among them, submitted together join running sets at step
+// boundaries and share denoiser calls (an image input is a sample that joins later in its
+// schedule); every image matches the same request run alone through the pipeline.
 TEST_P(EngineRealPipelinesTest, StepLevelMixesStepCountsAndEachImageStaysTheSame) {
   const Case& c = case_;
   EngineOptions options;
@@ -464,17 +485,27 @@ TEST_P(EngineRealPipelinesTest, StepLevelMixesStepCountsAndEachImageStaysTheSame
   struct Mix {
     int steps;
     std::string sampler;
+    double strength = 0;  // > 0: img2img from Picture(), at this strength
+    bool masked = false;  // with strength: inpainting with Picture(.., mask)
   };
-  const std::vector<Mix> mix = {{4, sdxl ? "lcm" : ""},
-                                {2, sdxl ? "tlcm" : ""},
-                                {3, sdxl ? "lcm" : ""},
-                                {2, sdxl ? "lcm" : ""},
-                                {4, sdxl ? "tlcm" : ""}};
+  // The image inputs come second and third, so that they join the set the first one opened.
+  const std::vector<Mix> mix = {
+      {4, sdxl ? "lcm" : ""},  {4, sdxl ? "tlcm" : "", 0.5}, {4, sdxl ? "lcm" : "", 0.75, true},
+      {2, sdxl ? "tlcm" : ""}, {3, sdxl ? "lcm" : ""},       {2, sdxl ? "lcm" : ""},
+      {4, sdxl ? "tlcm" : ""}};
+  const int width = c.golden.width, height = c.golden.height;
+  const auto picture = [&](size_t i) { return Picture(width, height, static_cast<int>(i) + 1); };
+  const auto mask = Picture(width, height, 0, true);
   std::vector<std::shared_ptr<RecordingSink>> sinks;
   for (size_t i = 0; i < mix.size(); ++i) {
     GenerationRequest request = Request(absl::StrCat("a lighthouse, picture ", i), 40 + i);
     request.steps = mix[i].steps;
     request.sampler = mix[i].sampler;
+    if (mix[i].strength > 0) {
+      request.image = picture(i);
+      request.strength = mix[i].strength;
+      if (mix[i].masked) request.mask = mask;
+    }
     sinks.push_back(std::make_shared<RecordingSink>());
     ASSERT_TRUE((*engine)->Submit(request, sinks.back()).ok());
   }
@@ -487,23 +518,48 @@ TEST_P(EngineRealPipelinesTest, StepLevelMixesStepCountsAndEachImageStaysTheSame
 
   auto pipeline = CreatePipeline(c.spec, "cpu");
   ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+  const ModelInfo& info = (*pipeline)->info();
   for (size_t i = 0; i < mix.size(); ++i) {
     SCOPED_TRACE(i);
-    const ModelInfo& info = (*pipeline)->info();
+    BatchKey key{c.name, mix[i].steps, width, height,
+                 mix[i].sampler.empty() ? info.samplers.front() : mix[i].sampler};
+    ImageJob job{absl::StrCat("a lighthouse, picture ", i), "", 40 + i, c.golden.guidance_scale};
+    if (mix[i].strength > 0) {
+      // Shared its set with other samples, and ran only its part of the schedule.
+      EXPECT_THAT(Starts(*sinks[i]),
+                  ::testing::Not(::testing::Contains(::testing::StartsWith("batch 1 "))));
+      const int start = StartStep(info.family, mix[i].steps, mix[i].strength);
+      EXPECT_THAT(sinks[i]->events(),
+                  ::testing::Contains(absl::StrCat("step ", start + 1, "/", mix[i].steps)));
+      EXPECT_THAT(
+          sinks[i]->events(),
+          ::testing::Not(::testing::Contains(absl::StrCat("step ", start, "/", mix[i].steps))));
+      key.strength = mix[i].strength;
+      key.masked = mix[i].masked;
+      job.image = picture(i);
+      if (mix[i].masked) job.mask = mask;
+    }
     std::vector<RgbImage> alone;
     BatchCallbacks callbacks;
     callbacks.on_image = [&](size_t, RgbImage image) { alone.push_back(std::move(image)); };
-    ASSERT_TRUE((*pipeline)
-                    ->Run({c.name, mix[i].steps, c.golden.width, c.golden.height,
-                           mix[i].sampler.empty() ? info.samplers.front() : mix[i].sampler},
-                          {{absl::StrCat("a lighthouse, picture ", i), "", 40 + i,
-                            c.golden.guidance_scale}},
-                          callbacks)
-                    .ok());
+    ASSERT_TRUE((*pipeline)->Run(key, {job}, callbacks).ok());
     ASSERT_EQ(alone.size(), 1u);
     EXPECT_TRUE(tlcm::testing::ImagesClose(ImageOf(*sinks[i], 0), alone[0], kSameMeanLevels,
                                            kSameMaxLevels));
   }
+  // The image inputs changed the picture: the inpainted request differs from its prompt and seed
+  // without them.
+  std::vector<RgbImage> plain;
+  BatchCallbacks callbacks;
+  callbacks.on_image = [&](size_t, RgbImage image) { plain.push_back(std::move(image)); };
+  ASSERT_TRUE((*pipeline)
+                  ->Run({c.name, mix[2].steps, width, height,
+                         mix[2].sampler.empty() ? info.samplers.front() : mix[2].sampler},
+                        {{"a lighthouse, picture 2", "", 42, c.golden.guidance_scale}}, callbacks)
+                  .ok());
+  ASSERT_EQ(plain.size(), 1u);
+  EXPECT_FALSE(
+      tlcm::testing::ImagesClose(ImageOf(*sinks[2], 0), plain[0], kSameMeanLevels, kSameMaxLevels));
 }
 
 }  // namespace

@@ -87,6 +87,24 @@ TEST_F(StepSchedulerTest, AShortRequestJoinsARunningSetAndLeavesFirst) {
   EXPECT_FALSE(scheduler_.Schedule(0, At(100), &it));
 }
 
+// An image input (img2img, inpainting) skips the start of its schedule: it joins the set at its
+// start step, shares the denoiser calls of text-to-image samples and leaves after its own part.
+TEST_F(StepSchedulerTest, AnImageInputJoinsAtItsStartStepAndRunsOnlyItsPart) {
+  SetUpModel(Limits());
+  Enqueue(1, Shape(4), 1, At(0));
+  SampleShape image_input = Shape(4);
+  image_input.start_step = 2;
+  Enqueue(2, image_input, 1, At(0));
+  Iteration it = Next(At(0));
+  EXPECT_THAT(Stepping(it), ElementsAre("1:0@0/4", "2:0@2/4"));
+  EXPECT_THAT(scheduler_.Update(it, At(10)).finished, IsEmpty());
+  it = Next(At(10));
+  EXPECT_THAT(Stepping(it), ElementsAre("1:0@1/4", "2:0@3/4"));
+  EXPECT_THAT(Ids(scheduler_.Update(it, At(20)).finished), ElementsAre("2:0"));
+  it = Next(At(20));
+  EXPECT_THAT(Stepping(it), ElementsAre("1:0@2/4"));
+}
+
 TEST_F(StepSchedulerTest, ASetHoldsAtMostMaxBatchSizeAndRefillsAsSamplesLeave) {
   SetUpModel(Limits(/*max_batch_size=*/3));
   Enqueue(1, Shape(2), 2, At(0));

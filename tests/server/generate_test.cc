@@ -99,6 +99,25 @@ TEST(GenerateTest, ImageInputsAreDecodedAndChecked) {
   }
 }
 
+// Image bytes travel in the request: above max_receive_message_bytes gRPC refuses the call
+// (RESOURCE_EXHAUSTED) before it reaches the service; below it the bytes are decoded and checked.
+TEST(GenerateTest, ImageBytesCountAgainstTheMaximumRequestSize) {
+  tlcm::v1::ServerConfig config = BaseConfig();
+  config.set_max_receive_message_bytes(64 * 1024);
+  TestServer server(config);
+  ASSERT_TRUE(server.ok());
+  auto client = server.NewClient();
+  GenerateRequest request = SimpleRequest();
+  request.set_image(std::string(60 * 1024, 'x'));
+  auto under = client->GenerateBlocking(request);
+  EXPECT_EQ(under.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(under.status.error_message().substr(0, 7), "image: ") << under.status.error_message();
+  request.set_image(std::string(65 * 1024, 'x'));
+  auto over = client->GenerateBlocking(request);
+  EXPECT_EQ(over.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << over.status.error_message();
+}
+
 TEST(GenerateTest, AssignsRequestIdWhenEmpty) {
   TestServer server;
   ASSERT_TRUE(server.ok());
