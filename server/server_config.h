@@ -15,13 +15,15 @@ namespace tlcm::server {
 inline constexpr int kDefaultPort = 50051;
 inline constexpr int kDefaultMetricsPort = 9464;
 inline constexpr int kDefaultHttpPort = 8080;
-inline constexpr int kDefaultHttpMaxBodyBytes = 1 << 20;
+// Requests carry input images (img2img, inpainting): both doors take the same 16 MiB by default,
+// so that a picture one takes the other takes too (docs/http.md).
+inline constexpr int kDefaultMaxReceiveMessageBytes = 16 << 20;
+inline constexpr int kDefaultHttpMaxBodyBytes = kDefaultMaxReceiveMessageBytes;
 inline constexpr int kDefaultHttpThreads = 32;
 inline constexpr int kDefaultHttpIoTimeoutSeconds = 10;
 inline constexpr double kDefaultHttpRequestTimeoutSeconds = 600;
 inline constexpr double kDefaultDrainGraceSeconds = 30;
 inline constexpr double kDefaultWorkerStallSeconds = 300;
-inline constexpr int kDefaultMaxReceiveMessageBytes = 1 << 20;
 
 // Parses the text-format file at `path`. Relative paths inside it (model folders, TLS files,
 // the token file) are made absolute against the file's directory. Errors: NOT_FOUND when the

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <functional>
 #include <optional>
 #include <utility>
 #include <variant>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/http/connection_socket.h"
+#include "server/http/edits_request.h"
 #include "server/http/event_queue.h"
 #include "server/http/http_error.h"
 #include "server/http/images_request.h"
@@ -41,9 +43,9 @@ HttpError LibraryError(const httplib::Request& req, int http_status, size_t max_
     case 413:
       return PayloadTooLargeError(max_body_bytes);
     case 404:
-      return ToHttpError(absl::NotFoundError(
-          absl::StrCat("no route ", TruncateClientText(req.method, 16), " ",
-                       QuoteClientText(req.path), "; see /v1/models, /v1/images/generations")));
+      return ToHttpError(absl::NotFoundError(absl::StrCat(
+          "no route ", TruncateClientText(req.method, 16), " ", QuoteClientText(req.path),
+          "; see /v1/models, /v1/images/generations, /v1/images/edits")));
     case 414:
       return ToHttpError(absl::InvalidArgumentError("request target: longer than 8 KiB"));
     default:
@@ -103,13 +105,29 @@ class HttpFrontDoor::Api {
     res.set_content(ModelsJson(engine_->ListModels()), kJson);
   }
 
-  void Generations(const httplib::Request& req, httplib::Response& res);
+  // POST /v1/images/generations (a JSON body) and POST /v1/images/edits (a multipart form).
+  void Generations(const httplib::Request& req, httplib::Response& res) {
+    Generate(req, res, [](const httplib::Request& r) { return ParseImagesRequest(r.body); });
+  }
+  void Edits(const httplib::Request& req, httplib::Response& res) {
+    Generate(req, res, [](const httplib::Request& r) -> absl::StatusOr<ImagesRequest> {
+      if (!r.is_multipart_form_data()) {
+        return absl::InvalidArgumentError(
+            "body: must be multipart/form-data with an \"image\" file and a \"prompt\"");
+      }
+      return ParseEditsRequest(r.files);
+    });
+  }
 
  private:
   absl::Status Authenticate(const httplib::Request& req) const {
     if (auth_ == nullptr) return absl::OkStatus();
     return auth_->CheckAuthorization(Authorization(req));
   }
+
+  // Parses the body with `parse`, then submits it and answers (JSON or server-sent events).
+  void Generate(const httplib::Request& req, httplib::Response& res,
+                const std::function<absl::StatusOr<ImagesRequest>(const httplib::Request&)>& parse);
 
   // Ends a request the server refused before the engine saw it.
   void Reject(const RequestLogEntry& entry, httplib::Response& res) const {
@@ -134,7 +152,9 @@ class HttpFrontDoor::Api {
   const absl::Duration request_timeout_;
 };
 
-void HttpFrontDoor::Api::Generations(const httplib::Request& req, httplib::Response& res) {
+void HttpFrontDoor::Api::Generate(
+    const httplib::Request& req, httplib::Response& res,
+    const std::function<absl::StatusOr<ImagesRequest>(const httplib::Request&)>& parse) {
   const absl::Time arrival = absl::Now();
   RequestLogEntry entry;
   entry.peer = Peer(req);
@@ -142,7 +162,7 @@ void HttpFrontDoor::Api::Generations(const httplib::Request& req, httplib::Respo
   absl::Status rejected = Authenticate(req);
   absl::StatusOr<ImagesRequest> parsed = absl::InternalError("not parsed");
   if (rejected.ok()) {
-    parsed = ParseImagesRequest(req.body);
+    parsed = parse(req);
     rejected = parsed.status();
   }
   if (rejected.ok()) {
@@ -361,6 +381,8 @@ absl::StatusOr<std::unique_ptr<HttpFrontDoor>> HttpFrontDoor::Start(
     http.Post("/v1/images/generations", [api](const httplib::Request& req, httplib::Response& res) {
       api->Generations(req, res);
     });
+    http.Post("/v1/images/edits",
+              [api](const httplib::Request& req, httplib::Response& res) { api->Edits(req, res); });
     http.set_error_handler(httplib::Server::HandlerWithResponse(
         [api](const httplib::Request& req, httplib::Response& res) {
           if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // ours

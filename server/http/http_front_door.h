@@ -1,5 +1,6 @@
 // The HTTP/1.1 front door onto the engine (docs/http.md): the OpenAI-compatible Images API
-// (POST /v1/images/generations, plain JSON or server-sent events), GET /v1/models, the probes
+// (POST /v1/images/generations, plain JSON or server-sent events; POST /v1/images/edits, a
+// multipart form with the input image, answered the same way), GET /v1/models, the probes
 // /healthz and /readyz, and the playground page at /. Served by cpp-httplib (Debian's
 // libcpp-httplib, built with OpenSSL): a listening thread and a pool of connection threads; a
 // connection keeps its thread while it is open (keep-alive, a streamed answer), so no engine

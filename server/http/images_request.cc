@@ -87,7 +87,16 @@ absl::StatusOr<ImagesRequest> ParseImagesRequest(absl::string_view body) {
   const json parsed = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) return Invalid("body", "is not valid JSON");
   if (!parsed.is_object()) return Invalid("body", "must be a JSON object");
+  for (const char* field : {"image", "mask"}) {
+    if (!Field(parsed, field).is_null()) {
+      return Invalid(field,
+                     "input images go to POST /v1/images/edits as multipart/form-data files");
+    }
+  }
+  return ImagesRequestFromJson(parsed);
+}
 
+absl::StatusOr<ImagesRequest> ImagesRequestFromJson(const json& parsed) {
   ImagesRequest out;
   tlcm::v1::GenerateRequest& request = out.request;
   TLCM_ASSIGN_OR_RETURN(*request.mutable_model(), String(parsed, "model"));
@@ -145,6 +154,11 @@ absl::StatusOr<ImagesRequest> ParseImagesRequest(absl::string_view body) {
     request.set_guidance_scale(guidance.get<float>());
   }
   TLCM_ASSIGN_OR_RETURN(*request.mutable_sampler(), String(parsed, "sampler"));
+  const json& strength = Field(parsed, "strength");
+  if (!strength.is_null()) {
+    if (!strength.is_number()) return Invalid("strength", "must be a number");
+    request.set_strength(strength.get<double>());
+  }
   return out;
 }
 

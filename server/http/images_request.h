@@ -8,12 +8,16 @@
 //   output_format ("png" | "jpeg" | "webp"); output_compression (0..100 -> quality, 0 taken as
 //   1); user (string, logged only); stream (bool); partial_images (integer 0..8; > 0 with
 //   stream asks for a preview after every step); steps (integer), seed (integer 0..2^64-1),
-//   guidance_scale (number), sampler (string). Other OpenAI fields (quality, style,
-//   background, moderation, ...) are ignored.
-// Ranges the engine knows (steps, sizes, n, guidance) are left to it.
+//   guidance_scale (number), sampler (string), strength (number; with an input image, which
+//   only POST /v1/images/edits takes: edits_request.h). Other OpenAI fields (quality, style,
+//   background, moderation, ...) are ignored; `image` and `mask` are refused, naming the edits
+//   route.
+// Ranges the engine knows (steps, sizes, n, guidance, strength) are left to it.
 #pragma once
 
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -32,5 +36,9 @@ struct ImagesRequest {
 // be \"WIDTHxHEIGHT\" ...", "response_format: \"url\" is not supported ..."), or "body: ..." when
 // the body is not a JSON object.
 absl::StatusOr<ImagesRequest> ParseImagesRequest(absl::string_view body);
+
+// The same fields from a JSON object already parsed (the edits form is turned into one), with
+// the same errors. `image` and `mask` are not read here.
+absl::StatusOr<ImagesRequest> ImagesRequestFromJson(const nlohmann::json& fields);
 
 }  // namespace tlcm::server

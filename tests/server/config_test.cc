@@ -62,7 +62,7 @@ TEST(ConfigTest, FillsDefaults) {
   EXPECT_EQ(resolved->encoder_threads(), 0);  // the engine sizes the pool from the machine
   EXPECT_EQ(resolved->keepalive().time_ms(), 60000);
   EXPECT_TRUE(resolved->keepalive().permit_without_calls());
-  EXPECT_EQ(resolved->max_receive_message_bytes(), 1 << 20);
+  EXPECT_EQ(resolved->max_receive_message_bytes(), 16 << 20);
   const auto& model = resolved->models(0);
   EXPECT_EQ(model.dtype(), "auto");
   EXPECT_EQ(model.vae_dtype(), "auto");

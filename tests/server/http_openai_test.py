@@ -5,16 +5,34 @@
 
 Checks client.models.list(), client.images.generate(..., response_format="b64_json") (n=2,
 PNG, and JPEG through output_format) with the images decoded, a streamed generate with partial
-images, and that an error status arrives as the package's typed exception. Exits 1 on failure.
+images, client.images.edit(image=..., mask=..., prompt=...) (img2img and inpainting, our
+strength / steps / seed through extra_body), and that an error status arrives as the package's
+typed exception. Exits 1 on failure.
 """
 import argparse
 import base64
+import struct
 import sys
+import zlib
 
 import openai
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
+
+
+def solid_png(width, height, value):
+    """An RGB PNG of one grey `value`, written with zlib alone."""
+    def chunk(kind, data):
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+    rows = b"".join(b"\x00" + bytes([value]) * (3 * width) for _ in range(height))
+    return (PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def png_size(data):
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def check(condition, message):
@@ -67,6 +85,30 @@ def main():
     check("image_generation.completed" in kinds, f"no completed image in {kinds}")
     print(f"openai: stream=True: {len(kinds)} events, "
           f"{kinds.count('image_generation.partial_image')} partial images")
+
+    # Edits: the output takes the input's size (rounded down to the model's multiple of 8).
+    edit = client.images.edit(model=args.model,
+                              image=("in.png", solid_png(40, 37, 90), "image/png"),
+                              prompt="the same scene at night", n=2, response_format="b64_json",
+                              extra_body={"strength": 0.5, "steps": 4, "seed": 7})
+    check(len(edit.data) == 2, f"{len(edit.data)} edited images")
+    for image in edit.data:
+        data = base64.b64decode(image.b64_json)
+        check(data.startswith(PNG_SIGNATURE), "edit: not a PNG")
+        check(png_size(data) == (40, 32), f"edit: size {png_size(data)}")
+    inpainted = client.images.edit(model=args.model,
+                                   image=("in.png", solid_png(48, 48, 90), "image/png"),
+                                   mask=("mask.png", solid_png(48, 48, 255), "image/png"),
+                                   prompt="a red cube", size="32x32", response_format="b64_json")
+    check(png_size(base64.b64decode(inpainted.data[0].b64_json)) == (32, 32), "inpainted size")
+    print("openai: images.edit: img2img n=2 40x37 -> 40x32, inpainting with a mask -> 32x32")
+    try:
+        client.images.edit(model=args.model, image=("in.png", b"not a picture", "image/png"),
+                           prompt="x", response_format="b64_json")
+        check(False, "an undecodable image was accepted")
+    except openai.BadRequestError as e:
+        check(e.param == "image", f"edit error param {e.param}")
+        print(f"openai: an undecodable image raises BadRequestError: {e.message[:80]}")
 
     try:
         client.images.generate(model=args.model, prompt="x", size="13x13",
