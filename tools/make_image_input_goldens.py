@@ -5,7 +5,7 @@ tools/make_goldens.py builds (run that first; this script reads tests/data/<case
 Developer tooling, not run by CI. Everything is seeded; re-running rewrites the same files.
 
 Usage
-  tools/make_image_input_goldens.py [--out tests/data]
+  tools/make_image_input_goldens.py [--out tests/data] [--cases CASE ...]
 
 Writes
   <case>/golden/vae_encoder.safetensors  image [2,3,H,W] in [-1,1], moments [2,2C,h,w] (AutoencoderKL.encode's
@@ -15,6 +15,11 @@ Writes
       flow-matching scheduler of make_goldens.py, with diffusers' set_begin_index / scale_noise added): per run
       the prompts, seeds, steps, size, strength, the input image and mask files of every image (one input per
       image, so that image i draws only from generator i) and diffusers' output images.
+  sdxl-tiny-inpaint/model  sdxl-tiny's model with a 9-channel inpainting UNet (unet/config.json in_channels 9:
+      sdxl-tiny's UNet with conv_in widened by 5 seeded input channels, as inpainting checkpoints are made); the
+      other components are links to sdxl-tiny's. Its golden/image_inputs runs go through
+      StableDiffusionXLInpaintPipeline (LCMScheduler, no LoRA), which feeds the UNet concat(latents, mask,
+      masked-image latents).
   image-inputs/resize/cases.json + PNGs  Pillow's LANCZOS resize (RGB and "L") and convert("L") of seeded
       pictures, for the byte-exact resampler (src/image/pil_resample.h).
 """
@@ -30,7 +35,7 @@ import numpy as np
 import torch
 from PIL import Image
 from diffusers import (FluxImg2ImgPipeline, FluxInpaintPipeline, LCMScheduler, StableDiffusionXLImg2ImgPipeline,
-                       StableDiffusionXLInpaintPipeline)
+                       StableDiffusionXLInpaintPipeline, UNet2DConditionModel)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_goldens as mg  # noqa: E402  (the shared helpers: case loading, generators, PNG writing)
@@ -116,7 +121,13 @@ FLUX_RICH_RUNS = [
     ImageRun("inpaint-flow-4-s06-resize", "inpaint", [mg.PROMPT_B], [9], 4, 48, 32, 0.6, guidance_scale=5.0,
              input_size=(40, 56)),
 ]
-CASES = {"sdxl-tiny": SDXL_RUNS, "flux-tiny": FLUX_TINY_RUNS, "flux-rich": FLUX_RICH_RUNS}
+SDXL_INPAINT_RUNS = [
+    ImageRun("inpaint9-lcm-4-s1", "inpaint", [mg.PROMPT_B], [5], 4, 64, 64, 1.0),
+    ImageRun("inpaint9-lcm-4-s06-pair", "inpaint", [mg.PROMPT_A, mg.PROMPT_C], [21, 4], 4, 64, 48, 0.6),
+    ImageRun("inpaint9-lcm-3-s09-resize", "inpaint", [mg.PROMPT_C], [6], 3, 48, 64, 0.9, input_size=(70, 90)),
+]
+CASES = {"sdxl-tiny": SDXL_RUNS, "flux-tiny": FLUX_TINY_RUNS, "flux-rich": FLUX_RICH_RUNS,
+         "sdxl-tiny-inpaint": SDXL_INPAINT_RUNS}
 MAX_SEQUENCE_LENGTH = {"flux-tiny": 24, "flux-rich": 32}
 
 
@@ -140,8 +151,30 @@ def write_inputs(run: ImageRun, folder: Path, salt: int) -> tuple:
 
 
 @torch.no_grad()
-def sdxl_image_runs(root: Path) -> list:
-    base = mg.load_sdxl(root / "model", root / "lora")
+def make_inpaint_model(source: Path, root: Path) -> None:
+    """sdxl-tiny's model folder with a 9-channel UNet: links to every other component, the UNet's weights copied
+    with conv_in taking 9 input channels (the 4 latent ones as before, then mask and masked-image latents with
+    small seeded weights)."""
+    model = root / "model"
+    shutil.rmtree(model, ignore_errors=True)
+    model.mkdir(parents=True)
+    for entry in sorted((source / "model").iterdir()):
+        if entry.name != "unet":
+            (model / entry.name).symlink_to(Path("..", "..", source.name, "model", entry.name))
+    unet4 = UNet2DConditionModel.from_pretrained(str(source / "model" / "unet"))
+    unet9 = UNet2DConditionModel.from_config({**unet4.config, "in_channels": 9})
+    state = unet4.state_dict()
+    weight = state["conv_in.weight"]
+    gen = torch.Generator().manual_seed(909)
+    extra = torch.randn((weight.shape[0], 5) + tuple(weight.shape[2:]), generator=gen) * weight.std()
+    state["conv_in.weight"] = torch.cat([weight, extra], 1)
+    unet9.load_state_dict(state)
+    unet9.save_pretrained(str(model / "unet"))
+
+
+@torch.no_grad()
+def sdxl_image_runs(root: Path, runs: List[ImageRun], lora: Optional[Path]) -> list:
+    base = mg.load_sdxl(root / "model", lora)
     base.scheduler = LCMScheduler.from_config(base.scheduler.config)
     parts = dict(vae=base.vae, text_encoder=base.text_encoder, text_encoder_2=base.text_encoder_2,
                  tokenizer=base.tokenizer, tokenizer_2=base.tokenizer_2, unet=base.unet, scheduler=base.scheduler)
@@ -151,7 +184,7 @@ def sdxl_image_runs(root: Path) -> list:
         p.set_progress_bar_config(disable=True)
     folder = root / "golden" / "image_inputs"
     records = []
-    for k, run in enumerate(SDXL_RUNS):
+    for k, run in enumerate(runs):
         images, masks = write_inputs(run, folder, k)
         common = dict(prompt=list(run.prompts), image=images, strength=run.strength,
                       num_inference_steps=run.steps, guidance_scale=0.0, generator=mg.cpu_generators(run.seeds),
@@ -236,15 +269,28 @@ def resize_goldens(out: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=mg.REPO / "tests" / "data", help="folder holding the cases")
+    ap.add_argument("--cases", nargs="+", choices=sorted(CASES), help="only these cases (default: all, and the "
+                    "resize goldens)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    resize_goldens(args.out)
+    if not args.cases:
+        resize_goldens(args.out)
     for case, runs in CASES.items():
+        if args.cases and case not in args.cases:
+            continue
         root = args.out / case
-        vae_encoder_golden(case, root)
+        if case == "sdxl-tiny-inpaint":
+            make_inpaint_model(args.out / "sdxl-tiny", root)
+        else:
+            vae_encoder_golden(case, root)
         folder = root / "golden" / "image_inputs"
         shutil.rmtree(folder, ignore_errors=True)
-        records = sdxl_image_runs(root) if case.startswith("sdxl") else flux_image_runs(case, root, runs)
+        if case == "sdxl-tiny-inpaint":
+            records = sdxl_image_runs(root, runs, None)
+        elif case.startswith("sdxl"):
+            records = sdxl_image_runs(root, runs, root / "lora")
+        else:
+            records = flux_image_runs(case, root, runs)
         (folder / "runs.json").write_text(json.dumps(records, indent=1) + "\n")
         print(case, [r["name"] for r in records])
     return 0

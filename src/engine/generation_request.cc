@@ -90,6 +90,11 @@ absl::StatusOr<ResolvedRequest> ValidateRequest(const GenerationRequest& request
   // image / mask (before width / height: an image sets their defaults)
   if (request.mask && !request.image) return Invalid("mask", "needs an image to repaint");
   if (request.strength && !request.image) return Invalid("strength", "needs an image");
+  if (info.needs_mask && (!request.image || !request.mask)) {
+    return Invalid(request.image ? "mask" : "image",
+                   "the model is an inpainting model (9-channel UNet): a request needs an image "
+                   "and a mask");
+  }
   const auto image_side = [&](int side) { return side - side % info.size_multiple; };
   if (request.image) {
     const RgbImage& image = *request.image;

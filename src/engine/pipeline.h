@@ -187,6 +187,8 @@ struct ModelInfo {
   int64_t max_pixels = 2048 * 2048;  // width * height limit
   float default_guidance_scale = 0;
   int max_loras = 0;  // style adapters a request may name; 0 = the model takes none
+  // An inpainting model (SDXL with a 9-channel UNet): every request needs an image and a mask.
+  bool needs_mask = false;
 };
 
 // A model resident on one device. Run() is called by exactly one worker thread at a time.

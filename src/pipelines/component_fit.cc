@@ -40,7 +40,10 @@ absl::Status CheckSdxlComponentsFit(const std::string& model_dir, const std::str
                                    unet.projection_class_embeddings_input_dim, te2_file,
                                    "projection_dim + 6 x addition_time_embed_dim",
                                    te2.projection_dim + 6 * unet.addition_time_embed_dim));
-  return ExpectEqual(unet_file, "in_channels", unet.in_channels, vae_file, "latent_channels",
+  // An inpainting UNet also takes the mask and the masked image's latents.
+  if (unet.in_channels == 2 * vae.latent_channels + 1) return absl::OkStatus();
+  return ExpectEqual(unet_file, "in_channels", unet.in_channels, vae_file,
+                     "latent_channels (or 2 x latent_channels + 1 for an inpainting UNet)",
                      vae.latent_channels);
 }
 

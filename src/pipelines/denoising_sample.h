@@ -38,6 +38,8 @@ struct DenoisingSample {
   torch::Tensor image_latents;
   torch::Tensor image_noise;
   torch::Tensor mask;
+  // A 9-channel inpainting UNet's extra input beside `mask`: the masked input's latent.
+  torch::Tensor masked_image_latents;
 
   bool done() const { return step >= steps; }
 };

@@ -65,27 +65,40 @@ torch::Tensor MaskTensor(const RgbImage& mask, int width, int height) {
 
 ImageLatents EncodeImageInputs(AutoencoderKLEncoder& vae, const std::vector<ImageRequest>& requests,
                                const std::vector<ImageNoise*>& noises, int width, int height,
-                               const LatentScaling& scaling, const torch::Device& device) {
+                               const LatentScaling& scaling, const torch::Device& device,
+                               const ImageInputPlan& plan) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> pixels, masks;
   for (const ImageRequest& request : requests) {
     pixels.push_back(ImageTensor(*request.image, width, height));
     if (request.mask) masks.push_back(MaskTensor(*request.mask, width, height));
   }
+  const torch::Tensor images = torch::cat(pixels);
   // One draw of `shape` from every image's stream, concatenated along dim 0, on the device.
   const auto draw = [&](at::IntArrayRef shape) {
     std::vector<torch::Tensor> draws;
     for (ImageNoise* n : noises) draws.push_back(n->Draw(shape));
     return torch::cat(draws).to(device);
   };
-  const torch::Tensor moments = vae->forward(torch::cat(pixels).to(device));  // [n, 2C, h, w]
-  const int64_t c = moments.size(1) / 2, h = moments.size(2), w = moments.size(3);
+  const auto scaled = [&](const torch::Tensor& sample) {
+    return (sample - scaling.shift) * scaling.scaling;
+  };
+  // The encoder's moments [n, 2C, h, w] (deterministic: computed before any draw).
+  const bool encode_masked = plan.encode_masked && !masks.empty();
+  const torch::Tensor moments =
+      plan.encode_images ? vae->forward(images.to(device)) : torch::Tensor();
+  const torch::Tensor masked_moments =
+      encode_masked ? vae->forward((images * (torch::cat(masks) < 0.5)).to(device))
+                    : torch::Tensor();
+  const torch::Tensor any_moments = moments.defined() ? moments : masked_moments;
+  TORCH_CHECK(any_moments.defined(), "EncodeImageInputs: the plan encodes nothing");
+  const int64_t c = any_moments.size(1) / 2, h = any_moments.size(2), w = any_moments.size(3);
   ImageLatents out;
-  const torch::Tensor sample = LatentFromMoments(moments, draw({1, c, h, w}));
-  out.clean = (sample - scaling.shift) * scaling.scaling;
+  if (plan.encode_images) out.clean = scaled(LatentFromMoments(moments, draw({1, c, h, w})));
   out.noise = draw({1, c, h, w});
   if (!masks.empty()) {
-    draw({1, c, h, w});  // the masked image's latent sample
+    const torch::Tensor masked_draw = draw({1, c, h, w});  // the masked image's latent sample
+    if (encode_masked) out.masked = scaled(LatentFromMoments(masked_moments, masked_draw));
     namespace F = torch::nn::functional;
     out.mask =
         F::interpolate(

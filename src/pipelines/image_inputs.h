@@ -36,9 +36,22 @@ torch::Tensor MaskTensor(const RgbImage& mask, int width, int height);
 // What the denoising loop needs of the input images, rows in the order of the requests, float32
 // on the device, on the latent grid [n, C, h, w] ([n, 1, h, w] for the mask).
 struct ImageLatents {
-  torch::Tensor clean;  // the images' latents, scaled as the denoiser sees them
-  torch::Tensor noise;  // drawn right after encoding: starts the run and re-noises `clean`
-  torch::Tensor mask;   // 1 = repaint; undefined without masks (img2img)
+  torch::Tensor clean;   // the images' latents, scaled as the denoiser sees them; undefined when
+                         // the plan skips them
+  torch::Tensor noise;   // drawn right after encoding: starts the run and re-noises `clean`
+  torch::Tensor mask;    // 1 = repaint; undefined without masks (img2img)
+  torch::Tensor masked;  // the masked images' latents (image * (mask < 0.5)), scaled like
+                         // `clean`; only when the plan encodes them
+};
+
+// Which latents a run computes, as diffusers' pipelines decide it.
+struct ImageInputPlan {
+  // The input images' latents. A 9-channel inpainting UNet starting from pure noise (strength 1)
+  // needs none, and diffusers then neither encodes nor draws them.
+  bool encode_images = true;
+  // With masks: the masked images' latents, which a 9-channel inpainting UNet reads. Otherwise
+  // only their sample's draw is made (a 4-channel denoiser never reads them).
+  bool encode_masked = false;
 };
 
 // How a pipeline turns a sampled VAE latent z into its latent space: (z - shift) * scaling.
@@ -48,13 +61,13 @@ struct LatentScaling {
 };
 
 // Preprocesses and encodes the inputs of `requests` at width x height: per image, from its own
-// stream noises[i], a draw for the latent sample, then the start noise,
-// then (with masks) the draw diffusers makes to sample the masked image's latent, which a
-// 4-channel denoiser never reads (so it is drawn and not encoded). The mask goes to the latent
-// grid by nearest-neighbour interpolation.
+// stream noises[i], a draw for the latent sample (when plan.encode_images), then the start
+// noise, then (with masks) the draw that samples the masked image's latent (encoded when
+// plan.encode_masked). The mask goes to the latent grid by nearest-neighbour interpolation.
 ImageLatents EncodeImageInputs(AutoencoderKLEncoder& vae, const std::vector<ImageRequest>& requests,
                                const std::vector<ImageNoise*>& noises, int width, int height,
-                               const LatentScaling& scaling, const torch::Device& device);
+                               const LatentScaling& scaling, const torch::Device& device,
+                               const ImageInputPlan& plan = {});
 
 // Inpainting after each step: the generated latents inside the mask, `outside` (the input's
 // latents, re-noised to the next step) elsewhere: (1 - mask) * outside + mask * latents.

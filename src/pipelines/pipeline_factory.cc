@@ -279,8 +279,10 @@ absl::StatusOr<std::unique_ptr<engine::Pipeline>> CreatePipeline(const ModelSpec
       TLCM_ASSIGN_OR_RETURN(auto impl,
                             StableDiffusionXLPipeline::Load(spec.base_model_path, options));
       const int multiple = impl->vae_scale_factor();
-      return std::make_unique<ServingPipeline<StableDiffusionXLPipeline>>(
-          std::move(impl), InfoFor(spec, folder.family, multiple), device);
+      engine::ModelInfo info = InfoFor(spec, folder.family, multiple);
+      info.needs_mask = impl->inpainting_unet();
+      return std::make_unique<ServingPipeline<StableDiffusionXLPipeline>>(std::move(impl),
+                                                                          std::move(info), device);
     }
     TLCM_ASSIGN_OR_RETURN(auto impl, FluxPipeline::Load(spec.base_model_path, options));
     const int multiple = 2 * impl->vae_scale_factor();

@@ -102,6 +102,7 @@ absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> StableDiffusionXLPipe
 
   p->vae_scale_factor_ = 1 << (p->vae_config_.block_out_channels.size() - 1);
   p->latent_channels_ = static_cast<int>(p->vae_config_.latent_channels);
+  p->inpainting_unet_ = p->unet_->config().in_channels == 2 * p->latent_channels_ + 1;
   p->prompt_cache_ = std::make_unique<PromptCache>(options.prompt_cache_entries);
   p->adapters_ = MakeAdapterCache(options.adapter_folder, options.adapter_cache_bytes,
                                   p->unet_.get(), options.device, options.dtype);
@@ -176,6 +177,11 @@ absl::StatusOr<std::vector<DenoisingSample>> StableDiffusionXLPipeline::StartSam
   const bool image_inputs = !requests.empty() && requests.front().image.has_value();
   const int start = image_inputs ? SdxlStartStep(settings.steps, settings.strength) : 0;
   TLCM_RETURN_IF_ERROR(CheckImageInputs(requests, settings.strength, settings.steps, start));
+  if (inpainting_unet_ && (!image_inputs || !requests.front().mask)) {
+    return absl::InvalidArgumentError(
+        "mask: the model's UNet is an inpainting UNet (9 input channels): every request needs an "
+        "image and a mask");
+  }
   torch::NoGradGuard no_grad;
   std::vector<size_t> all(requests.size());
   std::iota(all.begin(), all.end(), 0);
@@ -207,20 +213,23 @@ absl::StatusOr<std::vector<DenoisingSample>> StableDiffusionXLPipeline::StartSam
   }
   if (image_inputs) {
     // The encoded image noised to the first timestep run (inpainting at strength 1: the noise
-    // alone, as diffusers does).
+    // alone, as diffusers does; an inpainting UNet then needs no latent of the input itself).
     std::vector<ImageNoise*> noises;
     for (DenoisingSample& sample : samples) noises.push_back(&sample.noise);
+    const bool from_noise = requests.front().mask.has_value() && settings.strength == 1.0;
     const ImageLatents inputs =
         EncodeImageInputs(vae_encoder_, requests, noises, settings.width, settings.height,
-                          {vae_config_.scaling_factor, 0.0}, options_.device);
-    const bool from_noise = inputs.mask.defined() && settings.strength == 1.0;
+                          {vae_config_.scaling_factor, 0.0}, options_.device,
+                          ImageInputPlan{.encode_images = !(inpainting_unet_ && from_noise),
+                                         .encode_masked = inpainting_unet_});
     for (size_t i = 0; i < samples.size(); ++i) {
       DenoisingSample& sample = samples[i];
       const auto row = static_cast<int64_t>(i);
       sample.step = start;
-      sample.image_latents = inputs.clean.narrow(0, row, 1);
+      if (inputs.clean.defined()) sample.image_latents = inputs.clean.narrow(0, row, 1);
       sample.image_noise = inputs.noise.narrow(0, row, 1);
       if (inputs.mask.defined()) sample.mask = inputs.mask.narrow(0, row, 1);
+      if (inputs.masked.defined()) sample.masked_image_latents = inputs.masked.narrow(0, row, 1);
       sample.latents = from_noise ? sample.image_noise
                                   : AddNoise(lcm_->alphas_cumprod(), sample.image_latents,
                                              sample.image_noise, timesteps[start]);
@@ -247,6 +256,16 @@ bool StableDiffusionXLPipeline::Step(const std::vector<DenoisingSample*>& set,
     pooled.push_back(s->embeds[1]);
   }
   const torch::Tensor x = torch::cat(latents);
+  // An inpainting UNet reads concat(latents, mask, masked-image latents) along the channels.
+  torch::Tensor unet_input = x;
+  if (inpainting_unet_) {
+    std::vector<torch::Tensor> masks, masked;
+    for (const DenoisingSample* s : set) {
+      masks.push_back(s->mask);
+      masked.push_back(s->masked_image_latents);
+    }
+    unet_input = torch::cat({x, torch::cat(masks), torch::cat(masked)}, 1);
+  }
   const torch::Tensor time_ids =
       torch::tensor({first.height, first.width, 0, 0, first.height, first.width}, torch::kFloat32)
           .to(device, options_.dtype)
@@ -258,7 +277,7 @@ bool StableDiffusionXLPipeline::Step(const std::vector<DenoisingSample*>& set,
     const LoraBatch lora = lora_batches_.Build(SampleAdapters(set), device, options_.dtype);
     const ScopedLoraBatch lora_scope(&lora);
     const ScopedInterruption interruption(interrupt);
-    eps = unet_->forward(x.to(options_.dtype), torch::tensor(t, torch::kInt64).to(device),
+    eps = unet_->forward(unet_input.to(options_.dtype), torch::tensor(t, torch::kInt64).to(device),
                          torch::cat(prompt_embeds), torch::cat(pooled), time_ids);
   } catch (const Interrupted&) {
     return false;
@@ -297,11 +316,14 @@ bool StableDiffusionXLPipeline::Step(const std::vector<DenoisingSample*>& set,
                               noise.defined() ? noise.index_select(0, index) : torch::Tensor());
       });
   AdvanceSamples(set, next);
-  // Inpainting: outside the mask, the input noised to the next step's timestep (the table
-  // sampler shares LCM's alphas_cumprod).
-  BlendMaskedSamples(set, [&](const DenoisingSample& s) {
-    return AddNoise(lcm_->alphas_cumprod(), s.image_latents, s.image_noise, s.timesteps[s.step]);
-  });
+  // Inpainting with a 4-channel UNet: outside the mask, the input noised to the next step's
+  // timestep (the table sampler shares LCM's alphas_cumprod). An inpainting UNet keeps the
+  // input by itself.
+  if (!inpainting_unet_) {
+    BlendMaskedSamples(set, [&](const DenoisingSample& s) {
+      return AddNoise(lcm_->alphas_cumprod(), s.image_latents, s.image_noise, s.timesteps[s.step]);
+    });
+  }
   return true;
 }
 

@@ -41,8 +41,10 @@ class StableDiffusionXLPipeline {
   // API below). Not thread-safe: one Run at a time. InvalidArgument for settings the model
   // cannot take (steps, size, scheduler, image inputs). With image inputs (every request has an
   // image, and either all or none a mask) the samples are StableDiffusionXLImg2ImgPipeline's /
-  // StableDiffusionXLInpaintPipeline's (4-channel UNet): they start at SdxlStartStep(steps,
-  // strength) from the encoded image noised to that timestep.
+  // StableDiffusionXLInpaintPipeline's: they start at SdxlStartStep(steps, strength) from the
+  // encoded image noised to that timestep. A 4-channel UNet keeps the input outside the mask
+  // after each step; an inpainting UNet (inpainting_unet()) reads the mask and the masked
+  // image's latents beside the latents instead, and then every request needs a mask.
   absl::StatusOr<RunResult> Run(const std::vector<ImageRequest>& requests,
                                 const RunSettings& settings, const RunHooks& hooks = {});
 
@@ -77,6 +79,9 @@ class StableDiffusionXLPipeline {
   // Latent grid of an image: height / vae_scale_factor x width / vae_scale_factor.
   int vae_scale_factor() const { return vae_scale_factor_; }
   int latent_channels() const { return latent_channels_; }
+  // Whether the UNet is an inpainting UNet: its config's in_channels is 2 x latent_channels + 1
+  // (latents, mask, masked-image latents), as StableDiffusionXLInpaintPipeline reads it.
+  bool inpainting_unet() const { return inpainting_unet_; }
   const PipelineOptions& options() const { return options_; }
   // The style adapters this pipeline offers (options.adapter_folder) on its device.
   AdapterCache& adapters() { return *adapters_; }
@@ -102,6 +107,7 @@ class StableDiffusionXLPipeline {
   std::unique_ptr<TlcmTableScheduler> table_;
   int vae_scale_factor_ = 8;
   int latent_channels_ = 4;
+  bool inpainting_unet_ = false;
   std::unique_ptr<PromptCache> prompt_cache_;
   std::unique_ptr<AdapterCache> adapters_;
   LoraBatchBuilder lora_batches_;

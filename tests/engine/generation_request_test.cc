@@ -117,6 +117,15 @@ TEST_F(ValidateRequestTest, ImageInputRulesNameTheField) {
   ExpectInvalid("image", "exceeds 4 times the model's max_pixels");
   request_.image = picture(5, 60);
   ExpectInvalid("image", "smaller than the model's size multiple");
+
+  // An inpainting model takes only requests with an image and a mask.
+  info_.needs_mask = true;
+  request_.image = nullptr;
+  ExpectInvalid("image", "inpainting model");
+  request_.image = picture(64, 64);
+  ExpectInvalid("mask", "inpainting model");
+  request_.mask = picture(64, 64);
+  EXPECT_TRUE(ValidateRequest(request_, info_, limits_).ok());
 }
 
 TEST_F(ValidateRequestTest, PromptMustHaveText) {

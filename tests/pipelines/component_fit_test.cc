@@ -34,7 +34,7 @@ std::string ConfigCopy(const std::string& case_name, const std::string& componen
 }
 
 TEST(ComponentFitTest, TheTestModelsFit) {
-  for (const std::string c : {"sdxl-tiny", "sdxl-rich"}) {
+  for (const std::string c : {"sdxl-tiny", "sdxl-rich", "sdxl-tiny-inpaint"}) {
     EXPECT_TRUE(CheckSdxlComponentsFit(DataPath(c + "/model"), DataPath(c + "/model/vae")).ok())
         << c;
   }

@@ -150,6 +150,27 @@ TEST(FluxImageInputsTest, Img2ImgAndInpaintingMatchDiffusers) {
   }
 }
 
+// A 9-channel inpainting UNet (sdxl-tiny-inpaint: sdxl-tiny with conv_in widened, no LoRA) reads
+// the mask and the masked image's latents: StableDiffusionXLInpaintPipeline's images, and every
+// request needs a mask.
+TEST(SdxlImageInputsTest, NineChannelInpaintingMatchesDiffusers) {
+  auto p = StableDiffusionXLPipeline::Load(DataPath("sdxl-tiny-inpaint/model"), PipelineOptions{});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE((*p)->inpainting_unet());
+  ExpectImageRuns("sdxl-tiny-inpaint", **p, 0.5, 3);
+
+  ImageRequest request{"a", "", 1, 0};
+  for (bool with_image : {false, true}) {
+    if (with_image) request.image = Solid(64, 64, 90);
+    auto result = (*p)->Run({request}, RunSettings{4, 64, 64, "", 0.5});
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(absl::StartsWith(result.status().message(), "mask: ")) << result.status();
+  }
+  auto plain = StableDiffusionXLPipeline::Load(DataPath("sdxl-tiny/model"), PipelineOptions{});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE((*plain)->inpainting_unet());
+}
+
 TEST(SdxlImageInputsTest, RefusesRunsWithoutAStep) {
   auto p = StableDiffusionXLPipeline::Load(DataPath("sdxl-tiny/model"), PipelineOptions{});
   ASSERT_TRUE(p.ok()) << p.status();
