@@ -33,10 +33,10 @@ std::string FieldOf(const std::string& part) {
 // `name` as a message may repeat it: plain when it is a field name (lower case, digits, '_'),
 // quoted and bounded otherwise.
 std::string PartName(const std::string& name) {
-  const bool plain = !name.empty() && name.size() <= 32 &&
-                     std::all_of(name.begin(), name.end(), [](char c) {
-                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-                     });
+  const bool plain =
+      !name.empty() && name.size() <= 32 && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+      });
   return plain ? name : QuoteClientText(name);
 }
 

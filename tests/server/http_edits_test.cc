@@ -26,8 +26,8 @@ namespace {
 using nlohmann::json;
 
 std::string Png(int width, int height, uint8_t value = 90) {
-  return *EncodePng(
-      RgbImage{width, height, std::vector<uint8_t>(static_cast<size_t>(width) * height * 3, value)});
+  return *EncodePng(RgbImage{width, height,
+                             std::vector<uint8_t>(static_cast<size_t>(width) * height * 3, value)});
 }
 
 httplib::MultipartFormDataMap Form(const std::vector<httplib::MultipartFormData>& parts) {
@@ -45,14 +45,11 @@ httplib::MultipartFormData Text(const std::string& name, const std::string& valu
 
 TEST(EditsRequestTest, TurnsTheFormIntoAGenerateRequest) {
   const std::string image = Png(8, 8), mask = Png(8, 8, 255);
-  auto parsed = server::ParseEditsRequest(Form({File("image[]", image), File("mask", mask),
-                                                Text("model", "fake"), Text("prompt", "42"),
-                                                Text("n", "2"), Text("size", "64x48"),
-                                                Text("seed", "18446744073709551615"),
-                                                Text("steps", "3"), Text("strength", "0.75"),
-                                                Text("guidance_scale", "3.5"),
-                                                Text("response_format", "b64_json"),
-                                                Text("stream", "true"), Text("quality", "high")}));
+  auto parsed = server::ParseEditsRequest(
+      Form({File("image[]", image), File("mask", mask), Text("model", "fake"), Text("prompt", "42"),
+            Text("n", "2"), Text("size", "64x48"), Text("seed", "18446744073709551615"),
+            Text("steps", "3"), Text("strength", "0.75"), Text("guidance_scale", "3.5"),
+            Text("response_format", "b64_json"), Text("stream", "true"), Text("quality", "high")}));
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   const tlcm::v1::GenerateRequest& request = parsed->request;
   EXPECT_EQ(request.image(), image);
@@ -80,8 +77,7 @@ TEST(EditsRequestTest, ErrorsNameThePart) {
   const std::string image = Png(8, 8);
   const std::vector<std::pair<std::vector<httplib::MultipartFormData>, std::string>> cases = {
       {{Text("model", "fake"), Text("prompt", "x")}, "image: is required"},
-      {{File("image[]", image), File("image[]", image), Text("model", "fake"),
-        Text("prompt", "x")},
+      {{File("image[]", image), File("image[]", image), Text("model", "fake"), Text("prompt", "x")},
        "image: one input image per request, got 2"},
       {{File("image", image), File("mask", image), File("mask", image), Text("model", "fake"),
         Text("prompt", "x")},
@@ -164,8 +160,8 @@ TEST(HttpEditsTest, EditsAnImageAndNamesTheFieldOfEachError) {
   EXPECT_EQ(engine::testing::SeedOfFakeImage(*image), 8u);
 
   // Streamed like a generation.
-  result = Edit(client, with({{"image", Png(64, 64), "in.png", "image/png"},
-                              {"stream", "true", "", ""}}));
+  result = Edit(client,
+                with({{"image", Png(64, 64), "in.png", "image/png"}, {"stream", "true", "", ""}}));
   ASSERT_TRUE(result);
   ASSERT_EQ(result->status, 200) << result->body;
   EXPECT_TRUE(absl::StrContains(result->body, "event: image_generation.completed"));
@@ -191,17 +187,16 @@ TEST(HttpEditsTest, EditsAnImageAndNamesTheFieldOfEachError) {
       client.Post("/v1/images/edits", R"({"model": "fake", "prompt": "x"})", "application/json"),
       400);
   EXPECT_EQ(error["param"], "body");
-  error = ErrorOf(client.Post("/v1/images/generations",
-                              R"({"model": "fake", "prompt": "x", "image": "aGk="})",
-                              "application/json"),
-                  400);
+  error = ErrorOf(
+      client.Post("/v1/images/generations", R"({"model": "fake", "prompt": "x", "image": "aGk="})",
+                  "application/json"),
+      400);
   EXPECT_EQ(error["param"], "image");
   EXPECT_TRUE(absl::StrContains(error["message"].get<std::string>(), "/v1/images/edits"));
 
   // Over the body limit: 413.
-  error = ErrorOf(Edit(client, with({{"image", std::string(70 * 1024, 'x'), "in.png",
-                                      "image/png"}})),
-                  413);
+  error = ErrorOf(
+      Edit(client, with({{"image", std::string(70 * 1024, 'x'), "in.png", "image/png"}})), 413);
   EXPECT_EQ(error["code"], "payload_too_large");
 
   // Malformed multipart bodies: an error answer, never a crash.
