@@ -48,7 +48,10 @@ nlohmann::json ParamOf(const absl::Status& status) {
   if (colon == absl::string_view::npos || colon == 0 || colon > 32) return nullptr;
   const absl::string_view field = message.substr(0, colon);
   for (char c : field) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_') return nullptr;
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) &&
+        absl::string_view("_.[]").find(c) == absl::string_view::npos) {
+      return nullptr;  // a field path such as loras[1].scale passes
+    }
   }
   if (field == "num_images") return "n";
   if (field == "width" || field == "height") return "size";

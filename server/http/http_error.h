@@ -20,7 +20,8 @@ struct HttpError {
 // (Retry-After 1), UNAVAILABLE -> 503 (Retry-After 5), DEADLINE_EXCEEDED -> 504, CANCELLED ->
 // 499 (the client went away; nobody reads it), anything else -> 500. `status` must not be OK.
 //
-// "param" is the field an INVALID_ARGUMENT message starts with ("steps: 12 is outside ..."),
+// "param" is the field an INVALID_ARGUMENT message starts with ("steps: 12 is outside ...",
+// "loras[1].scale: ..."),
 // named as the HTTP request names it (num_images -> n, width / height -> size, format ->
 // output_format, quality -> output_compression); null otherwise. "code" is the lower-case status
 // code name ("invalid_argument", "resource_exhausted", ...). The message is the status message,

@@ -102,7 +102,10 @@ class HttpFrontDoor::Api {
       SetError(res, ToHttpError(status));
       return;
     }
-    res.set_content(ModelsJson(engine_->ListModels()), kJson);
+    res.set_content(
+        ModelsJson(engine_->ListModels(),
+                   [this](const std::string& model) { return engine_->Adapters(model); }),
+        kJson);
   }
 
   // POST /v1/images/generations (a JSON body) and POST /v1/images/edits (a multipart form).

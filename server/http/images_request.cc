@@ -1,5 +1,6 @@
 #include "server/http/images_request.h"
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -8,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "engine/pipeline.h"
 #include "image/image_format.h"
 #include "server/tlcm_service.h"
 #include "util/client_text.h"
@@ -54,6 +56,14 @@ absl::StatusOr<int64_t> Integer(const json& body, const char* name, int64_t low,
   return value;
 }
 
+// A JSON number as a float; beyond float's range it becomes an infinity of its sign (the
+// engine's range checks then refuse it) rather than an undefined conversion.
+float FloatOf(const json& number) {
+  const double value = number.get<double>();
+  if (std::fabs(value) <= std::numeric_limits<float>::max()) return static_cast<float>(value);
+  return std::copysign(std::numeric_limits<float>::infinity(), value);
+}
+
 absl::Status ParseSize(const std::string& size, tlcm::v1::GenerateRequest* request) {
   if (size.empty() || size == "auto") return absl::OkStatus();
   const std::vector<absl::string_view> parts = absl::StrSplit(size, 'x');
@@ -78,6 +88,38 @@ absl::Status ParseFormat(const std::string& format, tlcm::v1::GenerateRequest* r
                                                  QuoteClientText(format)));
   }
   request->set_format(ToProtoFormat(*parsed));
+  return absl::OkStatus();
+}
+
+// "loras": [{"name": "ink", "scale": 0.8}, ...] -> request->loras. Types and keys are checked
+// here; the count, names and scale range are the engine's (ValidateLoras), as for gRPC.
+absl::Status ParseLoras(const json& loras, tlcm::v1::GenerateRequest* request) {
+  if (loras.is_null()) return absl::OkStatus();
+  if (!loras.is_array()) {
+    return Invalid("loras", R"(must be an array of {"name": string, "scale": number} objects)");
+  }
+  for (size_t i = 0; i < loras.size(); ++i) {
+    const std::string field = absl::StrCat("loras[", i, "]");
+    const json& entry = loras[i];
+    if (!entry.is_object()) {
+      return Invalid(field, R"(must be an object {"name": string, "scale": number})");
+    }
+    for (const auto& [key, value] : entry.items()) {
+      if (key != "name" && key != "scale") {
+        return Invalid(field, absl::StrCat("unknown key ", QuoteClientText(key),
+                                           " (an entry has \"name\" and \"scale\")"));
+      }
+    }
+    tlcm::v1::LoraWeight* lora = request->add_loras();
+    const json& name = Field(entry, "name");
+    if (name.is_null()) return Invalid(field + ".name", "is required (see GET /v1/models)");
+    if (!name.is_string()) return Invalid(field + ".name", "must be a string");
+    lora->set_name(name.get<std::string>());
+    const json& scale = Field(entry, "scale");
+    if (!scale.is_null() && !scale.is_number())
+      return Invalid(field + ".scale", "must be a number");
+    lora->set_scale(scale.is_null() ? engine::LoraChoice{}.scale : FloatOf(scale));
+  }
   return absl::OkStatus();
 }
 
@@ -151,7 +193,7 @@ absl::StatusOr<ImagesRequest> ImagesRequestFromJson(const json& parsed) {
   const json& guidance = Field(parsed, "guidance_scale");
   if (!guidance.is_null()) {
     if (!guidance.is_number()) return Invalid("guidance_scale", "must be a number");
-    request.set_guidance_scale(guidance.get<float>());
+    request.set_guidance_scale(FloatOf(guidance));
   }
   TLCM_ASSIGN_OR_RETURN(*request.mutable_sampler(), String(parsed, "sampler"));
   const json& strength = Field(parsed, "strength");
@@ -159,6 +201,7 @@ absl::StatusOr<ImagesRequest> ImagesRequestFromJson(const json& parsed) {
     if (!strength.is_number()) return Invalid("strength", "must be a number");
     request.set_strength(strength.get<double>());
   }
+  TLCM_RETURN_IF_ERROR(ParseLoras(Field(parsed, "loras"), &request));
   return out;
 }
 

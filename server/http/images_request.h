@@ -9,9 +9,10 @@
 //   1); user (string, logged only); stream (bool); partial_images (integer 0..8; > 0 with
 //   stream asks for a preview after every step); steps (integer), seed (integer 0..2^64-1),
 //   guidance_scale (number), sampler (string), strength (number; with an input image, which
-//   only POST /v1/images/edits takes: edits_request.h). Other OpenAI fields (quality, style,
-//   background, moderation, ...) are ignored; `image` and `mask` are refused, naming the edits
-//   route.
+//   only POST /v1/images/edits takes: edits_request.h), loras (array of {"name": string,
+//   "scale": number (default 1)} -> GenerateRequest.loras; other keys in an entry are refused).
+//   Other OpenAI fields (quality, style, background, moderation, ...) are ignored; `image` and
+//   `mask` are refused, naming the edits route.
 // Ranges the engine knows (steps, sizes, n, guidance, strength) are left to it.
 #pragma once
 
@@ -33,8 +34,8 @@ struct ImagesRequest {
 };
 
 // Errors: INVALID_ARGUMENT naming the field and the rule ("n: must be an integer", "size: must
-// be \"WIDTHxHEIGHT\" ...", "response_format: \"url\" is not supported ..."), or "body: ..." when
-// the body is not a JSON object.
+// be \"WIDTHxHEIGHT\" ...", "response_format: \"url\" is not supported ...", "loras[1].scale: must
+// be a number"), or "body: ..." when the body is not a JSON object.
 absl::StatusOr<ImagesRequest> ParseImagesRequest(absl::string_view body);
 
 // The same fields from a JSON object already parsed (the edits form is turned into one), with

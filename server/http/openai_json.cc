@@ -18,7 +18,9 @@ std::string SizeOf(int width, int height) { return absl::StrCat(width, "x", heig
 
 }  // namespace
 
-std::string ModelsJson(const std::vector<engine::ModelStatus>& models) {
+std::string ModelsJson(
+    const std::vector<engine::ModelStatus>& models,
+    absl::FunctionRef<std::vector<std::string>(const std::string& model)> adapters) {
   json data = json::array();
   for (const engine::ModelStatus& model : models) {
     const engine::ModelInfo& info = model.info;
@@ -35,6 +37,8 @@ std::string ModelsJson(const std::vector<engine::ModelStatus>& models) {
       tlcm["max_pixels"] = info.max_pixels;
       tlcm["default_guidance_scale"] = info.default_guidance_scale;
       tlcm["max_images_per_request"] = model.limits.max_images_per_request;
+      tlcm["adapters"] = adapters(info.name);
+      tlcm["max_loras"] = info.max_loras;
     }
     data.push_back({{"id", info.name},
                     {"object", "model"},

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 #include "engine/engine.h"
 #include "engine/generation_events.h"
@@ -16,9 +17,14 @@ namespace tlcm::server {
 
 // GET /v1/models: {"object": "list", "data": [{"id", "object": "model", "created": 0,
 // "owned_by": "tlcm-serve", "tlcm": {family, samplers, default_steps, min_steps, max_steps,
-// default_width, default_height, size_multiple, max_pixels, default_guidance_scale, ready}}]}.
-// A model still loading lists only its id and "ready": false.
-std::string ModelsJson(const std::vector<engine::ModelStatus>& models);
+// default_width, default_height, size_multiple, max_pixels, default_guidance_scale,
+// max_images_per_request, adapters, max_loras, ready}}]}. OpenAI's model object has the first
+// four keys; clients keep unknown ones, so ours live under "tlcm". `adapters(model)` gives the
+// style adapters a model offers (Engine::Adapters). A model still loading lists only its id and
+// "ready": false.
+std::string ModelsJson(
+    const std::vector<engine::ModelStatus>& models,
+    absl::FunctionRef<std::vector<std::string>(const std::string& model)> adapters);
 
 // {"queue_ms", "text_encode_ms", "denoise_ms", "decode_ms", "image_encode_ms", "total_ms",
 //  "batch_size", "num_batches", "device"}.

@@ -6,6 +6,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
+#include "util/client_text.h"
 
 namespace tlcm::engine::testing {
 
@@ -22,6 +24,7 @@ ModelInfo FakeModelInfo(const ModelSpec& spec) {
   info.size_multiple = 8;
   info.max_pixels = spec.max_pixels > 0 ? spec.max_pixels : 256 * 256;
   info.default_guidance_scale = 0;
+  info.max_loras = spec.adapter_folder.empty() ? 0 : spec.max_loras;
   return info;
 }
 
@@ -64,6 +67,23 @@ class FakePipeline : public Pipeline, public SampleStepper {
   }
 
   SampleStepper* stepper() override { return this; }
+
+  std::vector<std::string> AdapterNames() const override {
+    absl::MutexLock lock(&control_->mu_);
+    auto it = control_->adapters_.find(info_.name);
+    return it == control_->adapters_.end() ? std::vector<std::string>() : it->second;
+  }
+
+  absl::Status PrepareAdapters(const std::vector<LoraChoice>& loras) override {
+    const std::vector<std::string> offered = AdapterNames();
+    for (const LoraChoice& lora : loras) {
+      if (std::find(offered.begin(), offered.end(), lora.name) == offered.end()) {
+        return absl::NotFoundError(absl::StrCat("loras: adapter ", QuoteClientText(lora.name),
+                                                " is not offered by ", info_.name));
+      }
+    }
+    return absl::OkStatus();
+  }
 
   // Step-wise: the same images as Run (FakeImage of seed and prompt; previews of seed + step).
   absl::StatusOr<StageTimings> Start(int width, int height,
@@ -325,6 +345,12 @@ void FakePipelineControl::HoldSteps(bool hold) {
 void FakePipelineControl::SetStepDelay(absl::Duration delay) {
   absl::MutexLock lock(&mu_);
   step_delay_ = delay;
+}
+
+void FakePipelineControl::SetAdapters(const std::string& model, std::vector<std::string> names) {
+  std::sort(names.begin(), names.end());
+  absl::MutexLock lock(&mu_);
+  adapters_[model] = std::move(names);
 }
 
 void FakePipelineControl::SetDeviceMemory(DeviceMemory memory) {

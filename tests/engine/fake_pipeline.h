@@ -18,7 +18,8 @@ namespace tlcm::engine::testing {
 
 // The ModelInfo of a fake pipeline for `spec` (unless FakePipelineControl::SetInfo says
 // otherwise): family "sdxl", samplers {"lcm", "tlcm"}, the spec's steps range and default, the
-// spec's default size or 64x64, multiples of 8, the spec's max_pixels or 256x256, guidance 0.
+// spec's default size or 64x64, multiples of 8, the spec's max_pixels or 256x256, guidance 0,
+// the spec's max_loras when it names an adapter folder (never read), else 0.
 ModelInfo FakeModelInfo(const ModelSpec& spec);
 
 // The image a fake pipeline makes for a job: width x height of noise that is a pure function of
@@ -79,6 +80,10 @@ class FakePipelineControl {
   // early (at that step boundary) when all its jobs are dropped. Warm-up runs park too.
   void HoldSteps(bool hold);
 
+  // The style adapters pipelines of `model` offer (AdapterNames; default none). PrepareAdapters
+  // accepts exactly these (NOT_FOUND naming any other); the images do not depend on them.
+  void SetAdapters(const std::string& model, std::vector<std::string> names);
+
   // Real time each step takes (default 0).
   void SetStepDelay(absl::Duration delay);
 
@@ -128,6 +133,7 @@ class FakePipelineControl {
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, ModelInfo> infos_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::vector<std::string>> adapters_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, absl::Status> create_failures_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Failure> run_failures_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Misbehaviour> misbehaviours_ ABSL_GUARDED_BY(mu_);

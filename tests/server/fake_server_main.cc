@@ -5,7 +5,8 @@
 //   tlcm-fake-server [--port 50051] [--metrics_port 9464] [--http_port -1] [--step_ms 20]
 //                    [--devices cpu,cpu]
 //
-// Serves one model, "fake" (64x64 default, up to 256x256, steps 2..8, batches of 4).
+// Serves one model, "fake" (64x64 default, up to 256x256, steps 2..8, batches of 4, style
+// adapters "clay" and "ink" that leave the images as they are).
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
   model->set_max_batch_size(4);
   model->set_max_queue_delay_ms(5);
   model->set_max_queue_size(absl::GetFlag(FLAGS_max_queue_size));
+  model->set_adapter_folder("/nonexistent/fake-adapters");  // the fake pipelines never read it
   auto resolved = tlcm::server::ResolveServerConfig(config, {"cpu"});
   if (!resolved.ok()) {
     tlcm::server::LogEvent("fatal", resolved.status().ToString());
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
   auto control = std::make_shared<tlcm::engine::testing::FakePipelineControl>();
   control->SetStepDelay(absl::Milliseconds(absl::GetFlag(FLAGS_step_ms)));
   control->SetRecordRuns(false);  // a load test may run for long
+  control->SetAdapters("fake", {"clay", "ink"});
   return tlcm::server::RunServerUntilSignal(
       *resolved, tlcm::engine::testing::MakeFakePipelineFactory(control));
 }

@@ -2,12 +2,14 @@
 """The official `openai` Python package, unchanged, against a running tlcm server's HTTP port.
 
     http_openai_test.py --port PORT [--model fake] [--size 64x64] [--token TOKEN]
+                        [--adapters clay,ink]
 
 Checks client.models.list(), client.images.generate(..., response_format="b64_json") (n=2,
 PNG, and JPEG through output_format) with the images decoded, a streamed generate with partial
 images, client.images.edit(image=..., mask=..., prompt=...) (img2img and inpainting, our
-strength / steps / seed through extra_body), and that an error status arrives as the package's
-typed exception. Exits 1 on failure.
+strength / steps / seed through extra_body), style adapters through extra_body={"loras": [...]}
+(listed by the model, used, a bad scale and an unknown name refused), and that an error status
+arrives as the package's typed exception. Exits 1 on failure.
 """
 import argparse
 import base64
@@ -47,6 +49,9 @@ def main():
     parser.add_argument("--model", default="fake")
     parser.add_argument("--size", default="64x64")
     parser.add_argument("--token", default="unused")
+    parser.add_argument("--adapters", default="clay,ink",
+                        type=lambda text: [name for name in text.split(",") if name],
+                        help="style adapters the model offers, comma-separated ('' = none)")
     args = parser.parse_args()
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{args.port}/v1", api_key=args.token,
                            max_retries=0, timeout=120)
@@ -109,6 +114,31 @@ def main():
     except openai.BadRequestError as e:
         check(e.param == "image", f"edit error param {e.param}")
         print(f"openai: an undecodable image raises BadRequestError: {e.message[:80]}")
+    if args.adapters:
+        # Style adapters ride in extra_body; the model list names the ones the model offers.
+        offered = next(m for m in client.models.list() if m.id == args.model).model_extra
+        offered = offered.get("tlcm", {}).get("adapters", [])
+        check(sorted(args.adapters) == offered, f"adapters listed {offered}")
+        loras = [{"name": name, "scale": 0.5} for name in args.adapters]
+        styled = client.images.generate(model=args.model, prompt="a red cube", size=args.size,
+                                        response_format="b64_json",
+                                        extra_body={"loras": loras})
+        check(base64.b64decode(styled.data[0].b64_json).startswith(PNG_SIGNATURE), "styled")
+        try:
+            client.images.generate(model=args.model, prompt="x", response_format="b64_json",
+                                   extra_body={"loras": [{"name": args.adapters[0],
+                                                          "scale": "high"}]})
+            check(False, "a scale that is no number was accepted")
+        except openai.BadRequestError as e:
+            check(e.param == "loras[0].scale", f"param {e.param}")
+        try:
+            client.images.generate(model=args.model, prompt="x", response_format="b64_json",
+                                   extra_body={"loras": [{"name": "no-such-style"}]})
+            check(False, "an unknown adapter was accepted")
+        except openai.NotFoundError as e:
+            check("no-such-style" in e.message, e.message)
+        print(f"openai: extra_body loras {loras}: a PNG; a bad scale and an unknown adapter "
+              "are refused")
 
     try:
         client.images.generate(model=args.model, prompt="x", size="13x13",

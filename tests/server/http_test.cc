@@ -265,6 +265,53 @@ TEST(HttpTest, BadRequestsGetOpenAIErrorsNamingTheField) {
   EXPECT_EQ(ok->status, 200);
 }
 
+TEST(HttpTest, StyleAdaptersReachTheImagesAndTheModelList) {
+  tlcm::v1::ServerConfig config = HttpConfig();
+  config.mutable_models(0)->set_adapter_folder("/nonexistent/fake-adapters");  // never read
+  config.mutable_models(0)->set_max_loras(2);
+  auto control = NewFakePipelineControl();
+  control->SetAdapters("fake", {"ink", "clay"});
+  TestServer server(config, /*wait_ready=*/true, control);
+  ASSERT_TRUE(server.ok());
+  auto client = ClientOf(server);
+
+  auto models = client.Get("/v1/models");
+  ASSERT_TRUE(models);
+  const json model = json::parse(models->body)["data"][0];
+  EXPECT_EQ(model["tlcm"]["adapters"], json({"clay", "ink"}));
+  EXPECT_EQ(model["tlcm"]["max_loras"], 2);
+
+  auto result = Generate(
+      client, GenerationBody(R"(, "loras": [{"name": "ink", "scale": 0.8}, {"name": "clay"}])"));
+  ASSERT_TRUE(result);
+  ASSERT_EQ(result->status, 200) << result->body;
+  const auto runs = control->request_runs();
+  ASSERT_EQ(runs.size(), 1u);
+  ASSERT_EQ(runs[0].jobs.size(), 1u);
+  const std::vector<engine::LoraChoice>& loras = runs[0].jobs[0].loras;
+  ASSERT_EQ(loras.size(), 2u);
+  EXPECT_EQ(loras[0].name, "ink");
+  EXPECT_FLOAT_EQ(loras[0].scale, 0.8f);
+  EXPECT_EQ(loras[1].name, "clay");
+  EXPECT_EQ(loras[1].scale, 1.0f);
+
+  // The engine's rules, answered with the entry as "param"; an unknown adapter is a 404.
+  json error = ErrorOf(
+      Generate(client, GenerationBody(R"(, "loras": [{"name": "ink", "scale": 12}])")), 400);
+  EXPECT_EQ(error["param"], "loras[0].scale");
+  error = ErrorOf(Generate(client, GenerationBody(R"(, "loras": [{"name": "ink"},
+                                                   {"name": "ink"}])")),
+                  400);
+  EXPECT_EQ(error["param"], "loras[1].name");
+  error = ErrorOf(Generate(client, GenerationBody(R"(, "loras": [{"name": "a"}, {"name": "b"},
+                                                   {"name": "c"}])")),
+                  400);
+  EXPECT_EQ(error["param"], "loras");
+  error = ErrorOf(Generate(client, GenerationBody(R"(, "loras": [{"name": "watercolor"}])")), 404);
+  EXPECT_TRUE(absl::StrContains(error["message"].get<std::string>(), "watercolor")) << error;
+  EXPECT_EQ(control->request_runs().size(), 1u);  // none of them ran
+}
+
 TEST(HttpTest, StreamsProgressPreviewsImagesAndMetrics) {
   TestServer server(HttpConfig());
   ASSERT_TRUE(server.ok());
