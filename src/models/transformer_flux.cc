@@ -195,13 +195,18 @@ torch::Tensor FluxAttentionImpl::Attend(const torch::Tensor& q, const torch::Ten
   return MergeHeads(out);  // [B, N, H*D]
 }
 
-torch::Tensor FluxAttentionImpl::forward(const torch::Tensor& x, const RopeTables& rope) {
+void FluxAttentionImpl::FuseProjections() {
+  if (add_q_proj_.is_empty()) return;  // single: the block fuses to_q / to_k / to_v
+  qkv_ = FusedLinear::Fuse({to_q_, to_k_, to_v_});
+  add_qkv_ = FusedLinear::Fuse({add_q_proj_, add_k_proj_, add_v_proj_});
+}
+
+torch::Tensor FluxAttentionImpl::forward(const torch::Tensor& q, const torch::Tensor& k,
+                                         const torch::Tensor& v, const RopeTables& rope) {
   TORCH_CHECK(add_q_proj_.is_empty(), "FluxAttention::forward is for single blocks");
-  // x: [B, N, dim]
-  torch::Tensor q = norm_q_(SplitHeads(to_q_(x), heads_));  // [B, H, N, D]
-  torch::Tensor k = norm_k_(SplitHeads(to_k_(x), heads_));
-  torch::Tensor v = SplitHeads(to_v_(x), heads_);
-  return Attend(q, k, v, rope);
+  // q, k, v: [B, N, dim], possibly column slices of one product
+  return Attend(norm_q_(SplitHeads(q, heads_)), norm_k_(SplitHeads(k, heads_)),
+                SplitHeads(v, heads_), rope);  // heads [B, H, N, D] in
 }
 
 std::pair<torch::Tensor, torch::Tensor> FluxAttentionImpl::JointForward(
@@ -209,18 +214,19 @@ std::pair<torch::Tensor, torch::Tensor> FluxAttentionImpl::JointForward(
   TORCH_CHECK(!add_q_proj_.is_empty(), "FluxAttention::JointForward needs a joint attention");
   // x: [B, S, dim], context: [B, L, dim]
   const int64_t text_len = context.size(1);
-  torch::Tensor q = norm_q_(SplitHeads(to_q_(x), heads_));  // [B, H, S, D]
-  torch::Tensor k = norm_k_(SplitHeads(to_k_(x), heads_));
-  torch::Tensor v = SplitHeads(to_v_(x), heads_);
-  torch::Tensor cq = norm_added_q_(SplitHeads(add_q_proj_(context), heads_));  // [B, H, L, D]
-  torch::Tensor ck = norm_added_k_(SplitHeads(add_k_proj_(context), heads_));
-  torch::Tensor cv = SplitHeads(add_v_proj_(context), heads_);
+  const std::vector<torch::Tensor> image = qkv_.forward(x);           // 3 x [B, S, dim]
+  const std::vector<torch::Tensor> text = add_qkv_.forward(context);  // 3 x [B, L, dim]
+  torch::Tensor q = norm_q_(SplitHeads(image[0], heads_));            // [B, H, S, D]
+  torch::Tensor k = norm_k_(SplitHeads(image[1], heads_));
+  torch::Tensor v = SplitHeads(image[2], heads_);
+  torch::Tensor cq = norm_added_q_(SplitHeads(text[0], heads_));  // [B, H, L, D]
+  torch::Tensor ck = norm_added_k_(SplitHeads(text[1], heads_));
+  torch::Tensor cv = SplitHeads(text[2], heads_);
   // Text tokens first, then image tokens: the order of the RoPE tables.
   torch::Tensor out = Attend(torch::cat({cq, q}, 2), torch::cat({ck, k}, 2), torch::cat({cv, v}, 2),
-                             rope);                             // [B, L + S, H*D]
-  torch::Tensor image = to_out_0_(out.slice(1, text_len));      // [B, S, dim]
-  torch::Tensor text = to_add_out_(out.slice(1, 0, text_len));  // [B, L, dim]
-  return {image, text};
+                             rope);                 // [B, L + S, H*D]
+  return {to_out_0_(out.slice(1, text_len)),        // image [B, S, dim]
+          to_add_out_(out.slice(1, 0, text_len))};  // text [B, L, dim]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -258,13 +264,20 @@ FluxSingleTransformerBlockImpl::FluxSingleTransformerBlockImpl(int64_t dim, int6
   proj_out_ = register_module("proj_out", LoadedLinear((1 + kMlpRatio) * dim, dim));
 }
 
+void FluxSingleTransformerBlockImpl::FuseProjections() {
+  std::vector<LoadedLinear> parts = attn_->QkvProjections();
+  parts.push_back(proj_mlp_);
+  qkv_mlp_ = FusedLinear::Fuse(std::move(parts));
+}
+
 torch::Tensor FluxSingleTransformerBlockImpl::forward(const torch::Tensor& x,
                                                       const torch::Tensor& temb,
                                                       const RopeTables& rope) {
   // x: [B, N, dim], N = L + S
   auto [nx, gate] = norm_(x, temb);
-  torch::Tensor mlp = torch::gelu(proj_mlp_(nx), "tanh");  // [B, N, 4*dim]
-  torch::Tensor attn = attn_(nx, rope);                    // [B, N, dim]
+  const std::vector<torch::Tensor> p = qkv_mlp_.forward(nx);    // q, k, v [B, N, dim], mlp 4*dim
+  torch::Tensor mlp = torch::gelu(p[3], "tanh");                // [B, N, 4*dim]
+  torch::Tensor attn = attn_->forward(p[0], p[1], p[2], rope);  // [B, N, dim]
   return ClampIfHalf(GatedAdd(x, gate, proj_out_(torch::cat({attn, mlp}, 2))));
 }
 
@@ -294,6 +307,11 @@ FluxTransformer2DModelImpl::FluxTransformer2DModelImpl(const FluxTransformerConf
   norm_out_ = register_module("norm_out", AdaLayerNormContinuous(dim, dim));
   proj_out_ = register_module(
       "proj_out", LoadedLinear(dim, config.patch_size * config.patch_size * config.out_channels));
+}
+
+void FluxTransformer2DModelImpl::FuseProjections() {
+  for (auto& block : transformer_blocks_) block->FuseProjections();
+  for (auto& block : single_transformer_blocks_) block->FuseProjections();
 }
 
 torch::Tensor FluxTransformer2DModelImpl::forward(

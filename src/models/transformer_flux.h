@@ -4,7 +4,10 @@
 // with LoadModuleWeights(model, store, IdentityKeys()).
 //
 // Every module here is built on the CPU with unset float32 parameters (load them:
-// layers/loaded_layers.h) and may then be moved with ->to(device, dtype);
+// layers/loaded_layers.h) and may then be moved with ->to(device, dtype). Once the weights are
+// final (loaded, the TLCM LoRA fused, on their device and dtype), FuseProjections() fuses the
+// projections that read the same input into one matrix product each (layers/fused_linear.h);
+// forward() throws before that, and after a move until it is called again.
 // forward() runs in float32, float16 or bfloat16 (the dtype of the weights). Layer norms and
 // RMS norms compute their statistics in float32, RoPE is applied in float32, attention's
 // softmax runs in float32. forward() changes no module state; loading weights or moving a model
@@ -18,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "models/layers/embeddings.h"
+#include "models/layers/fused_linear.h"
 #include "models/layers/loaded_layers.h"
 #include "models/layers/rms_norm.h"
 #include "models/layers/rope.h"
@@ -134,18 +138,28 @@ TORCH_MODULE(FluxFeedForward);
 // head_dim^-0.5, no mask. Per-head RMSNorm (eps 1e-6) on queries and keys, then RoPE.
 // Keys: to_q, to_k, to_v (all with bias), norm_q.weight, norm_k.weight; with `joint` also
 // add_q_proj, add_k_proj, add_v_proj, norm_added_q.weight, norm_added_k.weight, to_out.0,
-// to_add_out. Without `joint` (single blocks) there is no output projection.
+// to_add_out. Without `joint` (single blocks) there is no output projection, and the block
+// makes the projections (fused with its MLP input).
 class FluxAttentionImpl : public torch::nn::Module {
  public:
   FluxAttentionImpl(int64_t dim, int64_t heads, int64_t head_dim, bool joint);
 
-  // Self-attention of a single-block stream (requires !joint).
-  // x: [B, N, dim]; rope tables: [N, head_dim] -> [B, N, dim] (heads merged, not projected)
-  torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope);
+  // to_q, to_k, to_v, for a single block to fuse with its own projection.
+  std::vector<LoadedLinear> QkvProjections() const { return {to_q_, to_k_, to_v_}; }
+  // Joint: to_q / to_k / to_v into one product, add_q_proj / add_k_proj / add_v_proj into
+  // another. Nothing without `joint`.
+  void FuseProjections();
 
-  // Joint attention over cat[context, x] along the tokens (requires joint); rope covers the
-  // concatenated sequence. x: [B, S, dim], context: [B, L, dim], rope: [L + S, head_dim]
-  // -> (to_out.0 of the image part [B, S, dim], to_add_out of the text part [B, L, dim]).
+  // Self-attention of a single-block stream (requires !joint) from its projections.
+  // q, k, v: [B, N, dim] (to_q, to_k, to_v of the normed stream); rope tables: [N, head_dim]
+  // -> [B, N, dim] (heads merged, not projected)
+  torch::Tensor forward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                        const RopeTables& rope);
+
+  // Joint attention over cat[context, x] along the tokens (requires joint and FuseProjections);
+  // rope covers the concatenated sequence. x: [B, S, dim], context: [B, L, dim], rope:
+  // [L + S, head_dim] -> (to_out.0 of the image part [B, S, dim], to_add_out of the text part
+  // [B, L, dim]).
   std::pair<torch::Tensor, torch::Tensor> JointForward(const torch::Tensor& x,
                                                        const torch::Tensor& context,
                                                        const RopeTables& rope);
@@ -161,6 +175,8 @@ class FluxAttentionImpl : public torch::nn::Module {
   LoadedLinear add_q_proj_{nullptr}, add_k_proj_{nullptr}, add_v_proj_{nullptr};
   RMSNorm norm_added_q_{nullptr}, norm_added_k_{nullptr};
   LoadedLinear to_out_0_{nullptr}, to_add_out_{nullptr};
+  FusedLinear qkv_;      // to_q, to_k, to_v (joint)
+  FusedLinear add_qkv_;  // add_q_proj, add_k_proj, add_v_proj (joint)
 };
 TORCH_MODULE(FluxAttention);
 
@@ -176,6 +192,7 @@ struct FluxStreams {
 class FluxTransformerBlockImpl : public torch::nn::Module {
  public:
   FluxTransformerBlockImpl(int64_t dim, int64_t heads, int64_t head_dim);
+  void FuseProjections() { attn_->FuseProjections(); }
   // hidden_states: [B, S, dim], encoder_hidden_states: [B, L, dim], temb: [B, dim],
   // rope: [L + S, head_dim]
   FluxStreams forward(const torch::Tensor& hidden_states,
@@ -192,10 +209,12 @@ TORCH_MODULE(FluxTransformerBlock);
 // FluxSingleTransformerBlock over the concatenated [text, image] tokens:
 // x + gate * proj_out(cat[attn(nx), gelu_tanh(proj_mlp(nx))]). Keys: norm.linear, proj_mlp
 // (dim -> 4*dim), attn.{to_q,to_k,to_v,norm_q,norm_k}, proj_out (5*dim -> dim). Clamped to
-// +-65504 in float16.
+// +-65504 in float16. attn's q / k / v and proj_mlp read the same nx: one fused product.
 class FluxSingleTransformerBlockImpl : public torch::nn::Module {
  public:
   FluxSingleTransformerBlockImpl(int64_t dim, int64_t heads, int64_t head_dim);
+  // attn.to_q, attn.to_k, attn.to_v and proj_mlp into one product.
+  void FuseProjections();
   // x: [B, L + S, dim], temb: [B, dim], rope: [L + S, head_dim] -> [B, L + S, dim]
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb, const RopeTables& rope);
 
@@ -204,6 +223,7 @@ class FluxSingleTransformerBlockImpl : public torch::nn::Module {
   LoadedLinear proj_mlp_{nullptr};
   FluxAttention attn_{nullptr};
   LoadedLinear proj_out_{nullptr};
+  FusedLinear qkv_mlp_;
 };
 TORCH_MODULE(FluxSingleTransformerBlock);
 
@@ -213,14 +233,18 @@ class FluxTransformer2DModelImpl : public torch::nn::Module {
  public:
   explicit FluxTransformer2DModelImpl(const FluxTransformerConfig& config);
 
+  // Fuses every block's projections that read the same input (see the top of this file). Call
+  // it once the weights are final, and again after moving the model.
+  void FuseProjections();
+
   // hidden_states: [B, S, in_channels] packed latents; encoder_hidden_states: [B, L,
   // joint_attention_dim]; pooled_projections: [B, pooled_projection_dim]; timestep: [B] sigma
   // in [0, 1]; guidance: [B] guidance scale, or an undefined tensor exactly when the config has
   // no guidance_embeds; img_ids: [S, 3], txt_ids: [L, 3] (RoPE positions).
   // Inputs are cast to the weights' dtype; timestep and guidance are cast first and then
   // multiplied by 1000 in that dtype (diffusers' order: under bf16 both steps round).
-  // Returns [B, S, out_channels] in the weights' dtype. Throws c10::Error on shape mismatches
-  // and on a guidance tensor that does not match the config.
+  // Returns [B, S, out_channels] in the weights' dtype. Throws c10::Error on shape mismatches,
+  // on a guidance tensor that does not match the config, and before FuseProjections.
   torch::Tensor forward(const torch::Tensor& hidden_states,
                         const torch::Tensor& encoder_hidden_states,
                         const torch::Tensor& pooled_projections, const torch::Tensor& timestep,

@@ -77,6 +77,7 @@ absl::StatusOr<std::unique_ptr<FluxPipeline>> FluxPipeline::Load(const std::stri
       (LoadComponent<FluxTransformer2DModel, FluxTransformerConfig>(
           folder.ComponentDir("transformer"), options.variant, IdentityKeys(), placement)));
   TLCM_RETURN_IF_ERROR(FuseConfiguredLora(*p->transformer_, options));
+  p->transformer_->FuseProjections();  // after the TLCM LoRA: the fused products include it
   TLCM_ASSIGN_OR_RETURN(p->vae_config_, AutoencoderKLConfig::FromFile(vae_dir + "/config.json"));
   // diffusers' FluxPipeline decodes in the VAE's own dtype, whatever its force_upcast says.
   p->vae_dtype_ = VaeDtype(options, /*upcast_float16=*/false);

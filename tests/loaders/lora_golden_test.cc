@@ -37,6 +37,7 @@ TEST(LoraGoldenTest, FusedFluxTransformerMatchesPeft) {
   auto adapter = LoadLoraAdapter(DataPath("flux-rich/lora"));  // stored bfloat16
   ASSERT_TRUE(adapter.ok()) << adapter.status();
   ASSERT_TRUE(FuseLora(**transformer, *adapter, kTlcmLoraScale).ok());
+  (*transformer)->FuseProjections();
   auto g = testing::LoadGolden("flux-rich/golden/transformer_lora.safetensors");
   torch::NoGradGuard no_grad;
   const torch::Tensor out =

@@ -39,6 +39,7 @@ absl::StatusOr<FluxTransformer2DModel> LoadTransformer(const std::string& dir) {
   TLCM_ASSIGN_OR_RETURN(WeightStore store, WeightStore::OpenComponent(dir));
   TLCM_RETURN_IF_ERROR(LoadModuleWeights(*model, store, IdentityKeys()));
   model->eval();
+  model->FuseProjections();
   return model;
 }
 
@@ -215,6 +216,8 @@ TEST(FluxTransformerForwardTest, BFloat16StaysCloseToFloat32) {
   const Inputs in = RandomInputs((*model)->config());
   const torch::Tensor ref = RunModel(*model, in, in.guidance);
   (*model)->to(torch::kBFloat16);
+  EXPECT_THROW(RunModel(*model, in, in.guidance), c10::Error);  // the move un-fused it
+  (*model)->FuseProjections();
   const torch::Tensor out = RunModel(*model, in, in.guidance);
   EXPECT_EQ(out.scalar_type(), torch::kBFloat16);
   EXPECT_TRUE(torch::isfinite(out).all().item<bool>());

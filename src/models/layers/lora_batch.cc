@@ -26,15 +26,17 @@ const LowRankUpdate* CurrentLoraUpdate(const torch::nn::Module* layer) {
 }
 
 torch::Tensor AddLinearLoraUpdate(const LowRankUpdate& update, const torch::Tensor& x,
-                                  torch::Tensor y) {
+                                  torch::Tensor y, int64_t column) {
   CheckRows(update, x);
-  const int64_t rows = x.size(0), rank = update.a.size(0);
+  const int64_t rows = x.size(0), rank = update.a.size(0), out = update.b.size(0);
+  TORCH_CHECK(column >= 0 && column + out <= y.size(-1), "LoRA update of ", out,
+              " columns at column ", column, " does not fit the layer output ", y.sizes());
   // h: [rows, L, R] with L every middle dimension of x flattened.
   torch::Tensor h = torch::matmul(x.reshape({rows, -1, x.size(-1)}), update.a.t());
   h.mul_(update.row_scales.view({rows, 1, rank}));
-  // y viewed [rows * L, out] += h B^T, the sum fused into the matrix product.
+  // The layer's columns of y viewed [rows * L, out] += h B^T, the sum fused into the product.
   if (!y.is_contiguous()) y = y.contiguous();
-  y.view({-1, y.size(-1)}).addmm_(h.view({-1, rank}), update.b.t());
+  y.view({-1, y.size(-1)}).narrow(1, column, out).addmm_(h.view({-1, rank}), update.b.t());
   return y;
 }
 

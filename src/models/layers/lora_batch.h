@@ -50,10 +50,12 @@ class ScopedLoraBatch {
 // This thread's update for `layer`, or nullptr.
 const LowRankUpdate* CurrentLoraUpdate(const torch::nn::Module* layer);
 
-// Adds the Linear low-rank term of `update` for input `x` to `y` (in place) and returns y.
-// TORCH_CHECKs that x has as many rows as the update's row scales.
+// Adds the Linear low-rank term of `update` for input `x` to columns [column, column + out) of
+// `y` [rows, ..., columns] (in place; out = update.b.size(0)) and returns y. `column` > 0 serves
+// a layer fused with others into one product (models/layers/fused_linear.h). TORCH_CHECKs that x
+// has as many rows as the update's row scales.
 torch::Tensor AddLinearLoraUpdate(const LowRankUpdate& update, const torch::Tensor& x,
-                                  torch::Tensor y);
+                                  torch::Tensor y, int64_t column = 0);
 // The Conv2d term for input `x` with the base layer's stride and padding, added to `y`.
 torch::Tensor AddConv2dLoraUpdate(const LowRankUpdate& update, const torch::Tensor& x,
                                   torch::Tensor y, int64_t stride, int64_t padding);
