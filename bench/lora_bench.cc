@@ -8,12 +8,18 @@
 //
 // The 4 adapters are random rank-`rank` LoRAs written to a temporary folder, each on every
 // attention projection (to_q, to_k, to_v, to_out.0, and FLUX's add_*_proj / to_add_out) of the
-// denoiser: the layers style LoRAs usually train. Prints one JSON line: medians in milliseconds of
-// the whole run and of the denoising part, their ratios (with / without), the load times.
+// denoiser: the layers style LoRAs usually train. The two batches run back to back in every
+// round, in alternating order (a shared machine's load moves slowly against one round), after
+// one warm-up round. Prints one JSON line: medians in milliseconds of the whole run and of the
+// denoising part; the per-round ratios (with / without) of both, with their median, min and
+// max; the load times; the machine's load average (/proc/loadavg, 1 minute) before and after.
 #include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
@@ -23,6 +29,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "loaders/diffusers_folder.h"
 #include "loaders/safetensors.h"
@@ -76,6 +83,24 @@ bool ParseFlags(int argc, char** argv, Flags& f) {
     return false;
   }
   return true;
+}
+
+// The 1-minute load average, or -1 when /proc/loadavg cannot be read.
+double LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  double load = -1;
+  in >> load;
+  return load;
+}
+
+// "[a, b, ...]" with three decimals.
+std::string JsonList(const std::vector<double>& values) {
+  return absl::StrCat("[",
+                      absl::StrJoin(values, ", ",
+                                    [](std::string* out, double v) {
+                                      absl::StrAppend(out, absl::StrFormat("%.3f", v));
+                                    }),
+                      "]");
 }
 
 bool IsAttentionProjection(const std::string& name) {
@@ -151,10 +176,14 @@ int Bench(const Flags& f, const std::string& denoiser_dir) {
   }
   const tlcm::RunSettings settings{f.steps, f.size, f.size, ""};
   std::map<std::string, std::vector<double>> total, denoise;
-  for (int r = 0; r < f.repeats + 1; ++r) {  // the first round warms up
-    for (const auto& [name, batch] : {std::pair{"none", &plain}, std::pair{"four", &styled}}) {
+  std::vector<double> ratios, denoise_ratios;
+  const double load_before = LoadAverage();
+  for (int r = 0; r < f.repeats + 1; ++r) {                  // round 0 warms up
+    std::map<std::string, std::pair<double, double>> round;  // name -> (total, denoise) ms
+    for (const char* name :
+         r % 2 == 0 ? std::vector{"none", "four"} : std::vector{"four", "none"}) {
       const auto start = std::chrono::steady_clock::now();
-      auto result = pipeline.Run(*batch, settings);
+      auto result = pipeline.Run(name == std::string("none") ? plain : styled, settings);
       const double ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
               .count();
@@ -162,22 +191,34 @@ int Bench(const Flags& f, const std::string& denoiser_dir) {
         std::cerr << result.status() << "\n";
         return 1;
       }
-      if (r == 0) continue;
-      total[name].push_back(ms);
-      denoise[name].push_back(result->denoise_ms);
+      round[name] = {ms, result->denoise_ms};
     }
+    if (r == 0) continue;
+    for (const char* name : {"none", "four"}) {
+      total[name].push_back(round[name].first);
+      denoise[name].push_back(round[name].second);
+    }
+    ratios.push_back(round["four"].first / round["none"].first);
+    denoise_ratios.push_back(round["four"].second / round["none"].second);
   }
+  const double load_after = LoadAverage();
   fs::remove_all(dir);
-  const double none = Median(total["none"]), four = Median(total["four"]);
-  const double d_none = Median(denoise["none"]), d_four = Median(denoise["four"]);
+  const auto [ratio_min, ratio_max] = std::minmax_element(ratios.begin(), ratios.end());
+  const auto [d_min, d_max] = std::minmax_element(denoise_ratios.begin(), denoise_ratios.end());
   std::cout << absl::StrFormat(
-      "{\"model\": \"%s\", \"device\": \"%s\", \"size\": %d, \"steps\": %d, \"batch\": 4, "
-      "\"rank\": %d, \"repeats\": %d, \"none_ms\": %.1f, \"four_adapters_ms\": %.1f, "
-      "\"ratio\": %.3f, \"denoise_none_ms\": %.1f, \"denoise_four_adapters_ms\": %.1f, "
-      "\"denoise_ratio\": %.3f, \"adapter_bytes\": %d, \"first_use_load_ms\": [%.1f, %.1f, "
-      "%.1f, %.1f]}\n",
-      f.model, f.device, f.size, f.steps, f.rank, f.repeats, none, four, four / none, d_none,
-      d_four, d_four / d_none, bytes, load_ms[0], load_ms[1], load_ms[2], load_ms[3]);
+      "{\"impl\": \"tlcm-serve\", \"model\": \"%s\", \"device\": \"%s\", \"threads\": %d, "
+      "\"size\": %d, \"steps\": %d, \"batch\": 4, \"rank\": %d, \"rounds\": %d, "
+      "\"none_ms\": %.1f, \"four_adapters_ms\": %.1f, \"ratio_median\": %.3f, "
+      "\"ratio_min\": %.3f, \"ratio_max\": %.3f, \"ratios\": %s, \"denoise_none_ms\": %.1f, "
+      "\"denoise_four_adapters_ms\": %.1f, \"denoise_ratio_median\": %.3f, "
+      "\"denoise_ratio_min\": %.3f, \"denoise_ratio_max\": %.3f, \"denoise_ratios\": %s, "
+      "\"adapter_bytes\": %d, \"first_use_load_ms\": [%.1f, %.1f, %.1f, %.1f], "
+      "\"loadavg_before\": %.2f, \"loadavg_after\": %.2f}\n",
+      f.model, f.device, f.threads, f.size, f.steps, f.rank, f.repeats, Median(total["none"]),
+      Median(total["four"]), Median(ratios), *ratio_min, *ratio_max, JsonList(ratios),
+      Median(denoise["none"]), Median(denoise["four"]), Median(denoise_ratios), *d_min, *d_max,
+      JsonList(denoise_ratios), bytes, load_ms[0], load_ms[1], load_ms[2], load_ms[3], load_before,
+      load_after);
   return 0;
 }
 

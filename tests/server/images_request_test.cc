@@ -128,9 +128,8 @@ TEST(ImagesRequestTest, EngineMessagesAboutAnEntryNameItAsParam) {
   EXPECT_EQ(error.http_status, 400);
   EXPECT_EQ(json::parse(error.body)["error"]["param"], "loras[1].scale");
   // Text that is no field path gives no param.
-  EXPECT_TRUE(json::parse(ToHttpError(absl::InvalidArgumentError("bad thing (x): y")).body)
-                  ["error"]["param"]
-                      .is_null());
+  const json other = json::parse(ToHttpError(absl::InvalidArgumentError("bad (x): y")).body);
+  EXPECT_TRUE(other["error"]["param"].is_null());
 }
 
 }  // namespace
