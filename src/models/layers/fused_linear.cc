@@ -32,7 +32,9 @@ FusedLinear FusedLinear::Fuse(std::vector<LoadedLinear> parts) {
   int64_t row = 0;
   for (size_t i = 0; i < parts.size(); ++i) {
     parts[i]->weight.set_data(fused.weight_.narrow(0, row, fused.widths_[i]));
-    if (fused.bias_.defined()) parts[i]->bias.set_data(fused.bias_.narrow(0, row, fused.widths_[i]));
+    if (fused.bias_.defined()) {
+      parts[i]->bias.set_data(fused.bias_.narrow(0, row, fused.widths_[i]));
+    }
     row += fused.widths_[i];
   }
   fused.parts_ = std::move(parts);
