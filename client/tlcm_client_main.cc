@@ -338,10 +338,11 @@ int RunModels(tlcm::client::Client& client) {
   for (const auto& model : response.models()) {
     std::cout << absl::StrFormat(
         "%s  family=%s ready=%s steps=%d..%d (default %d) size=%dx%d (multiple of %d, max %d "
-        "pixels) batch<=%d samplers=%s devices=%s adapters=%s (at most %d per request)\n",
+        "pixels) batch<=%d batching=%s samplers=%s devices=%s adapters=%s (at most %d per "
+        "request)\n",
         model.name(), model.family(), model.ready() ? "yes" : "no", model.min_steps(),
         model.max_steps(), model.default_steps(), model.default_width(), model.default_height(),
-        model.size_multiple(), model.max_pixels(), model.max_batch_size(),
+        model.size_multiple(), model.max_pixels(), model.max_batch_size(), model.batching_mode(),
         absl::StrJoin(model.samplers(), ","), absl::StrJoin(model.devices(), ","),
         absl::StrJoin(model.adapters(), ","), model.max_loras());
   }

@@ -138,8 +138,10 @@ absl::Status ResolveModel(const std::string& field, const std::vector<std::strin
   if (!model->has_max_queue_delay_ms()) model->set_max_queue_delay_ms(10);
   TLCM_RETURN_IF_ERROR(
       CheckRange(field + ".max_queue_delay_ms", model->max_queue_delay_ms(), 0, 60000));
-  if (model->batching_mode().empty()) model->set_batching_mode("request");
-  if (model->batching_mode() != "request" && model->batching_mode() != "step") {
+  if (model->batching_mode().empty()) {
+    model->set_batching_mode(std::string(engine::BatchingModeName(engine::BatchingOptions().mode)));
+  }
+  if (!engine::ParseBatchingMode(model->batching_mode()).has_value()) {
     return Invalid(field + ".batching_mode",
                    absl::StrCat("\"", model->batching_mode(), "\" is not request or step"));
   }
@@ -385,8 +387,7 @@ engine::EngineOptions MakeEngineOptions(const ServerConfig& resolved) {
     m.spec.adapter_cache_bytes = int64_t{model.adapter_cache_mib()} << 20;
     m.spec.max_loras = model.adapter_folder().empty() ? 0 : model.max_loras();
     m.devices.assign(model.devices().begin(), model.devices().end());
-    m.batching.mode = model.batching_mode() == "step" ? engine::BatchingMode::kStep
-                                                      : engine::BatchingMode::kRequest;
+    m.batching.mode = *engine::ParseBatchingMode(model.batching_mode());
     m.batching.max_batch_size = model.max_batch_size();
     m.batching.max_queue_delay_micros = static_cast<int64_t>(model.max_queue_delay_ms()) * 1000;
     m.batching.max_queue_size = model.max_queue_size();

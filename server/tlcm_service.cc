@@ -502,6 +502,7 @@ grpc::ServerUnaryReactor* TlcmServiceImpl::ListModels(
     out->set_max_pixels(model.info.max_pixels);
     out->set_default_guidance_scale(model.info.default_guidance_scale);
     out->set_max_batch_size(model.batching.max_batch_size);
+    out->set_batching_mode(std::string(engine::BatchingModeName(model.batching.mode)));
     for (const auto& device : model.devices) out->add_devices(device);
     out->set_ready(model.ready);
     for (const auto& adapter : engine_->Adapters(model.info.name)) out->add_adapters(adapter);

@@ -30,6 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "engine/batching_mode.h"
 #include "engine/clock.h"
 #include "engine/engine_observer.h"
 #include "engine/generation_events.h"
@@ -39,18 +40,6 @@
 #include "pipelines/pipeline_factory.h"
 
 namespace tlcm::engine {
-
-// How a model's requests share denoiser calls.
-enum class BatchingMode {
-  // A batch forms once per (model, steps, size, sampler), waiting up to max_queue_delay_micros
-  // to fill, and runs to its end (BatchQueue).
-  kRequest,
-  // Step-level: a running set per (model, size) on each device, which queued images join and
-  // finished, cancelled or expired ones leave at every step boundary; one denoiser call per step
-  // for the whole set whatever its mix of step counts and samplers (StepScheduler). Needs a
-  // pipeline with a SampleStepper.
-  kStep,
-};
 
 // Per-model batching, TF-Serving style.
 struct BatchingOptions {

@@ -99,6 +99,7 @@ class PlaintextTest(unittest.TestCase):
             self.assertLessEqual(m.min_steps, m.default_steps)
             self.assertLessEqual(m.default_steps, m.max_steps)
             self.assertTrue(m.samplers)
+            self.assertIn(m.batching_mode, ("request", "step"))
 
     def test_generate_streams_typed_events_in_order(self):
         events = list(self.client.generate("a lighthouse on a cliff at dawn", model="sdxl-demo",

@@ -49,6 +49,7 @@ TEST(ClientCliTest, CommandsAndExitCodes) {
   CliRun models = RunClient(absl::StrCat("models ", target));
   EXPECT_EQ(models.exit_code, 0);
   EXPECT_NE(models.out.find("fake  family=sdxl ready=yes"), std::string::npos) << models.out;
+  EXPECT_NE(models.out.find(" batching=request "), std::string::npos) << models.out;
 
   CliRun generate = RunClient(absl::StrCat("generate ", target,
                                            " --model fake --prompt 'a blue cone' --count 2"

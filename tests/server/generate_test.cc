@@ -515,6 +515,7 @@ TEST(ListModelsTest, DescribesConfiguredModels) {
   second.set_max_steps(6);
   second.set_default_steps(5);
   second.set_max_batch_size(2);
+  second.set_batching_mode("step");
   second.add_devices("cpu");
   *config.add_models() = second;
   TestServer server(config);
@@ -532,6 +533,7 @@ TEST(ListModelsTest, DescribesConfiguredModels) {
   EXPECT_EQ(a.size_multiple(), 8);
   EXPECT_EQ(a.max_pixels(), 128 * 128);
   EXPECT_EQ(a.max_batch_size(), 4);
+  EXPECT_EQ(a.batching_mode(), "request");
   EXPECT_TRUE(a.ready());
   ASSERT_EQ(a.samplers_size(), 2);
   EXPECT_EQ(a.samplers(0), "lcm");
@@ -541,6 +543,7 @@ TEST(ListModelsTest, DescribesConfiguredModels) {
   EXPECT_EQ(b.name(), "fake-2");
   EXPECT_EQ(b.default_steps(), 5);
   EXPECT_EQ(b.max_batch_size(), 2);
+  EXPECT_EQ(b.batching_mode(), "step");
 }
 
 }  // namespace

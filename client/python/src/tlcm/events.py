@@ -117,6 +117,7 @@ class Model:
     max_batch_size: int
     devices: Tuple[str, ...]
     ready: bool
+    batching_mode: str  # "request" or "step": how the model's requests share denoiser calls
 
 
 def event_from_proto(response: pb.GenerateResponse) -> Optional[Event]:
@@ -148,4 +149,5 @@ def event_from_proto(response: pb.GenerateResponse) -> Optional[Event]:
 def model_from_proto(m: pb.ModelDescription) -> Model:
     return Model(m.name, m.family, tuple(m.samplers), m.default_steps, m.min_steps, m.max_steps,
                  m.default_width, m.default_height, m.size_multiple, m.max_pixels,
-                 m.default_guidance_scale, m.max_batch_size, tuple(m.devices), m.ready)
+                 m.default_guidance_scale, m.max_batch_size, tuple(m.devices), m.ready,
+                 m.batching_mode)
