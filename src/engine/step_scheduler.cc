@@ -68,29 +68,53 @@ bool StepScheduler::MayOpen(const Worker& worker, const SampleShape& shape) cons
   return true;
 }
 
+bool StepScheduler::JoinsBefore(const Queued& a, const Queued& b, int max_batch_size) {
+  const bool a_due = a.overtaken >= max_batch_size;
+  const bool b_due = b.overtaken >= max_batch_size;
+  if (a_due != b_due) return a_due;
+  if (a_due) return false;  // both due: arrival order
+  return a.shape.steps - a.shape.start_step < b.shape.steps - b.shape.start_step;
+}
+
 void StepScheduler::Join(RunningSet& set, Iteration* out) {
-  int room =
-      models_.at(set.shape.model).limits.max_batch_size - static_cast<int>(set.samples.size());
-  for (auto it = queue_.begin(); it != queue_.end() && room > 0;) {
-    if (!SameSet(it->shape, set.shape)) {
-      ++it;
-      continue;
-    }
-    const int take = std::min(room, it->num_images);
-    for (int k = 0; k < take; ++k) {
-      const ScheduledSample sample{SampleId{it->request_id, it->first_image + k}, it->shape.steps,
-                                   it->shape.start_step};
+  const int max_batch_size = models_.at(set.shape.model).limits.max_batch_size;
+  int room = max_batch_size - static_cast<int>(set.samples.size());
+  if (room <= 0) return;
+  std::vector<size_t> order;  // indices into queue_ of the images that may join, by priority
+  for (size_t i = 0; i < queue_.size(); ++i) {
+    if (SameSet(queue_[i].shape, set.shape)) order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return JoinsBefore(queue_[a], queue_[b], max_batch_size);
+  });
+  std::vector<int> taken(queue_.size(), 0);
+  for (size_t i : order) {
+    if (room == 0) break;
+    Queued& q = queue_[i];
+    taken[i] = std::min(room, q.num_images);
+    for (int k = 0; k < taken[i]; ++k) {
+      const ScheduledSample sample{SampleId{q.request_id, q.first_image + k}, q.shape.steps,
+                                   q.shape.start_step};
       set.samples.push_back(RunningSample{sample, false});
       out->joined.push_back(sample);
     }
-    room -= take;
-    it->first_image += take;
-    it->num_images -= take;
-    if (it->num_images > 0) continue;  // room is 0 now
-    queued_ids_.erase(it->request_id);
-    --models_.at(it->shape.model).queued_requests;
-    it = queue_.erase(it);
+    room -= taken[i];
+    q.first_image += taken[i];
+    q.num_images -= taken[i];
   }
+  // Every image that joined counts against the older images of the set's shape left waiting.
+  int joined_after = 0;  // images joined from entries behind position i
+  for (size_t i = queue_.size(); i-- > 0;) {
+    if (!SameSet(queue_[i].shape, set.shape)) continue;
+    if (queue_[i].num_images > 0) queue_[i].overtaken += joined_after;
+    joined_after += taken[i];
+  }
+  std::erase_if(queue_, [&](const Queued& q) {
+    if (q.num_images > 0) return false;
+    queued_ids_.erase(q.request_id);
+    --models_.at(q.shape.model).queued_requests;
+    return true;
+  });
 }
 
 bool StepScheduler::Schedule(int worker_index, absl::Time now, Iteration* out) {

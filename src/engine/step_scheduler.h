@@ -93,9 +93,12 @@ class StepScheduler {
   // is: among the worker's running sets and the sets queued images could open (a (model, width,
   // height) with queued images, no set on this worker and no set with room on any worker), the
   // one that has waited longest (its last step, or its oldest image's arrival), so sets of
-  // different sizes on one device take turns step by step. Joiners come in arrival order up to
-  // max_batch_size; a request may be split over several sets, image i keeps its index. Nothing
-  // waits to fill: a set that starts small fills at later step boundaries.
+  // different sizes on one device take turns step by step. Joiners come up to max_batch_size,
+  // fewest steps to run first (steps - start_step; ties: arrival order), so that short requests do not queue behind long
+  // ones for a whole set's run; an image that max_batch_size later images have overtaken is
+  // due and goes first (due images in arrival order), which bounds how long a long request can
+  // wait. A request may be split over several sets, image i keeps its index. Nothing waits to
+  // fill: a set that starts small fills at later step boundaries.
   bool Schedule(int worker, absl::Time now, Iteration* out);
 
   // The executor ran `iteration`'s step (at `now`). Every stepping sample counts one step.
@@ -120,6 +123,7 @@ class StepScheduler {
     int first_image = 0;
     int num_images = 0;
     absl::Time arrived;
+    int overtaken = 0;  // images of later arrivals that joined a set while these waited
   };
   struct RunningSample {
     ScheduledSample sample;
@@ -145,7 +149,10 @@ class StepScheduler {
   // Whether queued images of `shape` may open a new set on `worker`: no set of the shape there,
   // and none with room elsewhere.
   bool MayOpen(const Worker& worker, const SampleShape& shape) const;
-  // Moves queued images of `set`'s shape into it in arrival order, up to max_batch_size.
+  // Whether queued `a` joins before `b` (both of one set's shape): due ones first, then fewer
+  // steps to run; false on a tie (arrival order decides).
+  static bool JoinsBefore(const Queued& a, const Queued& b, int max_batch_size);
+  // Moves queued images of `set`'s shape into it by JoinsBefore, up to max_batch_size.
   void Join(RunningSet& set, Iteration* out);
   RunningSet* FindSet(int worker, uint64_t id);
   void CloseSet(int worker, uint64_t id);

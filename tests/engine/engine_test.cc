@@ -1035,6 +1035,21 @@ TEST_F(StepLevelEngineTest, AShortRequestJoinsARunningOneAtAStepBoundaryAndFinis
   EXPECT_EQ(events[events.size() - 2], "image 0 seed 10");
 }
 
+TEST_F(StepLevelEngineTest, AQueuedShortRequestJoinsBeforeAnOlderLongOne) {
+  StartStepLevel(/*max_batch_size=*/1);
+  control_.SetManualStepping(true);
+  auto first = Submit(Request("first", 1, 2));
+  ASSERT_TRUE(WaitForStepCalls(1));  // the set is full while both of the others arrive
+  auto long_sink = Submit(Request("long", 2, 8));
+  auto short_sink = Submit(Request("short", 3, 2));
+  control_.SetManualStepping(false);
+  ASSERT_EQ(DoneCode(*long_sink), absl::StatusCode::kOk);
+  ASSERT_EQ(control_.step_sets().size(), 12u);
+  EXPECT_THAT(control_.step_sets()[2], ElementsAre(SampleId{3, 0}));
+  EXPECT_THAT(control_.step_sets()[4], ElementsAre(SampleId{2, 0}));
+  EXPECT_EQ(DoneCode(*short_sink), absl::StatusCode::kOk);
+}
+
 TEST_F(StepLevelEngineTest, ACancelledSampleLeavesAtTheNextBoundaryAndTheOthersGoOn) {
   StartStepLevel();
   control_.SetManualStepping(true);

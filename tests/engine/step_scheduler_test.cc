@@ -121,6 +121,30 @@ TEST_F(StepSchedulerTest, ASetHoldsAtMostMaxBatchSizeAndRefillsAsSamplesLeave) {
   EXPECT_EQ(scheduler_.queued_requests("m"), 0);
 }
 
+TEST_F(StepSchedulerTest, FewerStepsJoinFirstUntilAnOvertakenImageIsDue) {
+  SetUpModel(Limits(/*max_batch_size=*/2));
+  Enqueue(1, Shape(2), 2, At(0));
+  Iteration it = Next(At(0));
+  Enqueue(2, Shape(8), 1, At(1));
+  Enqueue(3, Shape(4), 1, At(2));
+  Enqueue(4, Shape(2), 1, At(3));
+  scheduler_.Update(it, At(10));
+  it = Next(At(10));  // full: nobody joins
+  EXPECT_TRUE(it.joined.empty());
+  EXPECT_THAT(Ids(scheduler_.Update(it, At(20)).finished), ElementsAre("1:0", "1:1"));
+  it = Next(At(20));  // the 2-step request, then the 4-step one, overtake the 8-step one
+  EXPECT_THAT(Stepping(it), ElementsAre("4:0@0/2", "3:0@0/4"));
+  Enqueue(5, Shape(2), 1, At(21));
+  scheduler_.Update(it, At(30));
+  it = Next(At(30));
+  EXPECT_THAT(Ids(scheduler_.Update(it, At(40)).finished), ElementsAre("4:0"));
+  // Request 2 has been overtaken by two images (max_batch_size): it is due and goes before the
+  // shorter request 5.
+  it = Next(At(40));
+  EXPECT_THAT(Stepping(it), ElementsAre("3:0@2/4", "2:0@0/8"));
+  EXPECT_EQ(scheduler_.queued_requests("m"), 1);
+}
+
 TEST_F(StepSchedulerTest, SetsOfDifferentSizesOnOneDeviceTakeTurns) {
   SetUpModel(Limits());
   Enqueue(1, Shape(4, 64, 64), 1, At(0));
