@@ -5,20 +5,26 @@
 //   step_batching_bench [--base_model_path DIR] [--lora_path DIR] [--dtype auto]
 //                       [--device cpu] [--width W] [--height H] [--steps 2,4,8]
 //                       [--requests 120] [--load 0.8] [--max_batch_size 4]
-//                       [--queue_delay_ms 10] [--threads 2] [--seed 7]
+//                       [--queue_delay_ms 10] [--threads 2] [--seed 7] [--rounds 1]
+//                       [--pipelines model,zero_cost]
 //
 // 1. Capacity: every request of the mix submitted at once to request-level batching (full
 //    batches, nothing waits for arrivals): images/s at saturation.
 // 2. The arrival schedule: --requests requests, exponential gaps at --load x capacity, steps
 //    drawn uniformly from --steps; the same schedule (seeded) for every phase.
 // 3. Phases, each on a fresh Engine with one worker on --device: request
-//    (BatchingMode::kRequest with --queue_delay_ms) and step (BatchingMode::kStep), on the model,
-//    then both on the zero-cost pipeline with the same schedule.
+//    (BatchingMode::kRequest with --queue_delay_ms) and step (BatchingMode::kStep), on each of
+//    --pipelines (the model, the zero-cost pipeline) with the same schedule; --rounds times,
+//    the two modes alternating within each round (request first in odd rounds, step first in
+//    even ones), so that a change in the machine's load shows as spread between rounds rather
+//    than as a difference between the modes.
 // Per phase one JSON line: images/s (images over first arrival -> last completion), latency
-// p50 / p99 per step count (arrival -> OnDone), the mean running-set size (images per denoiser
-// call), and the engine overhead per step: the worker's busy time minus the pipeline's timed
-// stages, per denoiser call (on the zero-cost pipeline the stages cost nothing, so it is all
-// engine: scheduling, events, bookkeeping; image encoding runs on the encoder pool, beside).
+// p50 / p99 per step count (arrival -> OnDone) with the p50 of its wait before its first step
+// (queue_p50: the request's queue_ms), the mean running-set size (images per denoiser call), the
+// joiners' prompt encoding per denoiser call, and the engine overhead per step: the worker's
+// busy time minus the pipeline's timed stages, per denoiser call (on the zero-cost pipeline the
+// stages cost nothing, so it is all engine: scheduling, events, bookkeeping; image encoding
+// runs on the encoder pool, beside).
 #include <algorithm>
 #include <chrono>
 #include <iostream>
@@ -56,6 +62,9 @@ ABSL_FLAG(int, max_batch_size, 4, "images per batch / running set");
 ABSL_FLAG(int, queue_delay_ms, 10, "request-level batching's max queue delay");
 ABSL_FLAG(int, threads, 2, "torch compute threads");
 ABSL_FLAG(uint32_t, seed, 7, "seed of the arrival schedule");
+ABSL_FLAG(int, rounds, 1, "rounds of phases (request and step alternate within each)");
+ABSL_FLAG(std::vector<std::string>, pipelines, std::vector<std::string>({"model", "zero_cost"}),
+          "pipelines the phases run on: model, zero_cost");
 
 namespace tlcm {
 namespace {
@@ -77,6 +86,8 @@ struct BenchOptions {
   int queue_delay_ms = absl::GetFlag(FLAGS_queue_delay_ms);
   int threads = absl::GetFlag(FLAGS_threads);
   uint32_t seed = absl::GetFlag(FLAGS_seed);
+  int rounds = absl::GetFlag(FLAGS_rounds);
+  std::vector<std::string> pipelines = absl::GetFlag(FLAGS_pipelines);
 };
 
 // Reads the flags; false (after saying why) when --steps holds something other than integers.
@@ -88,6 +99,12 @@ bool ReadFlags(BenchOptions* o) {
       return false;
     }
     o->steps.push_back(n);
+  }
+  for (const std::string& p : o->pipelines) {
+    if (p != "model" && p != "zero_cost") {
+      std::cerr << "--pipelines: " << p << " is not model or zero_cost\n";
+      return false;
+    }
   }
   return true;
 }
@@ -102,9 +119,10 @@ struct Arrival {
 class TimedSink : public engine::GenerationEventSink {
  public:
   explicit TimedSink(Clock::time_point submitted) : submitted_(submitted) {}
-  void OnDone(const absl::Status& status, const engine::RequestMetrics& /*metrics*/) override {
+  void OnDone(const absl::Status& status, const engine::RequestMetrics& metrics) override {
     absl::MutexLock lock(&mu_);
     status_ = status;
+    queue_ms_ = metrics.queue_ms;
     latency_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - submitted_).count();
     done_at_ = Clock::now();
     done_ = true;
@@ -121,6 +139,10 @@ class TimedSink : public engine::GenerationEventSink {
     absl::MutexLock lock(&mu_);
     return latency_ms_;
   }
+  double queue_ms() const {
+    absl::MutexLock lock(&mu_);
+    return queue_ms_;
+  }
   Clock::time_point done_at() const {
     absl::MutexLock lock(&mu_);
     return done_at_;
@@ -132,6 +154,7 @@ class TimedSink : public engine::GenerationEventSink {
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status status_ ABSL_GUARDED_BY(mu_);
   double latency_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  double queue_ms_ ABSL_GUARDED_BY(mu_) = 0;
   Clock::time_point done_at_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -144,6 +167,7 @@ class CallCounter : public engine::EngineObserver {
     calls_ += report.steps;
     images_ += static_cast<int64_t>(report.batch_size) * report.steps;
     overhead_ms_ += report.worker_ms - report.text_encode_ms - report.denoise_ms - report.decode_ms;
+    text_encode_ms_ += report.text_encode_ms;
   }
   double mean_set_size() const {
     absl::MutexLock lock(&mu_);
@@ -152,6 +176,10 @@ class CallCounter : public engine::EngineObserver {
   double overhead_ms_per_step() const {
     absl::MutexLock lock(&mu_);
     return calls_ == 0 ? 0 : overhead_ms_ / calls_;
+  }
+  double text_encode_ms_per_step() const {
+    absl::MutexLock lock(&mu_);
+    return calls_ == 0 ? 0 : text_encode_ms_ / calls_;
   }
   int64_t calls() const {
     absl::MutexLock lock(&mu_);
@@ -163,6 +191,7 @@ class CallCounter : public engine::EngineObserver {
   int64_t calls_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t images_ ABSL_GUARDED_BY(mu_) = 0;
   double overhead_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  double text_encode_ms_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 struct PhaseResult {
@@ -173,8 +202,10 @@ struct PhaseResult {
   double images_per_s = 0;
   double mean_set_size = 0;
   double overhead_ms_per_step = 0;
+  double text_encode_ms_per_step = 0;
   int64_t denoiser_calls = 0;
   std::map<int, std::vector<double>> latency_ms;  // per step count
+  std::map<int, std::vector<double>> queue_ms;    // per step count
 };
 
 std::unique_ptr<engine::Engine> MakeEngine(const BenchOptions& o, engine::BatchingMode mode,
@@ -225,7 +256,7 @@ PhaseResult RunPhase(const BenchOptions& o, const std::string& pipeline, engine:
                      bool at_once = false) {
   PhaseResult result;
   result.pipeline = pipeline;
-  result.mode = mode == engine::BatchingMode::kStep ? "step" : "request";
+  result.mode = std::string(engine::BatchingModeName(mode));
   CallCounter counter;
   std::unique_ptr<engine::Engine> engine = MakeEngine(o, mode, factory, &counter);
   if (engine == nullptr) {
@@ -258,6 +289,7 @@ PhaseResult RunPhase(const BenchOptions& o, const std::string& pipeline, engine:
     }
     ++result.completed;
     result.latency_ms[steps].push_back(sink->latency_ms());
+    result.queue_ms[steps].push_back(sink->queue_ms());
     last = std::max(last, sink->done_at());
   }
   const double wall_s = std::chrono::duration<double>(last - start).count();
@@ -265,26 +297,30 @@ PhaseResult RunPhase(const BenchOptions& o, const std::string& pipeline, engine:
   engine.reset();  // drains; the observer has every report
   result.mean_set_size = counter.mean_set_size();
   result.overhead_ms_per_step = counter.overhead_ms_per_step();
+  result.text_encode_ms_per_step = counter.text_encode_ms_per_step();
   result.denoiser_calls = counter.calls();
   return result;
 }
 
-std::string Json(const PhaseResult& r, const BenchOptions& o, double arrivals_per_s) {
+std::string Json(const PhaseResult& r, const BenchOptions& o, int round, double arrivals_per_s) {
   std::vector<std::string> per_steps;
   for (const auto& [steps, latency] : r.latency_ms) {
-    per_steps.push_back(absl::StrFormat("\"%d\":{\"n\":%d,\"p50\":%.2f,\"p99\":%.2f}", steps,
-                                        latency.size(), bench::Percentile(latency, 50),
-                                        bench::Percentile(latency, 99)));
+    per_steps.push_back(absl::StrFormat(
+        "\"%d\":{\"n\":%d,\"p50\":%.2f,\"p99\":%.2f,\"queue_p50\":%.2f}", steps, latency.size(),
+        bench::Percentile(latency, 50), bench::Percentile(latency, 99),
+        bench::Percentile(r.queue_ms.at(steps), 50)));
   }
   return absl::StrFormat(
-      "{\"pipeline\":\"%s\",\"mode\":\"%s\",\"device\":\"%s\",\"size\":\"%dx%d\",\"max_batch_"
+      "{\"round\":%d,\"pipeline\":\"%s\",\"mode\":\"%s\",\"device\":\"%s\",\"size\":\"%dx%d\","
+      "\"max_batch_"
       "size\":%d,"
       "\"queue_delay_ms\":%d,\"arrivals_per_s\":%.3f,\"completed\":%d,\"failed\":%d,"
       "\"images_per_s\":%.3f,\"denoiser_calls\":%d,\"mean_set_size\":%.3f,"
-      "\"engine_overhead_ms_per_step\":%.4f,\"latency_ms\":{%s}}",
-      r.pipeline, r.mode, o.device, o.width, o.height, o.max_batch_size, o.queue_delay_ms,
+      "\"text_encode_ms_per_step\":%.3f,\"engine_overhead_ms_per_step\":%.4f,"
+      "\"latency_ms\":{%s}}",
+      round, r.pipeline, r.mode, o.device, o.width, o.height, o.max_batch_size, o.queue_delay_ms,
       arrivals_per_s, r.completed, r.failed, r.images_per_s, r.denoiser_calls, r.mean_set_size,
-      r.overhead_ms_per_step, absl::StrJoin(per_steps, ","));
+      r.text_encode_ms_per_step, r.overhead_ms_per_step, absl::StrJoin(per_steps, ","));
 }
 
 }  // namespace
@@ -294,8 +330,9 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   tlcm::BenchOptions o;
   if (!tlcm::ReadFlags(&o)) return 2;
-  if (o.steps.empty() || o.requests < 1 || o.max_batch_size < 1 || !(o.load > 0)) {
-    std::cerr << "--steps, --requests, --max_batch_size and --load must be non-empty / positive\n";
+  if (o.steps.empty() || o.requests < 1 || o.max_batch_size < 1 || !(o.load > 0) || o.rounds < 1) {
+    std::cerr << "--steps, --requests, --max_batch_size, --load and --rounds must be non-empty / "
+                 "positive\n";
     return 2;
   }
   tlcm::SetComputeThreads(o.threads);
@@ -320,16 +357,21 @@ int main(int argc, char** argv) {
     t += gap(rng);
   }
 
-  // 3. The phases.
+  // 3. The phases, the modes alternating within each round.
   int failed = saturated.failed;
-  for (const char* pipeline : {"model", "zero_cost"}) {
-    const tlcm::engine::PipelineFactory factory =
-        std::string(pipeline) == "model" ? tlcm::engine::PipelineFactory(tlcm::CreatePipeline)
-                                         : tlcm::bench::ZeroCostFactory();
-    for (auto mode : {tlcm::engine::BatchingMode::kRequest, tlcm::engine::BatchingMode::kStep}) {
-      const tlcm::PhaseResult r = tlcm::RunPhase(o, pipeline, mode, factory, schedule);
-      failed += r.failed;
-      std::cout << tlcm::Json(r, o, rate) << std::endl;
+  for (int round = 1; round <= o.rounds; ++round) {
+    for (const std::string& pipeline : o.pipelines) {
+      const tlcm::engine::PipelineFactory factory =
+          pipeline == "model" ? tlcm::engine::PipelineFactory(tlcm::CreatePipeline)
+                              : tlcm::bench::ZeroCostFactory();
+      std::vector<tlcm::engine::BatchingMode> modes = {tlcm::engine::BatchingMode::kRequest,
+                                                       tlcm::engine::BatchingMode::kStep};
+      if (round % 2 == 0) std::reverse(modes.begin(), modes.end());  // neither always goes first
+      for (tlcm::engine::BatchingMode mode : modes) {
+        const tlcm::PhaseResult r = tlcm::RunPhase(o, pipeline, mode, factory, schedule);
+        failed += r.failed;
+        std::cout << tlcm::Json(r, o, round, rate) << std::endl;
+      }
     }
   }
   return failed == 0 ? 0 : 1;
