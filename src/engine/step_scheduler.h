@@ -94,11 +94,11 @@ class StepScheduler {
   // height) with queued images, no set on this worker and no set with room on any worker), the
   // one that has waited longest (its last step, or its oldest image's arrival), so sets of
   // different sizes on one device take turns step by step. Joiners come up to max_batch_size,
-  // fewest steps to run first (steps - start_step; ties: arrival order), so that short requests do not queue behind long
-  // ones for a whole set's run; an image that max_batch_size later images have overtaken is
-  // due and goes first (due images in arrival order), which bounds how long a long request can
-  // wait. A request may be split over several sets, image i keeps its index. Nothing waits to
-  // fill: a set that starts small fills at later step boundaries.
+  // fewest steps to run first (steps - start_step; ties: arrival order), so that short requests do
+  // not queue behind long ones for a whole set's run; an image that max_batch_size later images
+  // have overtaken is due and goes first (due images in arrival order), which bounds how long a
+  // long request can wait. A request may be split over several sets, image i keeps its index.
+  // Nothing waits to fill: a set that starts small fills at later step boundaries.
   bool Schedule(int worker, absl::Time now, Iteration* out);
 
   // The executor ran `iteration`'s step (at `now`). Every stepping sample counts one step.
