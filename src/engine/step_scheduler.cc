@@ -90,15 +90,18 @@ void StepScheduler::Join(RunningSet& set, Iteration* out) {
   std::vector<int> taken(queue_.size(), 0);
   for (size_t i : order) {
     if (room == 0) break;
+    taken[i] = std::min(room, queue_[i].num_images);
+    room -= taken[i];
+  }
+  // The chosen images join in arrival order.
+  for (size_t i = 0; i < queue_.size(); ++i) {
     Queued& q = queue_[i];
-    taken[i] = std::min(room, q.num_images);
     for (int k = 0; k < taken[i]; ++k) {
       const ScheduledSample sample{SampleId{q.request_id, q.first_image + k}, q.shape.steps,
                                    q.shape.start_step};
       set.samples.push_back(RunningSample{sample, false});
       out->joined.push_back(sample);
     }
-    room -= taken[i];
     q.first_image += taken[i];
     q.num_images -= taken[i];
   }

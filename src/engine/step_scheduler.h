@@ -152,7 +152,8 @@ class StepScheduler {
   // Whether queued `a` joins before `b` (both of one set's shape): due ones first, then fewer
   // steps to run; false on a tie (arrival order decides).
   static bool JoinsBefore(const Queued& a, const Queued& b, int max_batch_size);
-  // Moves queued images of `set`'s shape into it by JoinsBefore, up to max_batch_size.
+  // Moves queued images of `set`'s shape into it, up to max_batch_size: JoinsBefore chooses
+  // them, and they join in arrival order.
   void Join(RunningSet& set, Iteration* out);
   RunningSet* FindSet(int worker, uint64_t id);
   void CloseSet(int worker, uint64_t id);

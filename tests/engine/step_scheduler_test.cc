@@ -132,8 +132,8 @@ TEST_F(StepSchedulerTest, FewerStepsJoinFirstUntilAnOvertakenImageIsDue) {
   it = Next(At(10));  // full: nobody joins
   EXPECT_TRUE(it.joined.empty());
   EXPECT_THAT(Ids(scheduler_.Update(it, At(20)).finished), ElementsAre("1:0", "1:1"));
-  it = Next(At(20));  // the 2-step request, then the 4-step one, overtake the 8-step one
-  EXPECT_THAT(Stepping(it), ElementsAre("4:0@0/2", "3:0@0/4"));
+  it = Next(At(20));  // the 2-step and the 4-step request overtake the 8-step one
+  EXPECT_THAT(Stepping(it), ElementsAre("3:0@0/4", "4:0@0/2"));
   Enqueue(5, Shape(2), 1, At(21));
   scheduler_.Update(it, At(30));
   it = Next(At(30));
