@@ -97,6 +97,14 @@ stage() {
 }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+gpu_name="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+# tag_lines [JSON]: each JSON line of stdin with the card's name as `gpu` (and JSON's fields).
+tag_lines() {
+  GPU="$gpu_name" EXTRA="${1:-}" python3 -c 'import json, os, sys
+for line in sys.stdin:
+    r = json.loads(line); r.update(json.loads(os.environ["EXTRA"] or "{}")); r["gpu"] = os.environ["GPU"]
+    print(json.dumps(r))'
+}
 df -h /tmp "$repo" | tee -a "$out/gpu.txt"; free -g | tee -a "$out/gpu.txt"; nproc | tee -a "$out/gpu.txt"
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' | tee -a "$out/gpu.txt"
 # Both sides use the machine's PyTorch (it has no registry to install another): say so when it is
@@ -142,7 +150,7 @@ models_pid=$!
 export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"  # Hopper; only for code LibTorch compiles itself
 torch_dir="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
 torch_cmake="$(python3 -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')"
-bench_targets=(pipeline_bench load_bench step_batching_bench)
+bench_targets=(pipeline_bench load_bench step_batching_bench image_bench tlcm-generate)
 [[ "$serving" == 1 ]] && bench_targets=(serving_bench)
 cmake_args=(-S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTLCM_BUILD_SERVER="$serving"
   -DCMAKE_PREFIX_PATH="$torch_cmake;$deps/usr" -DPKG_CONFIG_EXECUTABLE="$pkg_config"
@@ -185,16 +193,11 @@ if [[ "$serving" == 1 ]]; then
   # One serving_bench process loads the model three times (in-process engine, gRPC server with
   # batches of up to 8, gRPC server with batches of 1) and runs every load against each; its run
   # lines go to results.jsonl with the card's name and the model family.
-  gpu_name="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
   serve() {  # serve NAME LIMIT FORMATS CONCURRENCIES
     stage "$1" "$2" "$build/bench/serving_bench" --pipeline real --device cuda:0 \
       --model_path "$models/sdxl-1024" --lora_path "" --size "$size" --steps_mix 4 \
       --max_batch_size 8 --format "$3" --concurrency "$4" --requests 0 --rounds 1
-    grep -h '^{"run"' "$out/$1.log" |
-      GPU="$gpu_name" python3 -c 'import json, os, sys
-for line in sys.stdin:
-    r = json.loads(line); r.update(gpu=os.environ["GPU"], family="sdxl"); print(json.dumps(r))' \
-      >>"$results"
+    grep -h '^{"run"' "$out/$1.log" | tag_lines '{"family": "sdxl"}' >>"$results"
     grep -h '^{"serving_overhead' "$out/$1.log" | tee -a "$out/summary.log"
   }
   serve serving_png 300 png 1,16,4,64
@@ -205,16 +208,58 @@ for line in sys.stdin:
 fi
 
 prompt="a lighthouse on a rocky coast at dawn, oil painting"
-common=(--prompt "$prompt" --resolution "$size" --steps_list 2,4,8 --seed 1 --device "$device" --repeats 3
-        --warmup 1)
+common=(--prompt "$prompt" --resolution "$size" --seed 1 --device "$device" --repeats 3 --warmup 1)
 sdxl=(--base_model_path "$models/sdxl-1024" --dtype fp16)
 flux=(--base_model_path "$models/flux-1024" --dtype bf16)
-bench() {  # bench NAME LIMIT PROGRAM... : the program's JSON lines (complete or not) go to results.jsonl
+bench() {  # bench NAME LIMIT PROGRAM... : its JSON lines (complete or not) go to results.jsonl
   stage "$@"
-  grep -h '^{' "$out/$1.log" >>"$results"
+  grep -h '^{' "$out/$1.log" | tag_lines >>"$results"
 }
-bench tlcm_sdxl 150 "$build/bench/pipeline_bench" "${common[@]}" "${sdxl[@]}"
-bench tlcm_flux 200 "$build/bench/pipeline_bench" "${common[@]}" "${flux[@]}"
+# Most telling first: a stage that the rest of the budget cannot cover is skipped. Each lever is
+# an A/B against the default line of the same model on the same GPU (issue figures per stage).
+bench tlcm_sdxl 150 "$build/bench/pipeline_bench" "${common[@]}" "${sdxl[@]}" --steps_list 2,4,8
+bench tlcm_sdxl_graphs 150 "$build/bench/pipeline_bench" "${common[@]}" "${sdxl[@]}" \
+  --steps_list 2,4,8 --cuda_graphs true
+bench tlcm_sdxl_vae_fp32 60 "$build/bench/pipeline_bench" "${common[@]}" "${sdxl[@]}" \
+  --steps_list 4 --vae_dtype fp32
+for batch in 4 8; do
+  bench "tlcm_sdxl_b$batch" 90 "$build/bench/pipeline_bench" "${common[@]}" "${sdxl[@]}" \
+    --steps_list 4 --batch_size "$batch" --cuda_graphs true
+done
+# The GPU tests: golden runs on cuda:0, the half-precision targets and CUDA graph replays
+# (bit for bit against eager runs) on CUDA.
+stage core_tests_cuda 90 "$build/tests/tlcm_core_tests" --gtest_filter='*cuda*' --gtest_brief=1
+grep -E 'tests? from|PASSED|FAILED' "$out/core_tests_cuda.log" | tee -a "$out/summary.log"
+bench tlcm_flux 200 "$build/bench/pipeline_bench" "${common[@]}" "${flux[@]}" --steps_list 2,4,8
+bench tlcm_flux_graphs 200 "$build/bench/pipeline_bench" "${common[@]}" "${flux[@]}" \
+  --steps_list 2,4,8 --cuda_graphs true
+# Image encoding of a 1024x1024 picture per format, on this machine's CPU (the server encodes
+# off the GPU worker's thread).
+bench image_encode 40 "$build/bench/image_bench" --size "$size" --repeats 5
+
+# The diffusers side, from the carried wheels (GPU_BENCH_DIFFUSERS=0 skips it): eager, then
+# torch.compile in the modes users pick (compilation happens in the warm-up runs).
+if [[ "${GPU_BENCH_DIFFUSERS:-1}" == 0 ]]; then
+  say "diffusers: skipped (GPU_BENCH_DIFFUSERS=0)"
+elif python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
+  >"$out/pip.log" 2>&1; then
+  export PYTHONPATH=/tmp/site
+  bench diffusers_sdxl 150 python3 tools/bench_diffusers.py "${common[@]}" "${sdxl[@]}" --steps_list 2,4,8
+  bench diffusers_sdxl_compile 300 python3 tools/bench_diffusers.py "${common[@]}" "${sdxl[@]}" \
+    --steps_list 2,4,8 --warmup 2 --compile max-autotune-no-cudagraphs
+  bench diffusers_sdxl_compile_ro 240 python3 tools/bench_diffusers.py "${common[@]}" "${sdxl[@]}" \
+    --steps_list 2,4,8 --warmup 3 --compile reduce-overhead
+  bench diffusers_flux 220 python3 tools/bench_diffusers.py "${common[@]}" "${flux[@]}" --steps_list 2,4,8
+  bench diffusers_flux_compile 300 python3 tools/bench_diffusers.py "${common[@]}" "${flux[@]}" \
+    --steps_list 2,4,8 --warmup 2 --compile max-autotune-no-cudagraphs
+  # Our images against diffusers' on this GPU: fp16 (our bf16 VAE and an fp32 one), bf16, fp32.
+  stage parity_sdxl 150 python3 tools/dtype_parity.py --generate "$build/src/cli/tlcm-generate" \
+    --models "$models" --configs sdxl-1024 --suite gpu --device "$device" --size "$size" --threads 8
+  grep -h '^{' "$out/parity_sdxl.log" | tag_lines >>"$results"
+  unset PYTHONPATH
+else
+  say "diffusers wheels did not install (pip.log)"
+fi
 # Request- against step-level batching under a Poisson 2/4/8-step load at 80% of capacity
 # (docs/server.md, Batching), full-size SDXL without LoRA.
 bench step_batching 200 "$build/bench/step_batching_bench" --device "$device" \
@@ -223,22 +268,6 @@ bench step_batching 200 "$build/bench/step_batching_bench" --device "$device" \
 # Host memory and time of loading the UNet: float32-then-cast versus straight to the GPU.
 bench load_unet 120 "$build/bench/load_bench" --unet "$models/sdxl-1024/unet" --device "$device" \
   --dtype fp16 --repeats 2
-# The tests that exercise the GPU: golden runs on cuda:0 and the half-precision targets on CUDA.
-stage core_tests_cuda 90 "$build/tests/tlcm_core_tests" --gtest_filter='*cuda*' --gtest_brief=1
-grep -E 'tests? from|PASSED|FAILED' "$out/core_tests_cuda.log" | tee -a "$out/summary.log"
-
-# The diffusers side, from the carried wheels (GPU_BENCH_DIFFUSERS=0 skips it).
-if [[ "${GPU_BENCH_DIFFUSERS:-1}" == 0 ]]; then
-  say "diffusers: skipped (GPU_BENCH_DIFFUSERS=0)"
-elif python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
-  >"$out/pip.log" 2>&1; then
-  export PYTHONPATH=/tmp/site
-  bench diffusers_sdxl 150 python3 tools/bench_diffusers.py "${common[@]}" "${sdxl[@]}"
-  bench diffusers_flux 220 python3 tools/bench_diffusers.py "${common[@]}" "${flux[@]}"
-  unset PYTHONPATH
-else
-  say "diffusers wheels did not install (pip.log)"
-fi
 
 run_core_tests
 cat "$results"

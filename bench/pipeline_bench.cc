@@ -5,9 +5,10 @@
 // the T5 part of encode_ms, FLUX only; cpu_ms: process CPU time of a run, all threads, less
 // sensitive than wall time to other processes on a shared machine; load_s: the model's loading
 // time; gpu_allocated_gib / gpu_peak_gib: the CUDA caching allocator's bytes in use after the
-// runs and at most so far, -1 off CUDA). bench/compare_diffusers.sh runs it next to diffusers
-// (tools/bench_diffusers.py) on the same model, threads and machine and prints the ratios;
-// bench/gpu_bench.sh runs both at full size on a CUDA machine.
+// runs and at most so far, -1 off CUDA; vae_dtype / cuda_graphs: the flags, for A/B runs).
+// bench/compare_diffusers.sh runs it next to diffusers (tools/bench_diffusers.py) on the same
+// model, threads and machine and prints the ratios; bench/gpu_bench.sh runs both at full size on a
+// CUDA machine.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -122,12 +123,14 @@ int main(int argc, char** argv) {
     const tlcm::engine::DeviceMemory memory = tlcm::MeasureDeviceMemory(*device);
     std::cout << absl::StrCat(
                      "{\"impl\": \"tlcm-serve\", \"family\": \"", info.family, "\", \"device\": \"",
-                     flags->device, "\", \"dtype\": \"", flags->dtype, "\", \"steps\": ", steps,
-                     ", \"width\": ", flags->width, ", \"height\": ", flags->height,
-                     ", \"batch\": ", flags->batch_size, ", \"threads\": ", at::get_num_threads(),
-                     ", \"load_s\": ", load_s, ", \"median_ms\": ", Median(total),
-                     ", \"cpu_ms\": ", Median(cpu), ", \"encode_ms\": ", Median(encode),
-                     ", \"encode_t5_ms\": ", Median(encode_t5),
+                     flags->device, "\", \"dtype\": \"", flags->dtype, "\", \"vae_dtype\": \"",
+                     flags->vae_dtype,
+                     "\", \"cuda_graphs\": ", flags->cuda_graphs ? "true" : "false",
+                     ", \"steps\": ", steps, ", \"width\": ", flags->width,
+                     ", \"height\": ", flags->height, ", \"batch\": ", flags->batch_size,
+                     ", \"threads\": ", at::get_num_threads(), ", \"load_s\": ", load_s,
+                     ", \"median_ms\": ", Median(total), ", \"cpu_ms\": ", Median(cpu),
+                     ", \"encode_ms\": ", Median(encode), ", \"encode_t5_ms\": ", Median(encode_t5),
                      ", \"denoise_ms\": ", Median(denoise), ", \"decode_ms\": ", Median(decode),
                      ", \"gpu_allocated_gib\": ", Gib(memory.allocated_bytes),
                      ", \"gpu_peak_gib\": ", Gib(memory.peak_allocated_bytes), "}")

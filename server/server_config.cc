@@ -184,6 +184,14 @@ absl::Status ResolveModel(const std::string& field, const std::vector<std::strin
   }
   model->clear_devices();
   for (const auto& device : model_devices) model->add_devices(device);
+  if (model->cuda_graphs()) {
+    for (const auto& device : model_devices) {
+      if (!IsCudaDevice(device)) {
+        return Invalid(field + ".cuda_graphs",
+                       absl::StrCat("needs CUDA devices; this model runs on ", device));
+      }
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -375,6 +383,7 @@ engine::EngineOptions MakeEngineOptions(const ServerConfig& resolved) {
     m.spec.variant = model.variant();
     m.spec.vae_path = model.vae_path();
     m.spec.vae_dtype = model.vae_dtype();
+    m.spec.cuda_graphs = model.cuda_graphs();
     m.spec.max_sequence_length = model.max_sequence_length();
     m.spec.min_steps = model.min_steps();
     m.spec.max_steps = model.max_steps();

@@ -114,6 +114,7 @@ absl::StatusOr<GenerateFlags> ParseGenerateFlags(const std::vector<std::string>&
       {"vae_path", String(&f.vae_path)},
       {"vae_dtype", OneOf("vae_dtype", &f.vae_dtype, kDtypeNames)},
       {"channels_last", Bool("channels_last", &f.channels_last)},
+      {"cuda_graphs", Bool("cuda_graphs", &f.cuda_graphs)},
       {"threads", IntIn("threads", &f.threads, 0, 1024)},
       {"adapter_folder", String(&f.adapter_folder)},
       {"lora",
@@ -215,6 +216,7 @@ std::string GenerateUsage() {
   --variant NAME            weight file variant, e.g. fp16     --vae_path DIR  replacement VAE
   --vae_dtype auto|fp32|fp16|bf16  VAE decoder dtype (default auto: see PipelineOptions)
   --channels_last true|false  NHWC convolution weights (default true)
+  --cuda_graphs true|false  replay denoiser steps from CUDA graphs (CUDA only; default false)
   --threads N               CPU threads for LibTorch (default: all cores)
   --lora NAME_OR_PATH:SCALE style adapter on every image (repeatable; SCALE as diffusers'
                             set_adapters weight, default 1): a .safetensors file or adapter
@@ -250,6 +252,7 @@ ModelSpec ModelSpecOf(const GenerateFlags& flags, std::string name) {
   spec.vae_path = flags.vae_path;
   spec.vae_dtype = flags.vae_dtype;
   spec.channels_last = flags.channels_last;
+  spec.cuda_graphs = flags.cuda_graphs;
   spec.max_sequence_length = flags.max_sequence_length;
   spec.prompt_cache_entries = 0;
   spec.adapter_folder = flags.adapter_folder;

@@ -38,6 +38,7 @@ struct GenerateFlags {
   std::string vae_path;
   std::string vae_dtype = ModelSpec().vae_dtype;
   bool channels_last = ModelSpec().channels_last;
+  bool cuda_graphs = ModelSpec().cuda_graphs;
   int threads = 0;  // LibTorch threads; 0 = all cores
   // --lora NAME_OR_PATH:SCALE (repeatable): style adapters for every image. A PATH (a
   // .safetensors file or an adapter folder) names the adapter by its stem in its own folder.

@@ -100,6 +100,9 @@ absl::StatusOr<std::unique_ptr<FluxPipeline>> FluxPipeline::Load(const std::stri
   p->prompt_cache_ = std::make_unique<PromptCache>(options.prompt_cache_entries);
   p->adapters_ = MakeAdapterCache(options.adapter_folder, options.adapter_cache_bytes,
                                   p->transformer_.get(), options.device, options.dtype);
+  if (options.cuda_graphs) {
+    TLCM_ASSIGN_OR_RETURN(p->graphs_, DenoiserGraphs::Create(options.device));
+  }
   return p;
 }
 
@@ -243,9 +246,19 @@ bool FluxPipeline::Step(const std::vector<DenoisingSample*>& set,
     const LoraBatch lora = lora_batches_.Build(SampleAdapters(set), device, options_.dtype);
     const ScopedLoraBatch lora_scope(&lora);
     const ScopedInterruption interruption(interrupt);
-    velocity = transformer_->forward(x.to(options_.dtype), txt, torch::cat(pooled),
-                                     torch::tensor(timestep, torch::kFloat32).to(device),
-                                     guidance_tensor, img_ids, txt_ids);
+    const std::vector<torch::Tensor> inputs = {x.to(options_.dtype),
+                                               txt,
+                                               torch::cat(pooled),
+                                               torch::tensor(timestep, torch::kFloat32).to(device),
+                                               guidance_tensor,
+                                               img_ids,
+                                               txt_ids};
+    const auto transformer = [this](const std::vector<torch::Tensor>& in) {
+      return transformer_->forward(in[0], in[1], in[2], in[3], in[4], in[5], in[6]);
+    };
+    // Style adapters are per-call state, which a graph cannot replay (denoiser_graphs.h).
+    velocity =
+        graphs_ && lora.updates.empty() ? graphs_->Run(inputs, transformer) : transformer(inputs);
   } catch (const Interrupted&) {
     return false;
   }

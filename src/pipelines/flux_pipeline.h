@@ -17,6 +17,7 @@
 #include "models/t5_encoder.h"
 #include "models/transformer_flux.h"
 #include "pipelines/adapter_cache.h"
+#include "pipelines/denoiser_graphs.h"
 #include "pipelines/denoising_sample.h"
 #include "pipelines/pipeline_options.h"
 #include "pipelines/prompt_cache.h"
@@ -91,6 +92,7 @@ class FluxPipeline {
   std::unique_ptr<PromptCache> prompt_cache_;
   std::unique_ptr<AdapterCache> adapters_;
   LoraBatchBuilder lora_batches_;
+  std::unique_ptr<DenoiserGraphs> graphs_;  // options.cuda_graphs; null = eager
 };
 
 }  // namespace tlcm

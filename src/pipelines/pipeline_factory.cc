@@ -270,6 +270,7 @@ absl::StatusOr<std::unique_ptr<engine::Pipeline>> CreatePipeline(const ModelSpec
     TLCM_ASSIGN_OR_RETURN(options.vae_dtype, ParseDtype(spec.vae_dtype, device, options.dtype));
   }
   options.channels_last = spec.channels_last;
+  options.cuda_graphs = spec.cuda_graphs;
   options.max_sequence_length = spec.max_sequence_length;
   options.prompt_cache_entries = spec.prompt_cache_entries;
   options.adapter_folder = spec.adapter_folder;

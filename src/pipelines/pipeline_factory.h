@@ -31,6 +31,7 @@ struct ModelSpec {
   // UNet / VAE convolution weights NHWC (PipelineOptions::channels_last). A benchmark switch of
   // tlcm-generate and pipeline_bench; the server configuration keeps the default.
   bool channels_last = true;
+  bool cuda_graphs = false;       // PipelineOptions::cuda_graphs
   int max_sequence_length = 512;  // FLUX T5 tokens
   int min_steps = 2;
   int max_steps = 8;

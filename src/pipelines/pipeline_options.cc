@@ -18,7 +18,7 @@ absl::StatusOr<torch::Dtype> ParseDtype(const std::string& name, const torch::De
 
 torch::Dtype VaeDtype(const PipelineOptions& options, bool upcast_float16) {
   if (options.vae_dtype) return *options.vae_dtype;
-  return options.dtype == torch::kFloat16 && upcast_float16 ? torch::kFloat32 : options.dtype;
+  return options.dtype == torch::kFloat16 && upcast_float16 ? torch::kBFloat16 : options.dtype;
 }
 
 absl::StatusOr<torch::Device> ParseDevice(const std::string& name) {

@@ -106,6 +106,9 @@ absl::StatusOr<std::unique_ptr<StableDiffusionXLPipeline>> StableDiffusionXLPipe
   p->prompt_cache_ = std::make_unique<PromptCache>(options.prompt_cache_entries);
   p->adapters_ = MakeAdapterCache(options.adapter_folder, options.adapter_cache_bytes,
                                   p->unet_.get(), options.device, options.dtype);
+  if (options.cuda_graphs) {
+    TLCM_ASSIGN_OR_RETURN(p->graphs_, DenoiserGraphs::Create(options.device));
+  }
   return p;
 }
 
@@ -277,8 +280,14 @@ bool StableDiffusionXLPipeline::Step(const std::vector<DenoisingSample*>& set,
     const LoraBatch lora = lora_batches_.Build(SampleAdapters(set), device, options_.dtype);
     const ScopedLoraBatch lora_scope(&lora);
     const ScopedInterruption interruption(interrupt);
-    eps = unet_->forward(unet_input.to(options_.dtype), torch::tensor(t, torch::kInt64).to(device),
-                         torch::cat(prompt_embeds), torch::cat(pooled), time_ids);
+    const std::vector<torch::Tensor> inputs = {
+        unet_input.to(options_.dtype), torch::tensor(t, torch::kInt64).to(device),
+        torch::cat(prompt_embeds), torch::cat(pooled), time_ids};
+    const auto unet = [this](const std::vector<torch::Tensor>& in) {
+      return unet_->forward(in[0], in[1], in[2], in[3], in[4]);
+    };
+    // Style adapters are per-call state, which a graph cannot replay (denoiser_graphs.h).
+    eps = graphs_ && lora.updates.empty() ? graphs_->Run(inputs, unet) : unet(inputs);
   } catch (const Interrupted&) {
     return false;
   }

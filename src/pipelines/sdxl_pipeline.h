@@ -16,6 +16,7 @@
 #include "models/clip_text_model.h"
 #include "models/unet_2d_condition.h"
 #include "pipelines/adapter_cache.h"
+#include "pipelines/denoiser_graphs.h"
 #include "pipelines/denoising_sample.h"
 #include "pipelines/pipeline_options.h"
 #include "pipelines/prompt_cache.h"
@@ -111,6 +112,7 @@ class StableDiffusionXLPipeline {
   std::unique_ptr<PromptCache> prompt_cache_;
   std::unique_ptr<AdapterCache> adapters_;
   LoraBatchBuilder lora_batches_;
+  std::unique_ptr<DenoiserGraphs> graphs_;  // options.cuda_graphs; null = eager
 };
 
 }  // namespace tlcm

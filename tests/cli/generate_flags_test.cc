@@ -17,17 +17,20 @@ TEST(GenerateFlagsTest, PrecisionAndLayoutFlagsReachTheModelSpec) {
   ModelSpec spec = ModelSpecOf(*defaults, "m");
   EXPECT_EQ(spec.vae_dtype, "auto");
   EXPECT_TRUE(spec.channels_last);
+  EXPECT_FALSE(spec.cuda_graphs);
 
-  auto set = ParseGenerateFlags(Args({"--vae_dtype", "bf16", "--channels_last=false"}));
+  auto set = ParseGenerateFlags(
+      Args({"--vae_dtype", "bf16", "--channels_last=false", "--cuda_graphs=true"}));
   ASSERT_TRUE(set.ok()) << set.status();
   spec = ModelSpecOf(*set, "m");
   EXPECT_EQ(spec.vae_dtype, "bf16");
   EXPECT_FALSE(spec.channels_last);
+  EXPECT_TRUE(spec.cuda_graphs);
 }
 
 TEST(GenerateFlagsTest, BadPrecisionAndLayoutValuesNameTheFlag) {
   for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
-           {"vae_dtype", "int8"}, {"channels_last", "yes"}}) {
+           {"vae_dtype", "int8"}, {"channels_last", "yes"}, {"cuda_graphs", "on"}}) {
     auto flags = ParseGenerateFlags(Args({"--" + flag, value}));
     ASSERT_FALSE(flags.ok()) << flag;
     EXPECT_EQ(flags.status().code(), absl::StatusCode::kInvalidArgument);

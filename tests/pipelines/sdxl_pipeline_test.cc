@@ -55,6 +55,19 @@ TEST(SdxlPipelineTest, BFloat16VaeDecodeStaysCloseToFloat32) {
   testing::ExpectGoldenRuns("sdxl-rich", *with_lora, *without_lora, 0.6, 5);
 }
 
+TEST(SdxlPipelineTest, VaeDtypeUpcastsFloat16ToBFloat16UnlessSet) {
+  PipelineOptions options;
+  options.dtype = torch::kFloat16;
+  EXPECT_EQ(VaeDtype(options, /*upcast_float16=*/true), torch::kBFloat16);
+  EXPECT_EQ(VaeDtype(options, /*upcast_float16=*/false), torch::kFloat16);
+  options.vae_dtype = torch::kFloat32;
+  EXPECT_EQ(VaeDtype(options, true), torch::kFloat32);
+  options = PipelineOptions();
+  EXPECT_EQ(VaeDtype(options, true), torch::kFloat32);  // float32 runs stay float32
+  options.dtype = torch::kBFloat16;
+  EXPECT_EQ(VaeDtype(options, true), torch::kBFloat16);
+}
+
 TEST(SdxlPipelineTest, ChannelsLastChangesNoImage) {
   PipelineOptions options;
   options.lora_path = DataPath("sdxl-rich/lora");

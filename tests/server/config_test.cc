@@ -80,6 +80,21 @@ TEST(ConfigTest, FillsDefaults) {
   EXPECT_GE(resolved->max_send_message_bytes(), 2048 * 2048 * 3);
 }
 
+TEST(ConfigTest, CudaGraphsReachTheModelSpecOnCudaDevicesOnly) {
+  auto config = Parse(kMinimal);
+  config.mutable_models(0)->set_cuda_graphs(true);
+  auto gpus = ResolveServerConfig(config, {"cpu", "cuda:0"});
+  ASSERT_TRUE(gpus.ok()) << gpus.status();
+  EXPECT_TRUE(MakeEngineOptions(*gpus).models[0].spec.cuda_graphs);
+
+  config.add_devices("cuda:0");
+  config.add_devices("cpu");
+  auto mixed = ResolveServerConfig(config, {"cpu", "cuda:0"});
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_EQ(mixed.status().message(),
+            "models[0].cuda_graphs: needs CUDA devices; this model runs on cpu");
+}
+
 TEST(ConfigTest, AllDevicesMeansEveryGpuOrCpu) {
   auto gpus = ResolveServerConfig(Parse(kMinimal), {"cpu", "cuda:0", "cuda:1"});
   ASSERT_TRUE(gpus.ok());
@@ -104,6 +119,7 @@ TEST(ConfigTest, AllDevicesMeansEveryGpuOrCpu) {
   EXPECT_EQ(engine.models[0].spec.lora_path, "/abs/lora");
   EXPECT_EQ(engine.models[0].spec.lora_scale, -1.0f);
   EXPECT_EQ(engine.models[0].spec.vae_dtype, "auto");
+  EXPECT_FALSE(engine.models[0].spec.cuda_graphs);
   EXPECT_EQ(engine.models[0].batching.max_queue_delay_micros, 10000);
   EXPECT_EQ(engine.models[0].batching.mode, ::tlcm::engine::BatchingMode::kRequest);
   EXPECT_EQ(engine.drain_grace_micros, 30000000);
@@ -156,6 +172,7 @@ TEST(ConfigTest, InvalidValuesNameTheField) {
       {"models { name: \"a\" base_model_path: \"x\" max_sequence_length: 1000 }",
        "models[0].max_sequence_length"},
       {"models { name: \"a\" base_model_path: \"x\" devices: \"cuda:0\" }", "models[0].devices[0]"},
+      {"models { name: \"a\" base_model_path: \"x\" cuda_graphs: true }", "models[0].cuda_graphs"},
       {"max_send_message_bytes: 1000 models { name: \"a\" base_model_path: \"x\" }",
        "max_send_message_bytes"},
   };
