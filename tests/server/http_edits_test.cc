@@ -17,6 +17,7 @@
 #include "image/png_writer.h"
 #include "server/http/edits_request.h"
 #include "tests/engine/fake_pipeline.h"
+#include "tests/server/http_error_answer.h"
 #include "tests/server/http_exchange.h"
 #include "tests/server/test_server.h"
 
@@ -115,15 +116,6 @@ tlcm::v1::ServerConfig HttpConfig() {
 
 httplib::Result Edit(httplib::Client& client, const httplib::MultipartFormDataItems& items) {
   return client.Post("/v1/images/edits", items);
-}
-
-json ErrorOf(const httplib::Result& result, int status) {
-  EXPECT_TRUE(result) << "no answer";
-  if (!result) return json();
-  EXPECT_EQ(result->status, status) << result->body;
-  const json body = json::parse(result->body, nullptr, false);
-  EXPECT_TRUE(body.contains("error")) << result->body;
-  return body.value("error", json::object());
 }
 
 TEST(HttpEditsTest, EditsAnImageAndNamesTheFieldOfEachError) {

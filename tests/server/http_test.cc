@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "image/png_codec.h"
+#include "tests/server/http_error_answer.h"
 #include "tests/server/test_server.h"
 
 namespace tlcm::testing {
@@ -55,16 +56,6 @@ std::string GenerationBody(const std::string& extra = "") {
 httplib::Result Generate(httplib::Client& client, const std::string& body,
                          const httplib::Headers& headers = {}) {
   return client.Post("/v1/images/generations", headers, body, "application/json");
-}
-
-// The error object of an error answer, after checking its status.
-json ErrorOf(const httplib::Result& result, int status) {
-  EXPECT_TRUE(result) << "no answer";
-  if (!result) return json();
-  EXPECT_EQ(result->status, status) << result->body;
-  const json body = json::parse(result->body, nullptr, false);
-  EXPECT_TRUE(body.contains("error")) << result->body;
-  return body.value("error", json::object());
 }
 
 struct SseEvent {
