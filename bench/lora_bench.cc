@@ -172,7 +172,7 @@ int Bench(const Flags& f, const std::string& denoiser_dir) {
       return 1;
     }
     bytes = (*adapter)->bytes();
-    styled.back().loras.push_back({*adapter, 1.0f});
+    styled.back().adapters.push_back({*adapter, 1.0f});
   }
   const tlcm::RunSettings settings{f.steps, f.size, f.size, ""};
   std::map<std::string, std::vector<double>> total, denoise;
@@ -191,7 +191,7 @@ int Bench(const Flags& f, const std::string& denoiser_dir) {
         std::cerr << result.status() << "\n";
         return 1;
       }
-      round[name] = {ms, result->denoise_ms};
+      round[name] = {ms, result->timings.denoise_ms};
     }
     if (r == 0) continue;
     for (const char* name : {"none", "four"}) {

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cli/generate_flags.h"
+#include "engine/whole_batch.h"
 #include "pipelines/device_memory.h"
 #include "pipelines/pipeline_factory.h"
 #include "pipelines/pipeline_options.h"
@@ -102,22 +103,22 @@ int main(int argc, char** argv) {
     for (int r = 0; r < warmup + repeats; ++r) {
       const auto start = std::chrono::steady_clock::now();
       const std::clock_t cpu_start = std::clock();
-      auto timings = (*pipeline)->Run(key, jobs, {});
+      auto batch = tlcm::engine::RunWholeBatch(**pipeline, key, jobs);
       const double ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
               .count();
       const double cpu_ms = 1000.0 * static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
-      if (!timings.ok()) {
-        std::cerr << timings.status().message() << "\n";
+      if (!batch.ok()) {
+        std::cerr << batch.status().message() << "\n";
         return 1;
       }
       if (r < warmup) continue;
       total.push_back(ms);
       cpu.push_back(cpu_ms);
-      encode.push_back(timings->text_encode_ms);
-      encode_t5.push_back(timings->text_encode_t5_ms);
-      denoise.push_back(timings->denoise_ms);
-      decode.push_back(timings->decode_ms);
+      encode.push_back(batch->timings.text_encode_ms);
+      encode_t5.push_back(batch->timings.text_encode_t5_ms);
+      denoise.push_back(batch->timings.denoise_ms);
+      decode.push_back(batch->timings.decode_ms);
     }
     // GPU memory (CUDA builds): what the loaded model holds, and the peak so far (any run).
     const tlcm::engine::DeviceMemory memory = tlcm::MeasureDeviceMemory(*device);

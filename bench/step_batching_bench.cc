@@ -166,8 +166,9 @@ class CallCounter : public engine::EngineObserver {
     absl::MutexLock lock(&mu_);
     calls_ += report.steps;
     images_ += static_cast<int64_t>(report.batch_size) * report.steps;
-    overhead_ms_ += report.worker_ms - report.text_encode_ms - report.denoise_ms - report.decode_ms;
-    text_encode_ms_ += report.text_encode_ms;
+    const engine::StageTimings& t = report.timings;
+    overhead_ms_ += report.worker_ms - t.text_encode_ms - t.denoise_ms - t.decode_ms;
+    text_encode_ms_ += t.text_encode_ms;
   }
   double mean_set_size() const {
     absl::MutexLock lock(&mu_);

@@ -15,13 +15,12 @@
 
 namespace tlcm::bench {
 
-class ZeroCostPipeline : public engine::Pipeline, public engine::SampleStepper {
+class ZeroCostPipeline : public engine::Pipeline {
  public:
   explicit ZeroCostPipeline(engine::ModelInfo info) : info_(std::move(info)) {}
   const engine::ModelInfo& info() const override { return info_; }
-  engine::SampleStepper* stepper() override { return this; }
 
-  // Step-wise: samples only remember their size.
+  // Samples only remember their size.
   absl::StatusOr<engine::StageTimings> Start(
       int width, int height, const std::vector<engine::SampleSpec>& samples) override {
     for (const engine::SampleSpec& s : samples)
@@ -49,17 +48,6 @@ class ZeroCostPipeline : public engine::Pipeline, public engine::SampleStepper {
     for (const engine::SampleId& id : ids) sizes_.erase({id.request_id, id.image});
   }
 
-  absl::StatusOr<engine::StageTimings> Run(const engine::BatchKey& key,
-                                           const std::vector<engine::ImageJob>& jobs,
-                                           const engine::BatchCallbacks& callbacks) override {
-    for (int step = 1; step <= key.steps; ++step) callbacks.on_step(step, key.steps);
-    const RgbImage& picture = PictureOf(key.width, key.height);
-    for (size_t j = 0; j < jobs.size(); ++j) {
-      if (!callbacks.should_drop(j)) callbacks.on_image(j, picture);
-    }
-    return engine::StageTimings{};
-  }
-
  private:
   const RgbImage& PictureOf(int width, int height) {
     auto [it, added] = pictures_.try_emplace({width, height});
@@ -68,7 +56,7 @@ class ZeroCostPipeline : public engine::Pipeline, public engine::SampleStepper {
   }
 
   engine::ModelInfo info_;
-  std::map<std::pair<int, int>, RgbImage> pictures_;  // used by the one worker running Run
+  std::map<std::pair<int, int>, RgbImage> pictures_;  // used by the one worker that steps
   std::map<std::pair<uint64_t, int>, std::pair<int, int>> sizes_;  // started samples' sizes
 };
 

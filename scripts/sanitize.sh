@@ -55,9 +55,10 @@ timed() {
 
 asan_stage() {
   configure "$ASAN_BUILD_DIR" clang++-14 -DTLCM_SANITIZE=address,undefined -DTLCM_BUILD_FUZZERS=ON
-  local suites=(tlcm_text_tests tlcm_image_tests tlcm_engine_tests tlcm_server_tests)
+  local suites=(tlcm_text_tests tlcm_image_tests tlcm_engine_tests tlcm_scheduler_tests
+                tlcm_server_tests)
   timed "asan build" cmake --build "$ASAN_BUILD_DIR" -j "$JOBS" --target "${suites[@]}" "${fuzzers[@]}"
-  local dirs=(tests/text tests/image tests/engine tests/server) i
+  local dirs=(tests/text tests/image tests/engine tests/engine tests/server) i
   for i in "${!suites[@]}"; do
     timed "asan ${suites[$i]}" "$ASAN_BUILD_DIR/${dirs[$i]}/${suites[$i]}" --gtest_brief=1
   done

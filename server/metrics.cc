@@ -184,14 +184,14 @@ void ServerMetrics::OnBatchDone(const engine::BatchReport& report, bool warmup) 
       .Increment();
   batch_size_.Add(labels, BatchSizeBuckets()).Observe(report.batch_size);
   if (!report.status.ok()) return;
-  text_encode_duration_.Add(labels, StageBuckets()).Observe(Seconds(report.text_encode_ms));
-  denoise_duration_.Add(labels, StageBuckets()).Observe(Seconds(report.denoise_ms));
+  text_encode_duration_.Add(labels, StageBuckets()).Observe(Seconds(report.timings.text_encode_ms));
+  denoise_duration_.Add(labels, StageBuckets()).Observe(Seconds(report.timings.denoise_ms));
   denoise_step_duration_.Add(labels, StageBuckets()).Observe(Seconds(report.step_ms));
-  decode_duration_.Add(labels, StageBuckets()).Observe(Seconds(report.decode_ms));
+  decode_duration_.Add(labels, StageBuckets()).Observe(Seconds(report.timings.decode_ms));
   batch_worker_duration_.Add(labels, StageBuckets()).Observe(Seconds(report.worker_ms));
   denoising_steps_.Add(labels).Increment(report.steps);
-  prompt_cache_hits_.Add(labels).Increment(report.prompt_cache_hits);
-  prompt_cache_misses_.Add(labels).Increment(report.prompt_cache_misses);
+  prompt_cache_hits_.Add(labels).Increment(report.timings.prompt_cache_hits);
+  prompt_cache_misses_.Add(labels).Increment(report.timings.prompt_cache_misses);
 }
 
 void ServerMetrics::OnImageDelivered(const std::string& model, double encode_ms) {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/generate_flags.h"
 #include "engine/generation_request.h"
+#include "engine/whole_batch.h"
 #include "image/image_format.h"
 #include "pipelines/pipeline_factory.h"
 
@@ -100,29 +101,24 @@ int main(int argc, char** argv) {
     return Fail(
         absl::InternalError(absl::StrCat("cannot create ", dir.string(), ": ", ec.message())));
 
-  absl::Status write_status;
-  tlcm::engine::BatchCallbacks callbacks;
-  callbacks.on_step = [](int step, int total) {
-    std::cerr << "step " << step << "/" << total << "\n";
-  };
-  callbacks.on_image = [&](size_t i, tlcm::RgbImage image) {
-    absl::StatusOr<std::string> bytes = tlcm::EncodeImage(image, *format, flags->quality);
-    if (!bytes.ok()) {
-      write_status.Update(bytes.status());
-      return;
-    }
+  tlcm::engine::WholeBatchHooks hooks;
+  hooks.on_step = [](int step, int total) { std::cerr << "step " << step << "/" << total << "\n"; };
+  absl::StatusOr<tlcm::engine::WholeBatch> batch =
+      tlcm::engine::RunWholeBatch(**pipeline, key, jobs, hooks);
+  if (!batch.ok()) return Fail(batch.status());
+  for (size_t i = 0; i < batch->images.size(); ++i) {
+    absl::StatusOr<std::string> bytes =
+        tlcm::EncodeImage(batch->images[i], *format, flags->quality);
+    if (!bytes.ok()) return Fail(bytes.status());
     const fs::path path =
         dir / absl::StrCat(tlcm::SafeFileStem(flags->prompt), "_", i, ".", flags->format);
     std::ofstream out(path, std::ios::binary);
     out.write(bytes->data(), static_cast<std::streamsize>(bytes->size()));
-    if (!out)
-      write_status.Update(absl::InternalError(absl::StrCat("cannot write ", path.string())));
+    if (!out) return Fail(absl::InternalError(absl::StrCat("cannot write ", path.string())));
     std::cout << path.string() << "\n";
-  };
-  absl::StatusOr<tlcm::engine::StageTimings> timings = (*pipeline)->Run(key, jobs, callbacks);
-  if (!timings.ok()) return Fail(timings.status());
-  if (!write_status.ok()) return Fail(write_status);
-  std::cerr << "text encode " << timings->text_encode_ms << " ms, denoise " << timings->denoise_ms
-            << " ms, decode " << timings->decode_ms << " ms\n";
+  }
+  const tlcm::engine::StageTimings& timings = batch->timings;
+  std::cerr << "text encode " << timings.text_encode_ms << " ms, denoise " << timings.denoise_ms
+            << " ms, decode " << timings.decode_ms << " ms\n";
   return 0;
 }

@@ -57,13 +57,7 @@ EngineCore::EngineCore(EngineOptions options, PipelineFactory factory)
     }
     model_index_[model_options.spec.name] = static_cast<int>(m);
     models_.push_back(std::move(model));
-    const BatchingOptions& batching = model_options.batching;
-    if (batching.mode == BatchingMode::kStep) {
-      steps_.AddModel(model_options.spec.name, {batching.max_batch_size, batching.max_queue_size});
-    } else {
-      queue_.AddModel(model_options.spec.name, batching.max_batch_size,
-                      absl::Microseconds(batching.max_queue_delay_micros), batching.max_queue_size);
-    }
+    steps_.AddModel(model_options.spec.name, model_options.batching);
   }
   for (const auto& worker : workers_) {
     steps_.AddWorker({worker->model_names.begin(), worker->model_names.end()});
@@ -143,6 +137,7 @@ void EngineCore::Drain(absl::Duration grace) {
     return;
   }
   drain_state_ = DrainState::kDraining;
+  steps_.StopWaitingToFill();
   scheduler_cv_.Signal();  // queued batches stop waiting for their delay
   const absl::Time give_up = clock_->Now() + grace;
   while (!active_.empty() && clock_->Now() < give_up) {

@@ -1,24 +1,20 @@
 // The serving engine: keeps pipelines resident on every device, batches compatible requests,
 // runs them on one worker thread per device and streams events back. Torch-free; it knows
-// "a pipeline with a batch key" (engine/pipeline.h), nothing about UNets.
+// "a pipeline that starts, steps and decodes samples" (engine/pipeline.h), nothing about UNets.
 //
 // Life of a request:
-//   Submit() validates and admits it (or answers an error at once) -> it waits in the queue of
-//   its BatchKey -> a free worker takes the oldest ready batch -> the pipeline runs it, calling
-//   back per step and per image -> the engine's encoder pool encodes each image (the worker
-//   goes on at once) and hands it to the request's GenerationEventSink, in the order the
-//   pipeline produced them -> exactly one terminal OnDone, after the last image.
+//   Submit() validates and admits it (or answers an error at once) -> its images wait in the
+//   StepScheduler's queue -> a worker's iteration takes them into a running set (a batch) ->
+//   the pipeline starts them, steps the set once per iteration and decodes the images that
+//   finished -> the engine's encoder pool encodes each image (the worker goes on at once) and
+//   hands it to the request's GenerationEventSink, in the order the pipeline produced them ->
+//   exactly one terminal OnDone, after the last image.
 //
-// Batching, per model (BatchingOptions::mode). Step-level: see StepScheduler; a worker runs one
-// iteration (joins, one step, decodes) at a time and takes request-level batches between them.
-// Request-level (TF-Serving's shared batch scheduler, with images as the task size): requests
-// batch only when their BatchKey (model, steps, width, height, sampler) is equal. Each key holds a
-// list of batches; a request goes into the key's open batch when its images fit, otherwise the open
-// batch closes and a new one opens. A request with more images than max_batch_size is split into
-// chunks that fill the open batch and then new ones; image i keeps seed + i wherever it runs.
-// A batch is ready when it is full or closed, when its first request has waited
-// max_queue_delay_micros, or while the engine drains. A free worker takes the ready batch that
-// opened first among the models it holds, so no key starves.
+// Batching, per model (BatchingOptions::mode): two policies of one scheduler (StepScheduler;
+// engine/step_scheduler.h states the rules). Step-level: images join and leave a device's
+// running set of their model and size at every step boundary. Request-level: a batch of one
+// BatchKey forms once (when full, after max_queue_delay_micros, or while draining) and runs to
+// its end on its device. Either way image i of a request keeps seed + i wherever it runs.
 #pragma once
 
 #include <cstdint>
@@ -40,15 +36,6 @@
 #include "pipelines/pipeline_factory.h"
 
 namespace tlcm::engine {
-
-// Per-model batching, TF-Serving style.
-struct BatchingOptions {
-  BatchingMode mode = BatchingMode::kRequest;
-  int max_batch_size = 4;                 // images per batch or running set (>= 1)
-  int64_t max_queue_delay_micros = 5000;  // kRequest: how long a batch may wait to fill up (>= 0)
-  int max_queue_size = 64;                // requests waiting for this model; beyond it Submit
-                                          // answers RESOURCE_EXHAUSTED (>= 1)
-};
 
 // One model to serve.
 struct ModelOptions {

@@ -125,7 +125,10 @@ absl::StatusOr<RequestHandle> EngineCore::Submit(GenerationRequest request,
     // of holding a device for nothing.
     if (const double rate = model_states_[model_id].fastest_ms_per_megapixel_step;
         rate > 0 && request.deadline != absl::InfiniteFuture()) {
-      const double megapixel_steps = MegapixelSteps(resolved->key, request.num_images);
+      const BatchKey& key = resolved->key;
+      const int steps = key.steps - resolved->start_step;  // an image input skips the first ones
+      const double megapixel_steps =
+          MegapixelSteps(key.width, key.height, steps, request.num_images);
       const absl::Duration needed = absl::Milliseconds(megapixel_steps * rate);
       if (now + needed > request.deadline) {
         absl::Status status = absl::DeadlineExceededError(absl::StrCat(
@@ -140,28 +143,11 @@ absl::StatusOr<RequestHandle> EngineCore::Submit(GenerationRequest request,
       }
     }
     const uint64_t id = next_id_;
-    int position = 0;
-    int chunks = 0;
-    if (model.options.batching.mode == BatchingMode::kStep) {
-      const BatchKey& key = resolved->key;
-      absl::StatusOr<int> queued = steps_.Enqueue(
-          id, SampleShape{key.model, key.width, key.height, key.steps, resolved->start_step},
-          request.num_images, now);
-      if (!queued.ok()) {
-        AdmissionResult(known_model, queued.status());
-        return queued.status();
-      }
-      position = *queued;
-      chunks = request.num_images;  // every image is a sample of its own
-    } else {
-      absl::StatusOr<BatchQueue::Admission> admission =
-          queue_.Enqueue(resolved->key, id, request.num_images, now);
-      if (!admission.ok()) {
-        AdmissionResult(known_model, admission.status());
-        return admission.status();
-      }
-      position = admission->position;
-      chunks = admission->num_chunks;
+    absl::StatusOr<int> position = steps_.Enqueue(
+        id, SampleShape{resolved->key, resolved->start_step}, request.num_images, now);
+    if (!position.ok()) {
+      AdmissionResult(known_model, position.status());
+      return position.status();
     }
     ++next_id_;
 
@@ -180,7 +166,7 @@ absl::StatusOr<RequestHandle> EngineCore::Submit(GenerationRequest request,
 
     Active& active = active_[id];
     active.request = admitted;
-    active.chunks_left = chunks;
+    active.images_left = admitted->request.num_images;
     if (admitted->request.deadline != absl::InfiniteFuture()) {
       deadlines_.emplace(admitted->request.deadline, id);
     }
@@ -191,7 +177,7 @@ absl::StatusOr<RequestHandle> EngineCore::Submit(GenerationRequest request,
     ReportInFlightLocked(name);
     AdmissionResult(name, absl::OkStatus());
     PostLocked(
-        id, [position](GenerationEventSink& s) { s.OnQueued(position); }, &flush);
+        id, [position = *position](GenerationEventSink& s) { s.OnQueued(position); }, &flush);
     scheduler_cv_.Signal();
     handle = RequestHandle(weak_from_this(), id, admitted->seed);
   }

@@ -3,8 +3,8 @@
 //   engine.cc            construction, readiness, listing, drain and stop; the public facade
 //   engine_admission.cc  Submit (validation, adapters, queueing) and Cancel
 //   engine_dispatch.cc   the scheduler thread: deadlines, handing work to idle workers
-//   engine_worker.cc     the device workers: loading, warm-up, request-level batches and
-//                        step-level iterations on a pipeline
+//   engine_worker.cc     the device workers: loading, warm-up, and the iterations of running
+//                        sets (joins, one step, previews, decodes) on a pipeline
 //   engine_events.cc     event routing: what each request hears, and when it ends
 //   engine_encoding.cc   the hand-off of images and previews to the encoder pool
 // Not part of the engine's interface: include only from those files.
@@ -29,7 +29,6 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "engine/batch_queue.h"
 #include "engine/encoder_pool.h"
 #include "engine/engine.h"
 #include "engine/event_stream.h"
@@ -44,12 +43,12 @@ inline absl::Status Annotate(const absl::Status& status, absl::string_view conte
   return absl::Status(status.code(), absl::StrCat(context, ": ", status.message()));
 }
 
-// Width x height in megapixels, times steps and images: the work of a request.
-inline double MegapixelSteps(const BatchKey& key, int images) {
-  return static_cast<double>(key.width) * key.height / 1e6 * key.steps * images;
+// Width x height in megapixels, times steps and images: the denoising work of images.
+inline double MegapixelSteps(int width, int height, int steps, int images) {
+  return static_cast<double>(width) * height / 1e6 * steps * images;
 }
 
-// A request as admitted. Immutable; shared by the active table and the batches running it.
+// A request as admitted. Immutable; shared by the active table and the sets running it.
 struct Request {
   uint64_t id = 0;
   GenerationRequest request;
@@ -114,28 +113,27 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   // An admitted request that has no terminal status yet.
   struct Active {
     std::shared_ptr<const Request> request;
-    int chunks_left = 0;  // chunks queued or running
+    int images_left = 0;  // images not yet delivered (queued, running or encoding)
     bool started = false;
     RequestMetrics metrics;
   };
   enum class WorkerState { kLoading, kIdle, kBusy, kFailed };
   struct WorkerSlot {
     WorkerState state = WorkerState::kLoading;
-    std::optional<Batch> assigned;  // handed over by the scheduler, not yet picked up
-    bool stepping = false;          // told to run step-level iterations, not yet picked up
-    bool running = false;           // inside RunBatch
-    absl::Time progressed;          // while running: the batch's start or its latest step
-                                    // boundary or image, whichever came last
-    std::string running_model;      // while running
+    bool stepping = false;      // told to run iterations, not yet picked up
+    bool running = false;       // inside an iteration
+    absl::Time progressed;      // while running: the iteration's start or its latest step
+                                // boundary or image, whichever came last
+    std::string running_model;  // while running
   };
-  // How far one chunk of a running batch (or one step-level sample: a chunk of one image) has
-  // come; shared by its worker and the encoder jobs of its images, guarded by mu_. The chunk is
-  // settled (its request told that the chunk ended, or failed) once, when its Run has returned
-  // (its sample was decoded) and none of its encodes is pending.
-  struct ChunkProgress {
-    int delivered = 0;        // images encoded and posted
-    int encodes_pending = 0;  // images and previews handed to the encoder pool, not yet done
-    bool run_done = false;    // the batch's Run returned OK / the sample was decoded
+  // How far one sample (one image of a request) has come; shared by its worker and the
+  // encoder jobs of its image and previews, guarded by mu_. The sample is settled (its request
+  // told that the image is done, or failed) once, when it was decoded and none of its encodes
+  // is pending.
+  struct SampleProgress {
+    bool delivered = false;   // its image was encoded and posted
+    int encodes_pending = 0;  // its image and previews handed to the encoder pool, not yet done
+    bool decoded = false;     // the pipeline decoded it
   };
   // One device. Immutable after construction except `pipelines` (filled by its thread while it
   // loads; only read, by any thread, once every worker is ready: PipelinesOfLocked)
@@ -146,23 +144,18 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
     std::vector<int> models;  // indices into models_
     absl::flat_hash_set<std::string> model_names;
     absl::flat_hash_map<std::string, std::unique_ptr<Pipeline>> pipelines;
-    // The step-level samples in its running sets and how far each has come (touched only by its
-    // thread).
-    absl::flat_hash_map<SampleId, std::shared_ptr<ChunkProgress>> samples;
-    absl::CondVar cv;  // with mu_: a batch was assigned, or stopping
+    // The samples in its running sets and how far each has come (touched only by its thread).
+    absl::flat_hash_map<SampleId, std::shared_ptr<SampleProgress>> samples;
+    // Request-level sets: what the observer hears when the set closes, summed over its
+    // iterations (touched only by its thread).
+    absl::flat_hash_map<uint64_t, BatchReport> batch_reports;
+    absl::CondVar cv;  // with mu_: work was handed over, or stopping
     std::thread thread;
-  };
-  // One chunk of a running batch.
-  struct LiveChunk {
-    QueuedChunk chunk;
-    std::shared_ptr<const Request> request;
-    std::shared_ptr<ChunkProgress> progress;
   };
   // One image or preview on its way through the encoder pool.
   struct EncodeJob {
     std::shared_ptr<const Request> request;
-    std::shared_ptr<ChunkProgress> progress;
-    int chunk_images = 0;        // the chunk's num_images (for settling)
+    std::shared_ptr<SampleProgress> progress;
     EventStream::Slot slot = 0;  // its place in the request's events
     RgbImage image;
     bool final_image = false;  // an image (counted as delivered), not a preview
@@ -179,39 +172,41 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   absl::Status LoadAndWarmUp(Worker& worker);
   absl::Status WarmUp(Worker& worker, Pipeline& pipeline, const ModelInfo& info,
                       const ModelOptions& options);
-  void RunBatch(Worker& worker, const Batch& batch);
-  // Step-level: runs iterations while the StepScheduler has some for the worker and no
-  // request-level batch is ready for it.
+  // Runs iterations while the StepScheduler has some for the worker.
   void RunSteps(Worker& worker);
   // One iteration: releases the samples that left, starts the joiners, one step for the set,
   // previews, decodes the samples that finished.
   void RunIteration(Worker& worker, const Iteration& iteration);
+  // Tells the observer of an iteration that ended with `status` after `timings` (its calls'
+  // stage times; `stepped`: its denoiser call ran). Step-level: one report per iteration.
+  // Request-level: the set's iterations are summed into one report per batch, told when the
+  // set closed or failed. Call with no lock held.
+  void ReportIteration(Worker& worker, const Iteration& iteration, int set_size,
+                       const absl::Status& status, const StageTimings& timings, bool stepped,
+                       double worker_ms, bool closed);
   // Fails every request with a sample in the iteration's set. Call with no lock held.
   void FailIteration(Worker& worker, const Iteration& iteration, const absl::Status& status);
   // Reserves `job`'s place in its request's events and hands it to the encoder pool (waiting
   // while the pool is full). Call with no lock held, from a worker.
   void SubmitEncode(EncodeJob job);
-  // The encoder pool's job for image `index` of `request` (its final image) or its preview
-  // after step `step`, in a chunk of `chunk_images` images that `progress` follows.
-  static EncodeJob ImageEncodeJob(std::shared_ptr<const Request> request,
-                                  std::shared_ptr<ChunkProgress> progress, int chunk_images,
-                                  int index, RgbImage image, const std::string& context);
-  static EncodeJob PreviewEncodeJob(std::shared_ptr<const Request> request,
-                                    std::shared_ptr<ChunkProgress> progress, int chunk_images,
-                                    int index, int step, RgbImage preview,
-                                    const std::string& context);
+  // The encoder pool's job for image `index` of `request`, the sample `progress` follows: its
+  // final image, or with `preview_step` its preview after that step.
+  static EncodeJob MakeEncodeJob(std::shared_ptr<const Request> request,
+                                 std::shared_ptr<SampleProgress> progress, int index,
+                                 std::optional<int> preview_step, RgbImage image,
+                                 const std::string& context);
   // Runs on an encoder thread: encodes, fills the reserved place, settles the chunk.
   void Encode(EncodeJob& job);
   // Asks `pipeline` for its device memory and hands it to the observer. Call with no lock held.
   void ReportMemory(const Worker& worker, const Pipeline& pipeline);
 
   // Under mu_.
-  // The worker begins a batch or an iteration of `model` at `now` (CheckProgress watches it).
+  // The worker begins an iteration of `model` at `now` (CheckProgress watches it).
   void BeginRunningLocked(const Worker& worker, const std::string& model, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `active`'s images [first_image, first_image + num_images) start on `worker` at `now` in a
-  // batch (or running set) of `batch_size` images: the first start sets its queue time and
-  // device; posts its StartedEvent.
+  // running set of `batch_size` images: the first start sets its queue time and device; posts
+  // its StartedEvent.
   void StartImagesLocked(Active& active, const Worker& worker, int batch_size, int first_image,
                          int num_images, absl::Time now, FlushList* flush)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -224,15 +219,15 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   void ReportInFlightLocked(const std::string& model) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PostLocked(uint64_t id, EventStream::Event event, FlushList* flush)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Ends the chunk's part of request `id` once its Run has returned and its encodes are done:
-  // INTERNAL when fewer than `images` were delivered, OK for the request after its last chunk.
-  void SettleChunkLocked(uint64_t id, const ChunkProgress& progress, int images,
-                         const std::string& context, FlushList* flush)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the sample's part of request `id` once it was decoded and its encodes are done:
+  // INTERNAL when its image was not delivered, OK for the request after its last image.
+  void SettleSampleLocked(uint64_t id, const SampleProgress& progress, const std::string& context,
+                          FlushList* flush) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReportEncoderBacklogLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Records the denoising rate of a batch that ran OK (ModelState::fastest_ms_per_megapixel_step).
-  void RecordDenoiseRateLocked(const BatchKey& key, int images, const StageTimings& timings)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records the denoising rate of a step of `images` images of `width` x `height` that ran OK
+  // (ModelState::fastest_ms_per_megapixel_step).
+  void RecordDenoiseRateLocked(const std::string& model, int width, int height, int images,
+                               double denoise_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool IsActiveLocked(uint64_t id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return active_.contains(id);
   }
@@ -268,8 +263,7 @@ class EngineCore : public std::enable_shared_from_this<EngineCore> {
   mutable absl::Mutex mu_;
   absl::CondVar scheduler_cv_;  // the scheduler has work: a request, an idle worker, drain, stop
   absl::CondVar state_cv_;      // loading progressed, a request ended, a stream closed
-  BatchQueue queue_ ABSL_GUARDED_BY(mu_);     // models in BatchingMode::kRequest
-  StepScheduler steps_ ABSL_GUARDED_BY(mu_);  // models in BatchingMode::kStep
+  StepScheduler steps_ ABSL_GUARDED_BY(mu_);  // queued images and running sets, every model
   absl::flat_hash_map<uint64_t, Active> active_ ABSL_GUARDED_BY(mu_);
   std::set<std::pair<absl::Time, uint64_t>> deadlines_ ABSL_GUARDED_BY(mu_);  // of active_
   std::vector<WorkerSlot> slots_ ABSL_GUARDED_BY(mu_);                        // per worker

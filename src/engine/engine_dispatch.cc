@@ -18,35 +18,21 @@ void EngineCore::ExpireDeadlinesLocked(absl::Time now, FlushList* flush) {
 }
 
 void EngineCore::DispatchLocked(absl::Time now) {
-  const bool flush_all = drain_state_ != DrainState::kServing;
   for (auto& worker : workers_) {
     WorkerSlot& slot = slots_[worker->index];
     if (slot.state != WorkerState::kIdle) continue;
-    Batch batch;
-    const auto eligible = [&](const std::string& m) { return worker->model_names.contains(m); };
-    if (!queue_.TakeReadyBatch(now, flush_all, eligible, &batch)) {
-      if (steps_.HasWork(worker->index)) {
-        slot.stepping = true;
-        slot.state = WorkerState::kBusy;
-        worker->cv.Signal();
-      }
-      continue;
-    }
-    const std::string model = batch.key.model;
-    slot.assigned = std::move(batch);
+    if (!steps_.HasWork(worker->index, now)) continue;
+    slot.stepping = true;
     slot.state = WorkerState::kBusy;
     worker->cv.Signal();
-    ReportQueueDepthLocked(model);
   }
 }
 
 absl::Time EngineCore::NextWakeLocked() {
   absl::Time wake = deadlines_.empty() ? absl::InfiniteFuture() : deadlines_.begin()->first;
-  const bool flush_all = drain_state_ != DrainState::kServing;
   for (auto& worker : workers_) {
     if (slots_[worker->index].state != WorkerState::kIdle) continue;
-    const auto eligible = [&](const std::string& m) { return worker->model_names.contains(m); };
-    wake = std::min(wake, queue_.NextReadyTime(flush_all, eligible));
+    wake = std::min(wake, steps_.NextReadyTime(worker->index));
   }
   return wake;
 }

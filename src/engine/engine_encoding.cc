@@ -26,49 +26,38 @@ void EngineCore::SubmitEncode(EncodeJob job) {
   encoders_->Submit([this, shared] { Encode(*shared); });
 }
 
-EngineCore::EncodeJob EngineCore::ImageEncodeJob(std::shared_ptr<const Request> request,
-                                                 std::shared_ptr<ChunkProgress> progress,
-                                                 int chunk_images, int index, RgbImage image,
-                                                 const std::string& context) {
+EngineCore::EncodeJob EngineCore::MakeEncodeJob(std::shared_ptr<const Request> request,
+                                                std::shared_ptr<SampleProgress> progress, int index,
+                                                std::optional<int> preview_step, RgbImage image,
+                                                const std::string& context) {
   const int width = image.width, height = image.height;
   const ImageFormat format = request->request.format;
   const uint64_t seed = request->seed + static_cast<uint64_t>(index);
-  return EncodeJob{std::move(request),
-                   std::move(progress),
-                   chunk_images,
-                   0,
-                   std::move(image),
-                   /*final_image=*/true,
-                   absl::StrCat("image ", index),
-                   context,
-                   [=](std::string bytes) -> EventStream::Event {
-                     GeneratedImage event{index, seed, std::move(bytes), width, height, format};
-                     return [event = std::move(event)](GenerationEventSink& sink) mutable {
-                       sink.OnImage(std::move(event));
-                     };
-                   }};
-}
-
-EngineCore::EncodeJob EngineCore::PreviewEncodeJob(std::shared_ptr<const Request> request,
-                                                   std::shared_ptr<ChunkProgress> progress,
-                                                   int chunk_images, int index, int step,
-                                                   RgbImage preview, const std::string& context) {
-  const int width = preview.width, height = preview.height;
-  const ImageFormat format = request->request.format;
-  return EncodeJob{std::move(request),
-                   std::move(progress),
-                   chunk_images,
-                   0,
-                   std::move(preview),
-                   /*final_image=*/false,
-                   absl::StrCat("the preview of image ", index),
-                   context,
-                   [=](std::string bytes) -> EventStream::Event {
-                     PreviewEvent event{index, step, std::move(bytes), width, height, format};
-                     return [event = std::move(event)](GenerationEventSink& sink) mutable {
-                       sink.OnPreview(std::move(event));
-                     };
-                   }};
+  EncodeJob job{std::move(request),
+                std::move(progress),
+                0,
+                std::move(image),
+                /*final_image=*/!preview_step.has_value(),
+                preview_step.has_value() ? absl::StrCat("the preview of image ", index)
+                                         : absl::StrCat("image ", index),
+                context,
+                {}};
+  if (preview_step.has_value()) {
+    job.make_event = [=, step = *preview_step](std::string bytes) -> EventStream::Event {
+      PreviewEvent event{index, step, std::move(bytes), width, height, format};
+      return [event = std::move(event)](GenerationEventSink& sink) mutable {
+        sink.OnPreview(std::move(event));
+      };
+    };
+  } else {
+    job.make_event = [=](std::string bytes) -> EventStream::Event {
+      GeneratedImage event{index, seed, std::move(bytes), width, height, format};
+      return [event = std::move(event)](GenerationEventSink& sink) mutable {
+        sink.OnImage(std::move(event));
+      };
+    };
+  }
+  return job;
 }
 
 void EngineCore::Encode(EncodeJob& job) {
@@ -99,11 +88,11 @@ void EngineCore::Encode(EncodeJob& job) {
         r.events->Fill(job.slot, job.make_event(*std::move(encoded)));
         flush.push_back(r.events);
         if (job.final_image) {
-          ++job.progress->delivered;
+          job.progress->delivered = true;
           ++it->second.metrics.num_images;
           if (observer_ != nullptr) observer_->OnImageDelivered(r.request.model, encode_ms);
         }
-        SettleChunkLocked(r.id, *job.progress, job.chunk_images, job.context, &flush);
+        SettleSampleLocked(r.id, *job.progress, job.context, &flush);
       }
     }
   }

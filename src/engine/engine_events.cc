@@ -8,7 +8,7 @@ namespace tlcm::engine::internal {
 
 void EngineCore::ReportQueueDepthLocked(const std::string& model) {
   if (observer_ != nullptr) {
-    observer_->OnQueueDepth(model, queue_.queued_requests(model) + steps_.queued_requests(model));
+    observer_->OnQueueDepth(model, steps_.queued_requests(model));
   }
 }
 
@@ -47,8 +47,8 @@ void EngineCore::FinishLocked(uint64_t id, absl::Status status, FlushList* flush
   Active& active = it->second;
   const Request& request = *active.request;
   const std::string& model = request.request.model;
-  // Queued images go at once; running step-level samples leave at their set's next iteration.
-  const int queued_images = queue_.Remove(id) + steps_.Remove(id);
+  // Queued images go at once; running samples leave at their set's next iteration.
+  const int queued_images = steps_.Remove(id);
   if (queued_images > 0) ReportQueueDepthLocked(model);
   if (request.request.deadline != absl::InfiniteFuture()) {
     deadlines_.erase({request.request.deadline, id});
@@ -64,20 +64,19 @@ void EngineCore::FinishLocked(uint64_t id, absl::Status status, FlushList* flush
   state_cv_.SignalAll();
 }
 
-void EngineCore::SettleChunkLocked(uint64_t id, const ChunkProgress& progress, int images,
-                                   const std::string& context, FlushList* flush) {
-  if (!progress.run_done || progress.encodes_pending > 0) return;
+void EngineCore::SettleSampleLocked(uint64_t id, const SampleProgress& progress,
+                                    const std::string& context, FlushList* flush) {
+  if (!progress.decoded || progress.encodes_pending > 0) return;
   auto it = active_.find(id);
   if (it == active_.end()) return;
-  if (progress.delivered != images) {
-    FinishLocked(
-        id,
-        absl::InternalError(absl::StrCat(context, ": the pipeline returned ", progress.delivered,
-                                         " of ", images, " images without an error")),
-        flush);
+  if (!progress.delivered) {
+    FinishLocked(id,
+                 absl::InternalError(absl::StrCat(
+                     context, ": the pipeline decoded a sample without an image and no error")),
+                 flush);
     return;
   }
-  if (--it->second.chunks_left == 0) FinishLocked(id, absl::OkStatus(), flush);
+  if (--it->second.images_left == 0) FinishLocked(id, absl::OkStatus(), flush);
 }
 
 void EngineCore::Flush(const FlushList& flush) {

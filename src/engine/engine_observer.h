@@ -10,7 +10,8 @@
 
 namespace tlcm::engine {
 
-// One finished Pipeline::Run.
+// One batch that ended: a request-level batch (all its steps), a step-level iteration (one
+// step of a running set, with its joiners' start and its finished samples' decode) or a warm-up.
 struct BatchReport {
   std::string model;
   std::string device;
@@ -19,16 +20,14 @@ struct BatchReport {
   int steps = 0;
   int width = 0;  // pixels
   int height = 0;
-  absl::Status status;        // the Run's outcome (OK even when some jobs were dropped)
-  double text_encode_ms = 0;  // stage times as the pipeline measured them (0 on failure)
-  double denoise_ms = 0;
-  double decode_ms = 0;
-  double step_ms = 0;    // denoise_ms / steps: the mean time of one denoising step
-  double worker_ms = 0;  // how long the device's worker was busy with the batch: the Run
-                         // and the engine's callbacks, not the images' encoding (that runs
-                         // on the encoder pool); 0 for warm-ups
-  int prompt_cache_hits = 0;
-  int prompt_cache_misses = 0;
+  absl::Status status;  // the outcome (OK even when some samples left early)
+  // Stage times as the pipeline measured them, and its prompt-cache lookups (of the calls that
+  // succeeded).
+  StageTimings timings;
+  double step_ms = 0;    // timings.denoise_ms / steps: the mean time of one denoising step
+  double worker_ms = 0;  // how long the device's worker was busy with the batch: the pipeline
+                         // calls and the engine's bookkeeping, not the images' encoding (that
+                         // runs on the encoder pool)
 };
 
 // Threading: methods are called from any engine thread, concurrently, sometimes while the engine
@@ -51,7 +50,7 @@ class EngineObserver {
   virtual void OnRequestDone(const std::string& /*model*/, const absl::Status& /*status*/,
                              const RequestMetrics& /*metrics*/) {}
 
-  // Every batch run, including the warm-up runs (`warmup` true).
+  // Every batch that ended (BatchReport), including the warm-ups (`warmup` true).
   virtual void OnBatchDone(const BatchReport& /*report*/, bool /*warmup*/) {}
 
   // Images delivered (encoded on the encoder pool and handed to a sink).

@@ -1,6 +1,6 @@
-// The device workers: each loads and warms up its pipelines, then runs what the scheduler
-// thread hands it: request-level batches (Pipeline::Run) and step-level iterations
-// (SampleStepper: joins, one step, decodes).
+// The device workers: each loads and warms up its pipelines, then runs the iterations the
+// StepScheduler plans for it (joins, one step, previews, decodes) whenever the scheduler thread
+// says it has work.
 #include <algorithm>
 #include <exception>
 #include <new>
@@ -8,13 +8,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/engine_core.h"
+#include "engine/whole_batch.h"
 
 namespace tlcm::engine::internal {
 
 namespace {
 
-// The one place where a worker turns exceptions from pipeline code (the factory, Run and
-// everything Run calls back) into statuses: out of memory -> RESOURCE_EXHAUSTED, anything else
+// The one place where a worker turns exceptions from pipeline code (the factory and every
+// pipeline call) into statuses: out of memory -> RESOURCE_EXHAUSTED, anything else
 // -> INTERNAL. Only the first line of the exception text is kept (LibTorch appends backtraces).
 template <typename T, typename F>
 absl::StatusOr<T> GuardedCall(F&& call) {
@@ -34,29 +35,35 @@ absl::StatusOr<T> GuardedCall(F&& call) {
   }
 }
 
-// What the observer hears about one Run of `batch_size` images on `device`.
-BatchReport MakeBatchReport(const std::string& device, int worker, const BatchKey& key,
-                            int batch_size, const absl::StatusOr<StageTimings>& timings,
-                            double worker_ms) {
+// What the observer hears about work of `model` at `width` x `height` on worker `worker`
+// (`device`), before any stage was added.
+BatchReport NewBatchReport(const std::string& device, int worker, const std::string& model,
+                           int width, int height) {
   BatchReport report;
-  report.model = key.model;
+  report.model = model;
   report.device = device;
   report.worker = worker;
-  report.batch_size = batch_size;
-  report.steps = key.steps;
-  report.width = key.width;
-  report.height = key.height;
-  report.status = timings.status();
-  report.worker_ms = worker_ms;
-  if (timings.ok()) {
-    report.text_encode_ms = timings->text_encode_ms;
-    report.denoise_ms = timings->denoise_ms;
-    report.decode_ms = timings->decode_ms;
-    report.step_ms = key.steps > 0 ? timings->denoise_ms / key.steps : 0;
-    report.prompt_cache_hits = timings->prompt_cache_hits;
-    report.prompt_cache_misses = timings->prompt_cache_misses;
-  }
+  report.width = width;
+  report.height = height;
   return report;
+}
+
+// Calls `post(request_id, first_image, num_images, sample)` once per run of consecutive samples
+// that belong to one request, have consecutive image indices and stand at the same step of the
+// same schedule: a request-level chunk is one run, so its events are one per chunk.
+template <typename F>
+void ForEachRun(const std::vector<ScheduledSample>& samples, F&& post) {
+  for (size_t i = 0; i < samples.size();) {
+    const ScheduledSample& first = samples[i];
+    size_t end = i + 1;
+    while (end < samples.size() && samples[end].id.request_id == first.id.request_id &&
+           samples[end].id.image == samples[end - 1].id.image + 1 &&
+           samples[end].step == first.step && samples[end].steps == first.steps) {
+      ++end;
+    }
+    post(first.id.request_id, first.id.image, static_cast<int>(end - i), first);
+    i = end;
+  }
 }
 
 }  // namespace
@@ -78,21 +85,14 @@ void EngineCore::WorkerMain(Worker& worker) {
   }
   if (!loaded.ok()) return;
   while (true) {
-    std::optional<Batch> batch;
     {
       absl::MutexLock lock(&mu_);
       WorkerSlot& slot = slots_[worker.index];
-      while (!stopping_ && !slot.assigned.has_value() && !slot.stepping) worker.cv.Wait(&mu_);
+      while (!stopping_ && !slot.stepping) worker.cv.Wait(&mu_);
       if (stopping_) return;  // every request is terminal by now (Stop follows Drain)
-      batch = std::move(slot.assigned);
-      slot.assigned.reset();
       slot.stepping = false;
     }
-    if (batch.has_value()) {
-      RunBatch(worker, *batch);
-    } else {
-      RunSteps(worker);
-    }
+    RunSteps(worker);
     absl::MutexLock lock(&mu_);
     slots_[worker.index].state = WorkerState::kIdle;
     scheduler_cv_.Signal();
@@ -113,12 +113,6 @@ absl::Status EngineCore::LoadAndWarmUp(Worker& worker) {
     if (!created.ok()) return Annotate(created.status(), context);
     if (*created == nullptr) {
       return absl::InternalError(absl::StrCat(context, ": the factory returned no pipeline"));
-    }
-    if (options.batching.mode == BatchingMode::kStep && (*created)->stepper() == nullptr) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(context,
-                       ": batching mode \"step\" needs a pipeline that runs step by "
-                       "step, and this one only runs whole batches"));
     }
     ModelInfo info = (*created)->info();
     info.name = options.spec.name;
@@ -159,25 +153,30 @@ absl::Status EngineCore::WarmUp(Worker& worker, Pipeline& pipeline, const ModelI
   job.prompt = "warm-up";
   job.seed = 0;
   job.guidance_scale = info.default_guidance_scale;
-  BatchCallbacks callbacks;
-  callbacks.should_drop = [this](size_t) {
+  WholeBatchHooks hooks;
+  hooks.interrupt = [this] {
     absl::MutexLock lock(&mu_);
     return stopping_;
   };
-  callbacks.on_step = [](int, int) {};
-  callbacks.wants_preview = [](size_t) { return false; };
-  callbacks.on_preview = [](size_t, int, const RgbImage&) {};
-  callbacks.on_image = [](size_t, const RgbImage&) {};
-  absl::StatusOr<StageTimings> timings =
-      GuardedCall<StageTimings>([&] { return pipeline.Run(key, {job}, callbacks); });
+  const absl::Time started_at = clock_->Now();
+  absl::StatusOr<WholeBatch> batch =
+      GuardedCall<WholeBatch>([&] { return RunWholeBatch(pipeline, key, {job}, hooks); });
   ReportMemory(worker, pipeline);
+  BatchReport report =
+      NewBatchReport(worker.device, worker.index, key.model, key.width, key.height);
+  report.batch_size = 1;
+  report.steps = key.steps;
+  report.status = batch.status();
+  if (batch.ok()) report.timings = batch->timings;
+  report.step_ms = report.timings.denoise_ms / key.steps;
+  report.worker_ms = Millis(clock_->Now() - started_at);
   if (observer_ != nullptr) {
     absl::MutexLock lock(&mu_);
-    observer_->OnBatchDone(MakeBatchReport(worker.device, worker.index, key, 1, timings,
-                                           /*worker_ms=*/0),
-                           /*warmup=*/true);
+    observer_->OnBatchDone(report, /*warmup=*/true);
   }
-  return timings.status();
+  // Stopped while warming up: nothing is left to serve, so nothing failed.
+  if (absl::IsCancelled(batch.status())) return absl::OkStatus();
+  return batch.status();
 }
 
 void EngineCore::BeginRunningLocked(const Worker& worker, const std::string& model,
@@ -188,147 +187,13 @@ void EngineCore::BeginRunningLocked(const Worker& worker, const std::string& mod
   slot.running_model = model;
 }
 
-void EngineCore::RunBatch(Worker& worker, const Batch& batch) {
-  const BatchKey& key = batch.key;
-  const std::string context = absl::StrCat("model \"", key.model, "\" on ", worker.device);
-  const absl::Time started_at = clock_->Now();
-  std::vector<LiveChunk> live;
-  std::vector<std::pair<size_t, int>> job_owner;  // job -> (live chunk, image index)
-  std::vector<ImageJob> jobs;
-  FlushList flush;
-  {
-    absl::MutexLock lock(&mu_);
-    BeginRunningLocked(worker, key.model, started_at);
-    for (const QueuedChunk& chunk : batch.chunks) {
-      auto it = active_.find(chunk.request_id);
-      if (it == active_.end()) continue;  // ended between dispatch and here
-      live.push_back(LiveChunk{chunk, it->second.request, std::make_shared<ChunkProgress>()});
-    }
-    int batch_size = 0;
-    for (const LiveChunk& c : live) batch_size += c.chunk.num_images;
-    for (size_t l = 0; l < live.size(); ++l) {
-      const LiveChunk& c = live[l];
-      const Request& r = *c.request;
-      Active& active = active_.at(r.id);
-      active.metrics.batch_size = std::max(active.metrics.batch_size, batch_size);
-      StartImagesLocked(active, worker, batch_size, c.chunk.first_image, c.chunk.num_images,
-                        started_at, &flush);
-      for (int i = c.chunk.first_image; i < c.chunk.first_image + c.chunk.num_images; ++i) {
-        jobs.push_back(r.Job(i));
-        job_owner.emplace_back(l, i);
-      }
-    }
-  }
-  Flush(flush);
-  // The worker is busy until here even when every chunk ended before it started.
-  const auto finish_running = [&] {
-    absl::MutexLock lock(&mu_);
-    slots_[worker.index].running = false;
-  };
-  if (live.empty()) {
-    finish_running();
-    return;
-  }
-
-  BatchCallbacks callbacks;
-  callbacks.should_drop = [&](size_t job) {
-    const Request& r = *live[job_owner[job].first].request;
-    FlushList flush;
-    bool drop = false;
-    {
-      absl::MutexLock lock(&mu_);
-      const absl::Time now = clock_->Now();
-      slots_[worker.index].progressed = now;
-      if (!IsActiveLocked(r.id)) {
-        drop = true;
-      } else if (now >= r.request.deadline) {
-        FinishLocked(r.id, absl::DeadlineExceededError("the deadline passed while running"),
-                     &flush);
-        drop = true;
-      }
-    }
-    Flush(flush);
-    return drop;
-  };
-  callbacks.on_step = [&](int step, int total) {
-    FlushList flush;
-    {
-      absl::MutexLock lock(&mu_);
-      slots_[worker.index].progressed = clock_->Now();
-      for (const LiveChunk& c : live) {
-        StepEvent event{step, total, c.chunk.first_image, c.chunk.num_images};
-        PostLocked(
-            c.request->id, [event](GenerationEventSink& s) { s.OnStep(event); }, &flush);
-      }
-    }
-    Flush(flush);
-  };
-  callbacks.wants_preview = [&](size_t job) {
-    const Request& r = *live[job_owner[job].first].request;
-    if (!r.request.previews) return false;
-    absl::MutexLock lock(&mu_);
-    return IsActiveLocked(r.id);
-  };
-  callbacks.on_preview = [&](size_t job, int step, RgbImage preview) {
-    const LiveChunk& c = live[job_owner[job].first];
-    SubmitEncode(PreviewEncodeJob(c.request, c.progress, c.chunk.num_images, job_owner[job].second,
-                                  step, std::move(preview), context));
-  };
-  callbacks.on_image = [&](size_t job, RgbImage image) {
-    const LiveChunk& c = live[job_owner[job].first];
-    {
-      absl::MutexLock lock(&mu_);
-      slots_[worker.index].progressed = clock_->Now();
-    }
-    SubmitEncode(ImageEncodeJob(c.request, c.progress, c.chunk.num_images, job_owner[job].second,
-                                std::move(image), context));
-  };
-
-  Pipeline& pipeline = *worker.pipelines.at(key.model);
-  const absl::StatusOr<StageTimings> timings =
-      GuardedCall<StageTimings>([&] { return pipeline.Run(key, jobs, callbacks); });
-  ReportMemory(worker, pipeline);
-
-  {
-    absl::MutexLock lock(&mu_);
-    slots_[worker.index].running = false;
-    if (timings.ok()) RecordDenoiseRateLocked(key, static_cast<int>(jobs.size()), *timings);
-    if (observer_ != nullptr) {
-      observer_->OnBatchDone(
-          MakeBatchReport(worker.device, worker.index, key, static_cast<int>(jobs.size()), timings,
-                          Millis(clock_->Now() - started_at)),
-          /*warmup=*/false);
-    }
-    for (const LiveChunk& c : live) {
-      auto it = active_.find(c.request->id);
-      if (it == active_.end()) continue;  // ended while running (cancel, deadline, drain)
-      Active& active = it->second;
-      if (!timings.ok()) {
-        FinishLocked(c.request->id, Annotate(timings.status(), context), &flush);
-        continue;
-      }
-      active.metrics.text_encode_ms += timings->text_encode_ms;
-      active.metrics.denoise_ms += timings->denoise_ms;
-      active.metrics.decode_ms += timings->decode_ms;
-      c.progress->run_done = true;
-      SettleChunkLocked(c.request->id, *c.progress, c.chunk.num_images, context, &flush);
-    }
-  }
-  Flush(flush);
-}
-
 void EngineCore::RunSteps(Worker& worker) {
-  const auto eligible = [&](const std::string& m) { return worker.model_names.contains(m); };
   while (true) {
     Iteration iteration;
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
-      const absl::Time now = clock_->Now();
-      // A request-level batch that is ready goes first: the worker turns idle, the scheduler
-      // thread hands the batch over, and the sets go on after it.
-      if (queue_.NextReadyTime(drain_state_ != DrainState::kServing, eligible) <= now) return;
-      if (!steps_.Schedule(worker.index, now, &iteration)) return;
+      if (!steps_.Schedule(worker.index, clock_->Now(), &iteration)) return;
       if (!iteration.joined.empty()) ReportQueueDepthLocked(iteration.model);
     }
     RunIteration(worker, iteration);
@@ -341,7 +206,7 @@ void EngineCore::FailIteration(Worker& worker, const Iteration& iteration,
   for (const ScheduledSample& s : iteration.stepping) samples.push_back(s.id);
   for (const SampleId& id : samples) worker.samples.erase(id);
   // The pipeline has released the samples of the failed call; these are the rest of the set.
-  worker.pipelines.at(iteration.model)->stepper()->Release(samples);
+  worker.pipelines.at(iteration.model)->Release(samples);
   FlushList flush;
   {
     absl::MutexLock lock(&mu_);
@@ -351,8 +216,36 @@ void EngineCore::FailIteration(Worker& worker, const Iteration& iteration,
   Flush(flush);
 }
 
+void EngineCore::ReportIteration(Worker& worker, const Iteration& iteration, int set_size,
+                                 const absl::Status& status, const StageTimings& timings,
+                                 bool stepped, double worker_ms, bool closed) {
+  if (observer_ == nullptr) return;
+  BatchReport single;
+  BatchReport* report = &single;
+  if (iteration.request_level) {
+    auto [it, inserted] = worker.batch_reports.try_emplace(iteration.set);
+    report = &it->second;
+  }
+  if (report->model.empty()) {
+    *report = NewBatchReport(worker.device, worker.index, iteration.model, iteration.width,
+                             iteration.height);
+  }
+  report->batch_size = std::max(report->batch_size, set_size);
+  if (stepped) ++report->steps;
+  if (report->status.ok()) report->status = status;
+  report->timings += timings;
+  report->worker_ms += worker_ms;
+  if (iteration.request_level && status.ok() && !closed) return;  // the batch goes on
+  report->step_ms = report->steps > 0 ? report->timings.denoise_ms / report->steps : 0;
+  {
+    absl::MutexLock lock(&mu_);
+    observer_->OnBatchDone(*report, /*warmup=*/false);
+  }
+  worker.batch_reports.erase(iteration.set);
+}
+
 void EngineCore::RunIteration(Worker& worker, const Iteration& iteration) {
-  SampleStepper& stepper = *worker.pipelines.at(iteration.model)->stepper();
+  Pipeline& pipeline = *worker.pipelines.at(iteration.model);
   const std::string context = absl::StrCat("model \"", iteration.model, "\" on ", worker.device);
   const absl::Time started_at = clock_->Now();
   const int set_size = static_cast<int>(iteration.stepping.size());
@@ -370,40 +263,46 @@ void EngineCore::RunIteration(Worker& worker, const Iteration& iteration) {
       requests.emplace(s.id.request_id, active.request);
       active.metrics.batch_size = std::max(active.metrics.batch_size, set_size);
     }
-    for (const ScheduledSample& s : iteration.joined) {
-      auto it = active_.find(s.id.request_id);
-      if (it == active_.end()) continue;
+    ForEachRun(iteration.joined, [&](uint64_t id, int first_image, int num_images,
+                                     const ScheduledSample&) {
+      auto it = active_.find(id);
+      if (it == active_.end()) return;
       Active& active = it->second;
       const Request& r = *active.request;
-      StartImagesLocked(active, worker, set_size, s.id.image, 1, started_at, &flush);
-      joiners.push_back(SampleSpec{s.id, r.Job(s.id.image), s.steps, r.resolved.key.sampler,
-                                   r.resolved.key.strength});
-    }
+      StartImagesLocked(active, worker, set_size, first_image, num_images, started_at, &flush);
+      for (int image = first_image; image < first_image + num_images; ++image) {
+        joiners.push_back(SampleSpec{SampleId{id, image}, r.Job(image), r.resolved.key.steps,
+                                     r.resolved.key.sampler, r.resolved.key.strength});
+      }
+    });
   }
   Flush(flush);
   const auto finish_running = [&] {
     absl::MutexLock lock(&mu_);
     slots_[worker.index].running = false;
   };
+  const auto fail = [&](const absl::Status& status, const StageTimings& timings) {
+    ReportMemory(worker, pipeline);
+    finish_running();
+    ReportIteration(worker, iteration, set_size, status, timings, /*stepped=*/false,
+                    Millis(clock_->Now() - started_at), /*closed=*/true);
+    FailIteration(worker, iteration, status);
+  };
 
   // 1. Samples that left (cancelled, expired, failed elsewhere) free their state.
   for (const SampleId& id : iteration.left) worker.samples.erase(id);
-  if (!iteration.left.empty()) stepper.Release(iteration.left);
+  if (!iteration.left.empty()) pipeline.Release(iteration.left);
   // 2. Joiners: prompt encoding and initial latents. (A joiner whose request ended since
   // Schedule does not start; it leaves at the next iteration.)
-  StageTimings start_timings;
+  StageTimings timings;  // of this iteration's calls
   if (!joiners.empty()) {
     for (const SampleSpec& spec : joiners) {
-      worker.samples[spec.id] = std::make_shared<ChunkProgress>();
+      worker.samples[spec.id] = std::make_shared<SampleProgress>();
     }
     absl::StatusOr<StageTimings> started = GuardedCall<StageTimings>(
-        [&] { return stepper.Start(iteration.width, iteration.height, joiners); });
-    if (!started.ok()) {
-      finish_running();
-      FailIteration(worker, iteration, started.status());
-      return;
-    }
-    start_timings = *started;
+        [&] { return pipeline.Start(iteration.width, iteration.height, joiners); });
+    if (!started.ok()) return fail(started.status(), timings);
+    timings = *started;
   }
   // 3. One denoiser call for the set (the samples that started); it stops inside once no
   // sample of it is wanted.
@@ -411,7 +310,7 @@ void EngineCore::RunIteration(Worker& worker, const Iteration& iteration) {
   for (const ScheduledSample& s : iteration.stepping) {
     if (worker.samples.contains(s.id)) set.push_back(s.id);
   }
-  StageTimings step_timings;
+  bool stepped = false;
   if (!set.empty()) {
     const auto interrupt = [&] {
       absl::MutexLock lock(&mu_);
@@ -420,18 +319,16 @@ void EngineCore::RunIteration(Worker& worker, const Iteration& iteration) {
       }
       return true;
     };
-    absl::StatusOr<StageTimings> stepped =
-        GuardedCall<StageTimings>([&] { return stepper.Step(set, interrupt); });
-    if (!stepped.ok() && !absl::IsCancelled(stepped.status())) {
-      finish_running();
-      FailIteration(worker, iteration, stepped.status());
-      return;
+    absl::StatusOr<StageTimings> step =
+        GuardedCall<StageTimings>([&] { return pipeline.Step(set, interrupt); });
+    if (!step.ok() && !absl::IsCancelled(step.status())) return fail(step.status(), timings);
+    if (step.ok()) {
+      timings.denoise_ms = step->denoise_ms;
+      stepped = true;
     }
-    if (stepped.ok()) step_timings = *stepped;
   }
 
   // 4. Bookkeeping: step events, stage times, who finished.
-  const BatchKey key{iteration.model, 1, iteration.width, iteration.height, ""};
   StepOutcome outcome;
   FlushList step_flush;
   {
@@ -439,25 +336,29 @@ void EngineCore::RunIteration(Worker& worker, const Iteration& iteration) {
     const absl::Time now = clock_->Now();
     slots_[worker.index].progressed = now;
     outcome = steps_.Update(iteration, now);
-    for (const ScheduledSample& s : iteration.joined) {
-      auto it = active_.find(s.id.request_id);
+    for (const SampleSpec& joiner : joiners) {
+      auto it = active_.find(joiner.id.request_id);
       if (it == active_.end()) continue;
-      it->second.metrics.text_encode_ms += start_timings.text_encode_ms / joiners.size();
+      it->second.metrics.text_encode_ms += timings.text_encode_ms / joiners.size();
     }
     for (const auto& [id, request] : requests) {
       auto it = active_.find(id);
-      if (it != active_.end()) it->second.metrics.denoise_ms += step_timings.denoise_ms;
+      if (it != active_.end()) it->second.metrics.denoise_ms += timings.denoise_ms;
     }
-    for (const ScheduledSample& s : iteration.stepping) {
-      StepEvent event{s.step + 1, s.steps, s.id.image, 1};
-      PostLocked(
-          s.id.request_id, [event](GenerationEventSink& sink) { sink.OnStep(event); }, &step_flush);
+    ForEachRun(iteration.stepping,
+               [&](uint64_t id, int first_image, int num_images, const ScheduledSample& s) {
+                 StepEvent event{s.step + 1, s.steps, first_image, num_images};
+                 PostLocked(
+                     id, [event](GenerationEventSink& sink) { sink.OnStep(event); }, &step_flush);
+               });
+    if (stepped) {
+      RecordDenoiseRateLocked(iteration.model, iteration.width, iteration.height,
+                              static_cast<int>(set.size()), timings.denoise_ms);
     }
-    RecordDenoiseRateLocked(key, static_cast<int>(set.size()), step_timings);
   }
   Flush(step_flush);
   for (const SampleId& id : outcome.left) worker.samples.erase(id);
-  if (!outcome.left.empty()) stepper.Release(outcome.left);
+  if (!outcome.left.empty()) pipeline.Release(outcome.left);
 
   // 5. Previews of the samples that go on.
   for (const ScheduledSample& s : iteration.stepping) {
@@ -465,11 +366,13 @@ void EngineCore::RunIteration(Worker& worker, const Iteration& iteration) {
     if (step >= s.steps) continue;
     auto request = requests.find(s.id.request_id);
     if (request == requests.end() || !request->second->request.previews) continue;
+    if (!worker.samples.contains(s.id)) continue;
     {
       absl::MutexLock lock(&mu_);
       if (!IsActiveLocked(s.id.request_id)) continue;
     }
-    absl::StatusOr<RgbImage> preview = GuardedCall<RgbImage>([&] { return stepper.Preview(s.id); });
+    absl::StatusOr<RgbImage> preview =
+        GuardedCall<RgbImage>([&] { return pipeline.Preview(s.id); });
     if (!preview.ok()) {
       FlushList failed;
       {
@@ -479,18 +382,18 @@ void EngineCore::RunIteration(Worker& worker, const Iteration& iteration) {
       Flush(failed);
       continue;
     }
-    SubmitEncode(PreviewEncodeJob(request->second, worker.samples.at(s.id), 1, s.id.image, step,
-                                  *std::move(preview), context));
+    SubmitEncode(MakeEncodeJob(request->second, worker.samples.at(s.id), s.id.image, step,
+                               *std::move(preview), context));
   }
 
   // 6. Finished samples are decoded at once, in a batch of their own.
-  StageTimings decode_timings;
+  absl::Status decode_status;
   if (!outcome.finished.empty()) {
     FlushList done_flush;
     std::vector<RgbImage> images;
     absl::StatusOr<StageTimings> decoded =
-        GuardedCall<StageTimings>([&] { return stepper.Decode(outcome.finished, &images); });
-    std::vector<std::shared_ptr<ChunkProgress>> progress;
+        GuardedCall<StageTimings>([&] { return pipeline.Decode(outcome.finished, &images); });
+    std::vector<std::shared_ptr<SampleProgress>> progress;
     for (const SampleId& id : outcome.finished) {
       progress.push_back(worker.samples.at(id));
       worker.samples.erase(id);
@@ -500,13 +403,16 @@ void EngineCore::RunIteration(Worker& worker, const Iteration& iteration) {
                                                  outcome.finished.size(), " samples"));
     }
     if (decoded.ok()) {
+      timings.decode_ms = decoded->decode_ms;
       for (size_t f = 0; f < outcome.finished.size(); ++f) {
         const SampleId& id = outcome.finished[f];
         auto request = requests.find(id.request_id);
         if (request == requests.end()) continue;
-        SubmitEncode(ImageEncodeJob(request->second, progress[f], 1, id.image, std::move(images[f]),
-                                    context));
+        SubmitEncode(MakeEncodeJob(request->second, progress[f], id.image, std::nullopt,
+                                   std::move(images[f]), context));
       }
+    } else {
+      decode_status = decoded.status();
     }
     {
       absl::MutexLock lock(&mu_);
@@ -518,36 +424,26 @@ void EngineCore::RunIteration(Worker& worker, const Iteration& iteration) {
           FinishLocked(id, Annotate(decoded.status(), context), &done_flush);
           continue;
         }
-        decode_timings.decode_ms = decoded->decode_ms;
         it->second.metrics.decode_ms += decoded->decode_ms / outcome.finished.size();
-        progress[f]->run_done = true;
-        SettleChunkLocked(id, *progress[f], 1, context, &done_flush);
+        progress[f]->decoded = true;
+        SettleSampleLocked(id, *progress[f], context, &done_flush);
       }
     }
     Flush(done_flush);
   }
-  ReportMemory(worker, *worker.pipelines.at(iteration.model));
-  // The observer hears of the iteration as of a batch of one step.
-  if (observer_ != nullptr) {
-    StageTimings reported = step_timings;
-    reported.text_encode_ms = start_timings.text_encode_ms;
-    reported.prompt_cache_hits = start_timings.prompt_cache_hits;
-    reported.prompt_cache_misses = start_timings.prompt_cache_misses;
-    reported.decode_ms = decode_timings.decode_ms;
-    absl::MutexLock lock(&mu_);
-    observer_->OnBatchDone(MakeBatchReport(worker.device, worker.index, key, set_size, reported,
-                                           Millis(clock_->Now() - started_at)),
-                           /*warmup=*/false);
-  }
+  // Memory peaks around decoding: measured after decodes and when a set closes.
+  if (!outcome.finished.empty() || outcome.closed) ReportMemory(worker, pipeline);
   finish_running();
+  ReportIteration(worker, iteration, set_size, decode_status, timings, stepped,
+                  Millis(clock_->Now() - started_at), outcome.closed);
 }
 
-void EngineCore::RecordDenoiseRateLocked(const BatchKey& key, int images,
-                                         const StageTimings& timings) {
-  const double work = MegapixelSteps(key, images);
-  if (work <= 0 || timings.denoise_ms <= 0) return;
-  double& fastest = model_states_[model_index_.at(key.model)].fastest_ms_per_megapixel_step;
-  const double rate = timings.denoise_ms / work;
+void EngineCore::RecordDenoiseRateLocked(const std::string& model, int width, int height,
+                                         int images, double denoise_ms) {
+  const double work = MegapixelSteps(width, height, /*steps=*/1, images);
+  if (work <= 0 || denoise_ms <= 0) return;
+  double& fastest = model_states_[model_index_.at(model)].fastest_ms_per_megapixel_step;
+  const double rate = denoise_ms / work;
   if (fastest == 0 || rate < fastest) fastest = rate;
 }
 

@@ -1,6 +1,6 @@
 // The contract between the serving engine and an image pipeline. Torch-free: the engine knows
-// "a pipeline with a batch key", nothing about UNets. src/pipelines/ adapts the SDXL and FLUX
-// pipelines to it; tests use fake pipelines.
+// "a pipeline that starts, steps and decodes samples", nothing about UNets. src/pipelines/
+// adapts the SDXL and FLUX pipelines to it; tests use fake pipelines.
 #pragma once
 
 #include <cstdint>
@@ -65,7 +65,7 @@ inline constexpr int64_t kDefaultAdapterCacheBytes = int64_t{1} << 30;
 inline constexpr int kDefaultMaxLoras = 4;
 inline constexpr int kMaxLorasLimit = 16;
 
-// One image of a batch.
+// What one image shows: its prompts, seed, guidance, adapters and image inputs.
 struct ImageJob {
   std::string prompt;
   std::string prompt_2;                // second text encoder's prompt; empty means `prompt`
@@ -80,8 +80,8 @@ struct ImageJob {
 
 using ::tlcm::RgbImage;
 
-// What one batch run cost: wall-clock milliseconds per stage, and the prompt-embedding cache
-// lookups it made (the cache lives in the pipeline, next to the tensors).
+// What a pipeline call (or a whole batch) cost: wall-clock milliseconds per stage, and the
+// prompt-embedding cache lookups it made (the cache lives in the pipeline, next to the tensors).
 struct StageTimings {
   double text_encode_ms = 0;
   double text_encode_t5_ms = 0;  // FLUX: the T5 part of text_encode_ms (0 for SDXL)
@@ -89,22 +89,17 @@ struct StageTimings {
   double decode_ms = 0;
   int prompt_cache_hits = 0;
   int prompt_cache_misses = 0;
-};
 
-// Callbacks a pipeline makes while running one batch. All are called on the thread that called
-// Run(), in step order. `job` indexes BatchRun::jobs.
-struct BatchCallbacks {
-  // Polled at every step boundary (before the first step and after each one). A job for which
-  // it returns true leaves the batch there: no more compute, no image.
-  std::function<bool(size_t job)> should_drop;
-  // After step `step` (1-based) of `total` for every job still in the batch.
-  std::function<void(int step, int total)> on_step;
-  // Whether previews are wanted for `job`; checked before the preview is computed.
-  std::function<bool(size_t job)> wants_preview;
-  // A cheap approximation of `job`'s current image (no VAE), after step `step`.
-  std::function<void(size_t job, int step, RgbImage preview)> on_preview;
-  // `job`'s final image, as soon as it is decoded.
-  std::function<void(size_t job, RgbImage image)> on_image;
+  // Adds `other`'s times and lookups: the cost of several calls.
+  StageTimings& operator+=(const StageTimings& other) {
+    text_encode_ms += other.text_encode_ms;
+    text_encode_t5_ms += other.text_encode_t5_ms;
+    denoise_ms += other.denoise_ms;
+    decode_ms += other.decode_ms;
+    prompt_cache_hits += other.prompt_cache_hits;
+    prompt_cache_misses += other.prompt_cache_misses;
+    return *this;
+  }
 };
 
 // Image `image` of request `request_id`: a sample of a step-level running set.
@@ -131,34 +126,6 @@ struct SampleSpec {
   // With job.image: the part of the schedule that runs, (0, 1] (the sample starts at
   // StartStep(family, steps, strength)); 0 without one.
   double strength = 0;
-};
-
-// Step-level batching (engine/step_scheduler.h) through a pipeline: the pipeline keeps each
-// sample's state (latents, prompt embeddings, random stream) from Start until Decode or Release,
-// and advances any set of its samples of one size by one step per call, whatever their step
-// counts, samplers and step indices. An image does not depend on the samples it ran with. Called
-// by the one worker thread that owns the pipeline. Errors as Pipeline::Run's; after an error the
-// samples of the call are released.
-class SampleStepper {
- public:
-  virtual ~SampleStepper() = default;
-  // Encodes the prompts (through the prompt cache) and draws the initial latents of `samples`,
-  // all `width` x `height`. Reports text_encode_ms and the cache lookups.
-  virtual absl::StatusOr<StageTimings> Start(int width, int height,
-                                             const std::vector<SampleSpec>& samples) = 0;
-  // One denoiser call advancing every sample of `set` (started, unfinished, one size) by one
-  // step; reports denoise_ms. CANCELLED, changing nothing, when `interrupt` (polled inside the
-  // denoiser) returned true.
-  virtual absl::StatusOr<StageTimings> Step(const std::vector<SampleId>& set,
-                                            const std::function<bool()>& interrupt) = 0;
-  // A cheap picture of the sample's current latent (no VAE).
-  virtual absl::StatusOr<RgbImage> Preview(const SampleId& sample) = 0;
-  // Decodes finished samples (one size) together into `images` (in order) and forgets them;
-  // reports decode_ms.
-  virtual absl::StatusOr<StageTimings> Decode(const std::vector<SampleId>& samples,
-                                              std::vector<RgbImage>* images) = 0;
-  // Forgets samples that left before they finished. Unknown ids are ignored.
-  virtual void Release(const std::vector<SampleId>& samples) = 0;
 };
 
 // Memory held on a pipeline's device, as the pipeline measures it after a batch run. A field is
@@ -191,26 +158,45 @@ struct ModelInfo {
   bool needs_mask = false;
 };
 
-// A model resident on one device. Run() is called by exactly one worker thread at a time.
+// A model resident on one device.
 class Pipeline {
  public:
   virtual ~Pipeline() = default;
   virtual const ModelInfo& info() const = 0;
-  // Generates one image per job, all with `key`'s shape and schedule. Blocks until done.
-  // Errors: RESOURCE_EXHAUSTED when the device runs out of memory, INTERNAL naming the
-  // component otherwise. Jobs dropped through `callbacks.should_drop` get no image and do not
-  // make Run fail.
-  virtual absl::StatusOr<StageTimings> Run(const BatchKey& key, const std::vector<ImageJob>& jobs,
-                                           const BatchCallbacks& callbacks) = 0;
-  // The device's memory now. Called by the worker thread right after each Run (warm-ups
+  // The device's memory now. Called by the worker thread right after each iteration (warm-ups
   // included), so it must be cheap. The default measures nothing.
   virtual DeviceMemory MemoryUsage() const { return {}; }
-  // Step-level batching, for pipelines that can run step by step; null (the default) when the
-  // pipeline only runs whole batches (BatchingMode::kRequest).
-  virtual SampleStepper* stepper() { return nullptr; }
 
-  // Style adapters (per-request LoRAs). Both may be called from any thread, also while Run()
-  // runs on the worker.
+  // Generation, step by step. The pipeline keeps each sample's state (latents, prompt
+  // embeddings, random stream) from Start until Decode or Release, and advances any set of its
+  // samples of one size by one step per call, whatever their step counts, samplers and step
+  // indices: the engine's step scheduler decides which samples share a call (a request-level
+  // batch is the case where all started together and finish together). An image does not
+  // depend on the samples it ran with. Called only by the worker thread that owns the pipeline.
+  // Errors: RESOURCE_EXHAUSTED when the device runs out of memory, INVALID_ARGUMENT for a
+  // sample the model cannot take, INTERNAL naming the component otherwise; after an error the
+  // samples of the call are released.
+  //
+  // Encodes the prompts (through the prompt cache) and draws the initial latents of `samples`,
+  // all `width` x `height`. Reports text_encode_ms and the cache lookups.
+  virtual absl::StatusOr<StageTimings> Start(int width, int height,
+                                             const std::vector<SampleSpec>& samples) = 0;
+  // One denoiser call advancing every sample of `set` (started, unfinished, one size) by one
+  // step; reports denoise_ms. CANCELLED, changing nothing, when `interrupt` (polled inside the
+  // denoiser) returned true.
+  virtual absl::StatusOr<StageTimings> Step(const std::vector<SampleId>& set,
+                                            const std::function<bool()>& interrupt) = 0;
+  // A cheap picture of the sample's current latent (no VAE).
+  virtual absl::StatusOr<RgbImage> Preview(const SampleId& sample) = 0;
+  // Decodes finished samples (one size) together into `images` (in order) and forgets them;
+  // reports decode_ms.
+  virtual absl::StatusOr<StageTimings> Decode(const std::vector<SampleId>& samples,
+                                              std::vector<RgbImage>* images) = 0;
+  // Forgets samples that left before they finished. Unknown ids are ignored.
+  virtual void Release(const std::vector<SampleId>& samples) = 0;
+
+  // Style adapters (per-request LoRAs). Both may be called from any thread, also while the
+  // worker is stepping.
   // The adapter names the model offers now, sorted. The default offers none.
   virtual std::vector<std::string> AdapterNames() const { return {}; }
   // Makes `loras` resident on this pipeline's device on the calling thread, so that a batch

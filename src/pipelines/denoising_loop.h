@@ -18,7 +18,8 @@ namespace tlcm {
 
 // `Pipeline` provides:
 //   absl::Status CheckSettings(const RunSettings&) const;
-//   absl::StatusOr<std::vector<DenoisingSample>> StartSamples(requests, settings, EncodeStats*);
+//   absl::StatusOr<std::vector<DenoisingSample>> StartSamples(requests, settings,
+//                                                             engine::StageTimings*);
 //   bool Step(const std::vector<DenoisingSample*>& set, const std::function<bool()>& interrupt);
 //   RgbImage Preview(const DenoisingSample&) const;
 //   std::vector<RgbImage> Decode(const std::vector<const DenoisingSample*>&);
@@ -45,13 +46,9 @@ absl::StatusOr<RunResult> RunDenoisingLoop(Pipeline& pipeline,
   if (images.empty()) return result;
 
   // 2. Encode the prompts of the images still wanted; 3. draw their initial latents.
-  EncodeStats stats;
   TLCM_ASSIGN_OR_RETURN(std::vector<DenoisingSample> samples,
-                        pipeline.StartSamples(wanted, settings, &stats));
-  result.prompt_cache_hits = stats.prompt_cache_hits;
-  result.prompt_cache_misses = stats.prompt_cache_misses;
-  result.text_encode_t5_ms = stats.text_encode_t5_ms;
-  result.text_encode_ms = timer.Lap();
+                        pipeline.StartSamples(wanted, settings, &result.timings));
+  result.timings.text_encode_ms = timer.Lap();
 
   // 4. Denoise: every image advances one step per denoiser call.
   while (!samples.empty() && !samples.front().done()) {
@@ -65,7 +62,7 @@ absl::StatusOr<RunResult> RunDenoisingLoop(Pipeline& pipeline,
       return true;
     });
     if (!stepped) {  // every image left
-      result.denoise_ms = timer.Lap();
+      result.timings.denoise_ms = timer.Lap();
       return result;
     }
     const int step = samples.front().step;
@@ -88,7 +85,7 @@ absl::StatusOr<RunResult> RunDenoisingLoop(Pipeline& pipeline,
     samples.erase(samples.begin() + static_cast<std::ptrdiff_t>(kept), samples.end());
     images.resize(kept);
   }
-  result.denoise_ms = timer.Lap();
+  result.timings.denoise_ms = timer.Lap();
   if (samples.empty()) return result;
 
   // 5. Decode to 8-bit RGB.
@@ -96,7 +93,7 @@ absl::StatusOr<RunResult> RunDenoisingLoop(Pipeline& pipeline,
   for (const DenoisingSample& sample : samples) finished.push_back(&sample);
   std::vector<RgbImage> decoded = pipeline.Decode(finished);
   for (size_t r = 0; r < decoded.size(); ++r) result.images[images[r]] = std::move(decoded[r]);
-  result.decode_ms = timer.Lap();
+  result.timings.decode_ms = timer.Lap();
   return result;
 }
 

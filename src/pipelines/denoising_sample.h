@@ -44,18 +44,11 @@ struct DenoisingSample {
   bool done() const { return step >= steps; }
 };
 
-// What preparing samples cost in prompt encoding.
-struct EncodeStats {
-  int prompt_cache_hits = 0;
-  int prompt_cache_misses = 0;
-  double text_encode_t5_ms = 0;  // FLUX: time in the T5 half
-};
-
 // The style adapters of each sample of `set`, in row order (LoraBatchBuilder::Build).
 inline std::vector<const AdapterSet*> SampleAdapters(const std::vector<DenoisingSample*>& set) {
   std::vector<const AdapterSet*> rows;
   rows.reserve(set.size());
-  for (const DenoisingSample* sample : set) rows.push_back(&sample->request.loras);
+  for (const DenoisingSample* sample : set) rows.push_back(&sample->request.adapters);
   return rows;
 }
 

@@ -151,9 +151,10 @@ absl::Status FluxPipeline::CheckSettings(const RunSettings& settings) const {
 }
 
 absl::StatusOr<std::vector<DenoisingSample>> FluxPipeline::StartSamples(
-    const std::vector<ImageRequest>& requests, const RunSettings& settings, EncodeStats* stats) {
+    const std::vector<ImageRequest>& requests, const RunSettings& settings,
+    engine::StageTimings* stats) {
   TLCM_RETURN_IF_ERROR(CheckSettings(settings));
-  const bool image_inputs = !requests.empty() && requests.front().image.has_value();
+  const bool image_inputs = !requests.empty() && requests.front().image != nullptr;
   const int start = image_inputs ? FluxStartStep(settings.steps, settings.strength) : 0;
   TLCM_RETURN_IF_ERROR(CheckImageInputs(requests, settings.strength, settings.steps, start));
   torch::NoGradGuard no_grad;

@@ -49,7 +49,8 @@ class FluxPipeline {
   // Prompts encoded through the cache (T5 time added to stats->text_encode_t5_ms), initial
   // latents drawn and packed into tokens, sigmas for the size.
   absl::StatusOr<std::vector<DenoisingSample>> StartSamples(
-      const std::vector<ImageRequest>& requests, const RunSettings& settings, EncodeStats* stats);
+      const std::vector<ImageRequest>& requests, const RunSettings& settings,
+      engine::StageTimings* stats);
   // One transformer forward for every sample of `set` (each with its own sigma and guidance).
   bool Step(const std::vector<DenoisingSample*>& set, const std::function<bool()>& interrupt);
   RgbImage Preview(const DenoisingSample& sample) const;

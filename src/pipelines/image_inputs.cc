@@ -23,9 +23,9 @@ torch::Tensor PlaneTensor(Plane8 plane) {
 absl::Status CheckImageInputs(const std::vector<ImageRequest>& requests, double strength, int steps,
                               int start_step) {
   const auto with_image = std::count_if(requests.begin(), requests.end(),
-                                        [](const ImageRequest& r) { return r.image.has_value(); });
+                                        [](const ImageRequest& r) { return r.image != nullptr; });
   const auto with_mask = std::count_if(requests.begin(), requests.end(),
-                                       [](const ImageRequest& r) { return r.mask.has_value(); });
+                                       [](const ImageRequest& r) { return r.mask != nullptr; });
   if (with_image == 0) {
     if (with_mask > 0) return absl::InvalidArgumentError("mask: needs an image to repaint");
     return absl::OkStatus();

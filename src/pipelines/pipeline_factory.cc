@@ -17,11 +17,11 @@
 namespace tlcm {
 namespace {
 
-// Adapts a pipeline with Run(requests, settings, hooks) and the step-wise API
-// (denoising_sample.h) to engine::Pipeline and engine::SampleStepper. Torch exceptions become
-// statuses here: out of memory -> RESOURCE_EXHAUSTED, anything else INTERNAL naming the model.
+// Adapts a pipeline's step-wise API (denoising_sample.h) to engine::Pipeline. Torch exceptions
+// become statuses here: out of memory -> RESOURCE_EXHAUSTED, anything else INTERNAL naming the
+// model.
 template <typename Impl>
-class ServingPipeline : public engine::Pipeline, public engine::SampleStepper {
+class ServingPipeline : public engine::Pipeline {
  public:
   ServingPipeline(std::unique_ptr<Impl> impl, engine::ModelInfo info, torch::Device device)
       : impl_(std::move(impl)), info_(std::move(info)), device_(device) {}
@@ -29,8 +29,6 @@ class ServingPipeline : public engine::Pipeline, public engine::SampleStepper {
   const engine::ModelInfo& info() const override { return info_; }
 
   engine::DeviceMemory MemoryUsage() const override { return MeasureDeviceMemory(device_); }
-
-  engine::SampleStepper* stepper() override { return this; }
 
   std::vector<std::string> AdapterNames() const override { return impl_->adapters().Names(); }
 
@@ -46,41 +44,12 @@ class ServingPipeline : public engine::Pipeline, public engine::SampleStepper {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<engine::StageTimings> Run(const engine::BatchKey& key,
-                                           const std::vector<engine::ImageJob>& jobs,
-                                           const engine::BatchCallbacks& callbacks) override {
-    std::vector<ImageRequest> requests;
-    for (const engine::ImageJob& job : jobs) {
-      TLCM_ASSIGN_OR_RETURN(ImageRequest request, RequestOf(job));
-      requests.push_back(std::move(request));
-    }
-    RunSettings settings{key.steps, key.width, key.height, key.sampler};
-    if (key.strength > 0) settings.strength = key.strength;
-    RunHooks hooks{callbacks.should_drop, callbacks.on_step, callbacks.wants_preview,
-                   callbacks.on_preview};
-    absl::StatusOr<RunResult> result =
-        Guarded<RunResult>([&] { return impl_->Run(requests, settings, hooks); });
-    if (!result.ok()) return result.status();
-    for (size_t i = 0; i < result->images.size(); ++i) {
-      if (result->images[i] && callbacks.on_image)
-        callbacks.on_image(i, std::move(*result->images[i]));
-    }
-    engine::StageTimings timings;
-    timings.text_encode_ms = result->text_encode_ms;
-    timings.text_encode_t5_ms = result->text_encode_t5_ms;
-    timings.denoise_ms = result->denoise_ms;
-    timings.decode_ms = result->decode_ms;
-    timings.prompt_cache_hits = result->prompt_cache_hits;
-    timings.prompt_cache_misses = result->prompt_cache_misses;
-    return timings;
-  }
-
   absl::StatusOr<engine::StageTimings> Start(
       int width, int height, const std::vector<engine::SampleSpec>& samples) override {
     absl::StatusOr<engine::StageTimings> timings =
         Guarded<engine::StageTimings>([&]() -> absl::StatusOr<engine::StageTimings> {
           RunTimer timer(device_);
-          EncodeStats stats;
+          engine::StageTimings out;
           // Samples of one schedule (and one kind of image input) start together: one
           // text-encoder call per group. Once started, they step with any sample of the size.
           std::map<StartGroup, std::vector<size_t>> groups;
@@ -98,16 +67,12 @@ class ServingPipeline : public engine::Pipeline, public engine::SampleStepper {
             RunSettings settings{group.steps, width, height, group.sampler};
             if (group.strength > 0) settings.strength = group.strength;
             TLCM_ASSIGN_OR_RETURN(std::vector<DenoisingSample> started,
-                                  impl_->StartSamples(requests, settings, &stats));
+                                  impl_->StartSamples(requests, settings, &out));
             for (size_t k = 0; k < members.size(); ++k) {
               samples_.insert_or_assign(KeyOf(samples[members[k]].id), std::move(started[k]));
             }
           }
-          engine::StageTimings out;
           out.text_encode_ms = timer.Lap();
-          out.text_encode_t5_ms = stats.text_encode_t5_ms;
-          out.prompt_cache_hits = stats.prompt_cache_hits;
-          out.prompt_cache_misses = stats.prompt_cache_misses;
           return out;
         });
     if (!timings.ok()) {
@@ -172,17 +137,15 @@ class ServingPipeline : public engine::Pipeline, public engine::SampleStepper {
     friend auto operator<=>(const StartGroup&, const StartGroup&) = default;
   };
   static Key KeyOf(const engine::SampleId& id) { return {id.request_id, id.image}; }
-  // The pipeline's form of `job` (with copies of its pictures), its adapters resident on this
+  // The pipeline's form of `job` (its pictures shared, not copied), its adapters resident on this
   // device. Admission made them
   // resident (PrepareAdapters): these are cache hits, unless the cache has evicted one since,
   // which then loads here.
   absl::StatusOr<ImageRequest> RequestOf(const engine::ImageJob& job) const {
-    ImageRequest request{job.prompt, job.prompt_2, job.seed, job.guidance_scale};
-    if (job.image) request.image = *job.image;
-    if (job.mask) request.mask = *job.mask;
+    ImageRequest request{job};
     for (const engine::LoraChoice& lora : job.loras) {
       TLCM_ASSIGN_OR_RETURN(auto adapter, ResidentAdapter(lora));
-      request.loras.push_back({std::move(adapter), lora.scale});
+      request.adapters.push_back({std::move(adapter), lora.scale});
     }
     return request;
   }

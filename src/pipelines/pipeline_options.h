@@ -53,17 +53,13 @@ absl::StatusOr<torch::Dtype> ParseDtype(const std::string& name, const torch::De
 // "cpu" | "cuda" | "cuda:N". InvalidArgument for anything else or a CUDA device that is absent.
 absl::StatusOr<torch::Device> ParseDevice(const std::string& name);
 
-// One image of a run.
-struct ImageRequest {
-  std::string prompt;
-  std::string prompt_2;  // empty = `prompt`
-  uint64_t seed = 0;
-  float guidance_scale = 0.0f;  // FLUX embedded guidance; SDXL TLCM ignores it
-  // Image inputs (pipelines/image_inputs.h): the image to start from (img2img), and with it a
-  // mask whose white pixels are repainted (inpainting). Resized to the run's size.
-  std::optional<RgbImage> image{};
-  std::optional<RgbImage> mask{};
-  AdapterSet loras = {};  // style adapters of this image, unfused, on top of the TLCM LoRA
+// One image of a run: what it shows, as the engine states it (engine::ImageJob: prompts, seed,
+// guidance, and the image inputs shared with its request - the image to start from (img2img)
+// and with it a mask whose white pixels are repainted (inpainting), both resized to the run's
+// size, pipelines/image_inputs.h), and its style adapters loaded on the pipeline's device. The
+// pipeline reads `adapters`, never the adapter names in `loras`.
+struct ImageRequest : engine::ImageJob {
+  AdapterSet adapters = {};  // unfused, on top of the TLCM LoRA
 };
 
 // Shape and schedule shared by all images of a run.
@@ -87,15 +83,10 @@ struct RunHooks {
   std::function<void(size_t image, int step, RgbImage preview)> on_preview;
 };
 
-// What a run produced. images[i] is empty for a dropped image.
+// What a run produced: images[i] is empty for a dropped image; what each stage cost.
 struct RunResult {
   std::vector<std::optional<RgbImage>> images;
-  double text_encode_ms = 0;
-  double text_encode_t5_ms = 0;  // FLUX: the T5 part of text_encode_ms (0 for SDXL)
-  double denoise_ms = 0;
-  double decode_ms = 0;
-  int prompt_cache_hits = 0;
-  int prompt_cache_misses = 0;
+  engine::StageTimings timings;
 };
 
 }  // namespace tlcm

@@ -173,11 +173,12 @@ absl::Status StableDiffusionXLPipeline::CheckSettings(const RunSettings& setting
 }
 
 absl::StatusOr<std::vector<DenoisingSample>> StableDiffusionXLPipeline::StartSamples(
-    const std::vector<ImageRequest>& requests, const RunSettings& settings, EncodeStats* stats) {
+    const std::vector<ImageRequest>& requests, const RunSettings& settings,
+    engine::StageTimings* stats) {
   TLCM_RETURN_IF_ERROR(CheckSettings(settings));
   const std::string scheduler = settings.scheduler.empty() ? kDefaultScheduler : settings.scheduler;
   TLCM_ASSIGN_OR_RETURN(std::vector<int64_t> timesteps, Timesteps(scheduler, settings.steps));
-  const bool image_inputs = !requests.empty() && requests.front().image.has_value();
+  const bool image_inputs = !requests.empty() && requests.front().image != nullptr;
   const int start = image_inputs ? SdxlStartStep(settings.steps, settings.strength) : 0;
   TLCM_RETURN_IF_ERROR(CheckImageInputs(requests, settings.strength, settings.steps, start));
   if (inpainting_unet_ && (!image_inputs || !requests.front().mask)) {
@@ -219,7 +220,7 @@ absl::StatusOr<std::vector<DenoisingSample>> StableDiffusionXLPipeline::StartSam
     // alone, as diffusers does; an inpainting UNet then needs no latent of the input itself).
     std::vector<ImageNoise*> noises;
     for (DenoisingSample& sample : samples) noises.push_back(&sample.noise);
-    const bool from_noise = requests.front().mask.has_value() && settings.strength == 1.0;
+    const bool from_noise = requests.front().mask != nullptr && settings.strength == 1.0;
     const ImageLatents inputs =
         EncodeImageInputs(vae_encoder_, requests, noises, settings.width, settings.height,
                           {vae_config_.scaling_factor, 0.0}, options_.device,

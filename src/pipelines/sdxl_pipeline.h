@@ -57,7 +57,8 @@ class StableDiffusionXLPipeline {
   // prompt cache), initial latents drawn from each request's seed. Adds the cache lookups to
   // `stats`.
   absl::StatusOr<std::vector<DenoisingSample>> StartSamples(
-      const std::vector<ImageRequest>& requests, const RunSettings& settings, EncodeStats* stats);
+      const std::vector<ImageRequest>& requests, const RunSettings& settings,
+      engine::StageTimings* stats);
   // Advances every sample of `set` (not done, all of one size; any mix of step counts, step
   // indices and schedulers) by one step with one UNet call. Returns false, changing nothing,
   // when `interrupt` (polled between UNet blocks; may be empty) asked to stop.

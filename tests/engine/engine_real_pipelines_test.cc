@@ -23,6 +23,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "engine/engine.h"
+#include "engine/whole_batch.h"
 #include "image/png_codec.h"
 #include "pipelines/pipeline_factory.h"
 #include "schedulers/strength.h"
@@ -117,11 +118,23 @@ class GatedPipeline : public Pipeline {
   std::optional<AdapterCacheStats> AdapterStats() const override {
     return pipeline_->AdapterStats();
   }
-  absl::StatusOr<StageTimings> Run(const BatchKey& key, const std::vector<ImageJob>& jobs,
-                                   const BatchCallbacks& callbacks) override {
-    if (!jobs.empty() && jobs[0].prompt == kBlockerPrompt) gate_->Enter();
-    return pipeline_->Run(key, jobs, callbacks);
+  absl::StatusOr<StageTimings> Start(int width, int height,
+                                     const std::vector<SampleSpec>& samples) override {
+    if (!samples.empty() && samples[0].job.prompt == kBlockerPrompt) gate_->Enter();
+    return pipeline_->Start(width, height, samples);
   }
+  absl::StatusOr<StageTimings> Step(const std::vector<SampleId>& set,
+                                    const std::function<bool()>& interrupt) override {
+    return pipeline_->Step(set, interrupt);
+  }
+  absl::StatusOr<RgbImage> Preview(const SampleId& sample) override {
+    return pipeline_->Preview(sample);
+  }
+  absl::StatusOr<StageTimings> Decode(const std::vector<SampleId>& samples,
+                                      std::vector<RgbImage>* images) override {
+    return pipeline_->Decode(samples, images);
+  }
+  void Release(const std::vector<SampleId>& samples) override { pipeline_->Release(samples); }
 
  private:
   std::unique_ptr<Pipeline> pipeline_;
@@ -539,27 +552,21 @@ TEST_P(EngineRealPipelinesTest, StepLevelMixesStepCountsAndEachImageStaysTheSame
       job.image = picture(i);
       if (mix[i].masked) job.mask = mask;
     }
-    std::vector<RgbImage> alone;
-    BatchCallbacks callbacks;
-    callbacks.on_image = [&](size_t, RgbImage image) { alone.push_back(std::move(image)); };
-    ASSERT_TRUE((*pipeline)->Run(key, {job}, callbacks).ok());
-    ASSERT_EQ(alone.size(), 1u);
-    EXPECT_TRUE(tlcm::testing::ImagesClose(ImageOf(*sinks[i], 0), alone[0], kSameMeanLevels,
+    absl::StatusOr<WholeBatch> alone = RunWholeBatch(**pipeline, key, {job});
+    ASSERT_TRUE(alone.ok()) << alone.status();
+    EXPECT_TRUE(tlcm::testing::ImagesClose(ImageOf(*sinks[i], 0), alone->images[0], kSameMeanLevels,
                                            kSameMaxLevels));
   }
   // The image inputs changed the picture: the inpainted request differs from its prompt and seed
   // without them.
-  std::vector<RgbImage> plain;
-  BatchCallbacks callbacks;
-  callbacks.on_image = [&](size_t, RgbImage image) { plain.push_back(std::move(image)); };
-  ASSERT_TRUE((*pipeline)
-                  ->Run({c.name, mix[2].steps, width, height,
-                         mix[2].sampler.empty() ? info.samplers.front() : mix[2].sampler},
-                        {{"a lighthouse, picture 2", "", 42, c.golden.guidance_scale}}, callbacks)
-                  .ok());
-  ASSERT_EQ(plain.size(), 1u);
-  EXPECT_FALSE(
-      tlcm::testing::ImagesClose(ImageOf(*sinks[2], 0), plain[0], kSameMeanLevels, kSameMaxLevels));
+  absl::StatusOr<WholeBatch> plain =
+      RunWholeBatch(**pipeline,
+                    {c.name, mix[2].steps, width, height,
+                     mix[2].sampler.empty() ? info.samplers.front() : mix[2].sampler},
+                    {{"a lighthouse, picture 2", "", 42, c.golden.guidance_scale}});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(tlcm::testing::ImagesClose(ImageOf(*sinks[2], 0), plain->images[0], kSameMeanLevels,
+                                          kSameMaxLevels));
 }
 
 }  // namespace

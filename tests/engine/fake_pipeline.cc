@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "schedulers/strength.h"
 #include "util/client_text.h"
 
 namespace tlcm::engine::testing {
@@ -54,7 +55,7 @@ uint64_t SeedOfFakeImage(const RgbImage& image) {
   return seed;
 }
 
-class FakePipeline : public Pipeline, public SampleStepper {
+class FakePipeline : public Pipeline {
  public:
   FakePipeline(FakePipelineControl* control, ModelInfo info, std::string device)
       : control_(control), info_(std::move(info)), device_(std::move(device)) {}
@@ -65,8 +66,6 @@ class FakePipeline : public Pipeline, public SampleStepper {
     absl::MutexLock lock(&control_->mu_);
     return control_->memory_;
   }
-
-  SampleStepper* stepper() override { return this; }
 
   std::vector<std::string> AdapterNames() const override {
     absl::MutexLock lock(&control_->mu_);
@@ -85,25 +84,67 @@ class FakePipeline : public Pipeline, public SampleStepper {
     return absl::OkStatus();
   }
 
-  // Step-wise: the same images as Run (FakeImage of seed and prompt; previews of seed + step).
   absl::StatusOr<StageTimings> Start(int width, int height,
                                      const std::vector<SampleSpec>& samples) override {
-    for (const SampleSpec& spec : samples) samples_[spec.id] = Sample{spec, width, height, 0};
-    return StageTimings{1, 0, 0, 0, 0, static_cast<int>(samples.size())};
+    if (samples.empty()) return StageTimings{};
+    const bool warmup = samples.size() == 1 && samples[0].job.prompt == "warm-up";
+    uint64_t run = 0;
+    std::optional<size_t> record;
+    {
+      absl::MutexLock lock(&control_->mu_);
+      run = control_->next_run_++;
+      control_->live_samples_[run] = static_cast<int>(samples.size());
+      if (control_->record_runs_) {
+        record = control_->runs_.size();
+        BatchKey key{info_.name,
+                     samples[0].steps,
+                     width,
+                     height,
+                     samples[0].sampler,
+                     samples[0].strength,
+                     samples[0].job.mask != nullptr};
+        std::vector<ImageJob> jobs;
+        for (const SampleSpec& spec : samples) jobs.push_back(spec.job);
+        control_->runs_.push_back({device_, key, std::move(jobs), warmup, {}});
+      }
+      if (!warmup) ++control_->started_request_runs_;
+    }
+    StageTimings timings;
+    timings.text_encode_ms = 1;
+    absl::flat_hash_set<std::string> prompts;
+    for (size_t j = 0; j < samples.size(); ++j) {
+      const SampleSpec& spec = samples[j];
+      const int first_step = StartStepOf(spec);
+      samples_[spec.id] =
+          Sample{spec, width, height, first_step, first_step, run, record, j, warmup};
+      if (prompts.insert(spec.job.prompt).second) {
+        ++timings.prompt_cache_misses;
+      } else {
+        ++timings.prompt_cache_hits;
+      }
+    }
+    return timings;
   }
 
   absl::StatusOr<StageTimings> Step(const std::vector<SampleId>& set,
                                     const std::function<bool()>& interrupt) override {
+    bool warmup_only = true;
+    bool after_a_step = false;  // a step boundary: some sample of the set has stepped
+    for (const SampleId& id : set) {
+      const Sample& s = samples_.at(id);
+      warmup_only = warmup_only && s.warmup;
+      after_a_step = after_a_step || s.step > s.first_step;
+    }
     absl::Duration step_delay;
     FakePipelineControl::Failure failure;
     bool fail = false;
     {
       absl::MutexLock lock(&control_->mu_);
-      if (control_->record_runs_) control_->step_sets_.push_back(set);
+      if (control_->record_runs_ && !warmup_only) control_->step_sets_.push_back(set);
       control_->largest_batch_ = std::max(control_->largest_batch_, static_cast<int>(set.size()));
       step_delay = control_->step_delay_;
       auto it = control_->run_failures_.find(info_.name);
-      if (it != control_->run_failures_.end()) {
+      if (!warmup_only && it != control_->run_failures_.end()) {
         failure = it->second;
         control_->run_failures_.erase(it);
         fail = true;
@@ -114,11 +155,17 @@ class FakePipeline : public Pipeline, public SampleStepper {
       if (!failure.throw_what.empty()) throw std::runtime_error(failure.throw_what);
       return failure.status;
     }
+    const auto cancelled = [&] { return interrupt && interrupt(); };
+    if (after_a_step && !ParkWhileStepsHeld(cancelled)) {
+      return absl::CancelledError("no sample is wanted any more");
+    }
     WaitForPermit();
-    if (interrupt && interrupt()) return absl::CancelledError("no sample is wanted any more");
+    if (cancelled()) return absl::CancelledError("no sample is wanted any more");
     if (step_delay > absl::ZeroDuration()) absl::SleepFor(step_delay);
     for (const SampleId& id : set) ++samples_.at(id).step;
-    return StageTimings{0, 0, 2, 0, 0, 0};
+    StageTimings timings;
+    timings.denoise_ms = 0.5;
+    return timings;
   }
 
   absl::StatusOr<RgbImage> Preview(const SampleId& id) override {
@@ -131,114 +178,67 @@ class FakePipeline : public Pipeline, public SampleStepper {
                                       std::vector<RgbImage>* images) override {
     for (const SampleId& id : ids) {
       const Sample& s = samples_.at(id);
-      images->push_back(FakeImage(s.spec.job.seed, s.spec.job.prompt, s.width, s.height));
+      std::optional<FakePipelineControl::Misbehaviour> misbehaviour;
+      if (!s.warmup) {
+        absl::MutexLock lock(&control_->mu_);
+        auto odd = control_->misbehaviours_.find(info_.name);
+        if (odd != control_->misbehaviours_.end()) misbehaviour = odd->second;
+      }
+      if (misbehaviour == FakePipelineControl::Misbehaviour::kSkipImages) continue;
+      RgbImage image = FakeImage(s.spec.job.seed, s.spec.job.prompt, s.width, s.height);
+      if (misbehaviour == FakePipelineControl::Misbehaviour::kMalformedImages) {
+        image.pixels.pop_back();
+      }
+      images->push_back(std::move(image));
     }
-    Release(ids);
-    return StageTimings{0, 0, 0, 3, 0, 0};
-  }
-
-  void Release(const std::vector<SampleId>& ids) override {
-    for (const SampleId& id : ids) samples_.erase(id);
-  }
-
-  absl::StatusOr<StageTimings> Run(const BatchKey& key, const std::vector<ImageJob>& jobs,
-                                   const BatchCallbacks& callbacks) override {
-    const bool warmup = jobs.size() == 1 && jobs[0].prompt == "warm-up";
-    std::optional<size_t> record;  // index into control_->runs_ when runs are recorded
-    FakePipelineControl::Failure failure;
-    bool fail = false;
-    std::optional<FakePipelineControl::Misbehaviour> misbehaviour;
-    absl::Duration step_delay;
     {
       absl::MutexLock lock(&control_->mu_);
-      if (control_->record_runs_) {
-        record = control_->runs_.size();
-        control_->runs_.push_back({device_, key, jobs, warmup, {}});
-      }
-      if (!warmup) ++control_->started_request_runs_;
-      control_->largest_batch_ = std::max(control_->largest_batch_, static_cast<int>(jobs.size()));
-      step_delay = control_->step_delay_;
-      auto it = control_->run_failures_.find(info_.name);
-      if (!warmup && it != control_->run_failures_.end()) {
-        failure = it->second;
-        control_->run_failures_.erase(it);
-        fail = true;
-      }
-      auto odd = control_->misbehaviours_.find(info_.name);
-      if (!warmup && odd != control_->misbehaviours_.end()) {
-        misbehaviour = odd->second;
-        control_->misbehaviours_.erase(odd);
+      for (const SampleId& id : ids) {
+        if (!samples_.at(id).warmup) control_->misbehaviours_.erase(info_.name);
       }
     }
-    const auto finished = [&] {
-      absl::MutexLock lock(&control_->mu_);
-      if (!warmup) ++control_->finished_request_runs_;
-    };
-    if (fail) {
-      finished();
-      if (!failure.throw_what.empty()) throw std::runtime_error(failure.throw_what);
-      return failure.status;
-    }
-    std::vector<bool> in(jobs.size(), true);
-    // Polls should_drop for the jobs still in; true while any is left.
-    const auto poll_drops = [&] {
-      bool any = false;
-      for (size_t j = 0; j < jobs.size(); ++j) {
-        if (in[j] && callbacks.should_drop(j)) {
-          in[j] = false;
-          absl::MutexLock lock(&control_->mu_);
-          if (record.has_value()) control_->runs_[*record].dropped.push_back(j);
-        }
-        any = any || in[j];
-      }
-      return any;
-    };
-    bool any_left = true;
-    for (int step = 1; step <= key.steps && any_left; ++step) {
-      if (!poll_drops()) {
-        any_left = false;
-        break;
-      }
-      WaitForPermit();
-      if (step_delay > absl::ZeroDuration()) absl::SleepFor(step_delay);
-      callbacks.on_step(step, key.steps);
-      for (size_t j = 0; j < jobs.size(); ++j) {
-        if (in[j] && callbacks.wants_preview(j)) {
-          callbacks.on_preview(
-              j, step,
-              FakeImage(jobs[j].seed + step, jobs[j].prompt, key.width / 8, key.height / 8));
-        }
-      }
-      any_left = ParkWhileStepsHeld(poll_drops);
-    }
-    if (any_left && poll_drops() &&
-        misbehaviour != FakePipelineControl::Misbehaviour::kSkipImages) {
-      for (size_t j = 0; j < jobs.size(); ++j) {
-        if (!in[j]) continue;
-        RgbImage image = FakeImage(jobs[j].seed, jobs[j].prompt, key.width, key.height);
-        if (misbehaviour == FakePipelineControl::Misbehaviour::kMalformedImages) {
-          image.pixels.pop_back();
-        }
-        callbacks.on_image(j, std::move(image));
-      }
-    }
+    Forget(ids, /*dropped=*/false);
     StageTimings timings;
-    timings.text_encode_ms = 1;
-    timings.denoise_ms = 2;
     timings.decode_ms = 3;
-    absl::flat_hash_set<std::string> prompts;
-    for (const ImageJob& job : jobs) {
-      if (prompts.insert(job.prompt).second) {
-        ++timings.prompt_cache_misses;
-      } else {
-        ++timings.prompt_cache_hits;
-      }
-    }
-    finished();
     return timings;
   }
 
+  void Release(const std::vector<SampleId>& ids) override { Forget(ids, /*dropped=*/true); }
+
  private:
+  struct Sample {
+    SampleSpec spec;
+    int width = 0, height = 0;
+    int first_step = 0;            // an image input starts at its start step
+    int step = 0;                  // steps done
+    uint64_t run = 0;              // the Start call that started it
+    std::optional<size_t> record;  // that call's index in control_->runs_, when recorded
+    size_t job = 0;                // its index in that call
+    bool warmup = false;
+  };
+
+  // The step an image input starts at: the SDXL rule (the fake's family).
+  static int StartStepOf(const SampleSpec& spec) {
+    return spec.strength > 0 ? SdxlStartStep(spec.steps, spec.strength) : 0;
+  }
+
+  // Forgets samples; those that leave before they were decoded count as dropped from their run.
+  // A run whose samples are all gone has finished.
+  void Forget(const std::vector<SampleId>& ids, bool dropped) {
+    absl::MutexLock lock(&control_->mu_);
+    for (const SampleId& id : ids) {
+      auto it = samples_.find(id);
+      if (it == samples_.end()) continue;
+      const Sample& s = it->second;
+      if (dropped && s.record.has_value()) control_->runs_[*s.record].dropped.push_back(s.job);
+      if (--control_->live_samples_[s.run] == 0) {
+        control_->live_samples_.erase(s.run);
+        if (!s.warmup) ++control_->finished_request_runs_;
+      }
+      samples_.erase(it);
+    }
+  }
+
   // Manual stepping: takes one permit, waiting for it.
   void WaitForPermit() {
     absl::MutexLock lock(&control_->mu_);
@@ -252,10 +252,10 @@ class FakePipeline : public Pipeline, public SampleStepper {
     if (control_->manual_) --control_->permits_;
   }
 
-  // Held steps: parks until released or until every job was dropped (polled every 5 ms, as a
-  // real pipeline leaves at its next step boundary). Returns whether any job is left.
-  template <typename PollDrops>
-  bool ParkWhileStepsHeld(const PollDrops& poll_drops) {
+  // Held steps: parks until released or until `cancelled` (polled every 5 ms, as a real
+  // pipeline polls its interrupt). Returns false when cancelled.
+  template <typename Cancelled>
+  bool ParkWhileStepsHeld(const Cancelled& cancelled) {
     absl::Mutex& mu = control_->mu_;
     mu.Lock();
     if (!control_->steps_held_) {
@@ -263,26 +263,20 @@ class FakePipeline : public Pipeline, public SampleStepper {
       return true;
     }
     ++control_->parked_;
-    bool any_left = true;
+    bool wanted = true;
     while (control_->steps_held_) {
       mu.Unlock();
-      any_left = poll_drops();  // calls into the engine: not under our lock
+      wanted = !cancelled();  // calls into the engine: not under our lock
       mu.Lock();
-      if (!any_left) break;
+      if (!wanted) break;
       mu.AwaitWithTimeout(absl::Condition(
                               +[](bool* held) { return !*held; }, &control_->steps_held_),
                           absl::Milliseconds(5));
     }
     --control_->parked_;
     mu.Unlock();
-    return any_left;
+    return wanted;
   }
-
-  struct Sample {
-    SampleSpec spec;
-    int width = 0, height = 0;
-    int step = 0;  // steps done
-  };
 
   FakePipelineControl* const control_;
   const ModelInfo info_;

@@ -31,25 +31,24 @@ uint64_t SeedOfFakeImage(const RgbImage& image);
 // Shared control of every fake pipeline made by its factory. Thread-safe. Must outlive the
 // engine that uses the factory.
 //
-// A fake Run, for a batch of jobs with key.steps = N:
-//   records the run; applies an injected failure (returns it, or throws);
-//   for step 1..N:
-//     polls should_drop for every job still in (stops early when none is left);
-//     with manual stepping on, waits for a step permit (AllowSteps);
-//     sleeps the step delay; calls on_step(step, N), then on_preview(job, step, preview) for
-//     every job left that wants_preview (the preview is FakeImage(seed + step, prompt) at
-//     width / 8 x height / 8, like a latent);
-//     while steps are held (HoldSteps), parks there, polling should_drop every 5 ms, and stops
-//     early when no job is left;
-//   polls should_drop once more, calls on_image(job, FakeImage(seed, prompt, width, height))
-//   for every job left;
-//   returns StageTimings {1, 2, 3} ms with one prompt-cache miss per distinct prompt and hits
-//   for repeats within the batch. MemoryUsage() reports what SetDeviceMemory set.
-// Step-wise (its SampleStepper, for BatchingMode::kStep): Start remembers the samples (1 ms,
-// one cache miss each); each Step records its set (step_sets), applies an injected failure
-// (FailNextRun / ThrowOnNextRun), waits for a step permit under manual stepping, returns
-// CANCELLED when `interrupt` says so, sleeps the step delay (2 ms reported); Preview and Decode
-// give the images Run would (3 ms reported).
+// A fake pipeline, step by step (the engine's Pipeline interface):
+//   Start(samples): records a "run" (the samples one call started: a request-level batch, or
+//     the joiners of a step-level iteration; a warm-up is one sample with prompt "warm-up");
+//     reports 1 ms of text encoding, one prompt-cache miss per distinct prompt and hits for
+//     repeats within the call.
+//   Step(set): records the set (step_sets, unless a warm-up's); applies an injected failure
+//   (FailNextRun /
+//     ThrowOnNextRun; never to a warm-up) after releasing the set; at a step boundary (some
+//     sample of the set has stepped) parks while steps are held (HoldSteps), polling the
+//     interrupt every 5 ms and answering CANCELLED when it fires; with manual stepping on,
+//     waits for a step permit (AllowSteps); CANCELLED when the interrupt fires; sleeps the step
+//     delay; reports 0.5 ms of denoising.
+//   Preview: FakeImage(seed + step, prompt) at width / 8 x height / 8, like a latent.
+//   Decode: FakeImage(seed, prompt, width, height) per sample, or none / malformed ones for the
+//     next decoded run after MisbehaveOnNextRun; reports 3 ms.
+//   Release: the samples count as dropped from their run (RunRecord::dropped).
+// A run has finished once each of its samples was decoded or released. MemoryUsage() reports
+// what SetDeviceMemory set. An image input starts at the SDXL start step of its strength.
 class FakePipelineControl {
  public:
   struct RunRecord {
@@ -57,7 +56,7 @@ class FakePipelineControl {
     BatchKey key;
     std::vector<ImageJob> jobs;
     bool warmup = false;          // prompt "warm-up" with one job
-    std::vector<size_t> dropped;  // jobs that left through should_drop
+    std::vector<size_t> dropped;  // jobs released before they were decoded
   };
 
   // The factory to pass to Engine::Create (this control must outlive the engine).
@@ -70,14 +69,15 @@ class FakePipelineControl {
   void HoldLoading(bool hold);
   void FailCreate(const std::string& model, absl::Status status);
 
-  // Manual stepping: when on, every step of every run waits for a permit before it runs.
-  // AllowSteps(n) grants n permits (one per step of one run). SetManualStepping(false) lets all
+  // Manual stepping: when on, every Step call waits for a permit before it runs. AllowSteps(n)
+  // grants n permits (one per Step call: one step of one set). SetManualStepping(false) lets all
   // steps run freely.
   void SetManualStepping(bool manual);
   void AllowSteps(int steps);
 
-  // Held steps: while held, a run parks after each step's callbacks until released, leaving
-  // early (at that step boundary) when all its jobs are dropped. Warm-up runs park too.
+  // Held steps: while held, a set parks at each step boundary (before every step but its
+  // first) until released, leaving early when the engine no longer wants any of its samples.
+  // Warm-ups park too.
   void HoldSteps(bool hold);
 
   // The style adapters pipelines of `model` offer (AdapterNames; default none). PrepareAdapters
@@ -94,30 +94,30 @@ class FakePipelineControl {
   // it off; the counters (largest_batch, WaitFor*) go on.
   void SetRecordRuns(bool record);
 
-  // The next Run of `model` (after warm-up) fails: returns `status`, or throws a
-  // std::runtime_error with `what`, before its first step.
+  // The next Step of `model` (not a warm-up's) fails: returns `status`, or throws a
+  // std::runtime_error with `what`.
   void FailNextRun(const std::string& model, absl::Status status);
   void ThrowOnNextRun(const std::string& model, const std::string& what);
 
-  // The next Run of `model` (after warm-up) returns OK but misbehaves: kSkipImages hands over no
-  // image; kMalformedImages hands over images whose pixel buffer is one byte short.
+  // The next Decode of `model` (not a warm-up's) returns OK but misbehaves: kSkipImages hands
+  // over no image; kMalformedImages hands over images whose pixel buffer is one byte short.
   enum class Misbehaviour { kSkipImages, kMalformedImages };
   void MisbehaveOnNextRun(const std::string& model, Misbehaviour misbehaviour);
 
-  // Runs so far (warm-ups included, flagged), in start order; dropped jobs are filled in as runs
-  // progress.
+  // Runs (Start calls) so far (warm-ups included, flagged), in start order; dropped jobs are
+  // filled in as runs progress.
   std::vector<RunRecord> runs() const;
   // Runs that are not warm-ups.
   std::vector<RunRecord> request_runs() const;
-  // The set of every step-wise Step call so far, in order.
+  // The set of every Step call so far (warm-ups' left out), in order.
   std::vector<std::vector<SampleId>> step_sets() const;
   int created_pipelines() const;
-  // The most jobs one run had (warm-ups included).
+  // The most samples one Step call had (warm-ups included).
   int largest_batch() const;
 
   // Wait (up to `timeout` of real time; false on timeout) until this many non-warm-up runs have
-  // started / this many runs wait for a step permit / this many runs are parked on held steps /
-  // this many non-warm-up runs have returned.
+  // started / this many Step calls wait for a step permit / this many sets are parked on held
+  // steps / this many non-warm-up runs have finished.
   bool WaitForRequestRuns(int count, absl::Duration timeout = absl::Seconds(20));
   bool WaitForBlockedSteps(int count, absl::Duration timeout = absl::Seconds(20));
   bool WaitForParkedBatches(int count, absl::Duration timeout = absl::Seconds(10));
@@ -151,6 +151,8 @@ class FakePipelineControl {
   int largest_batch_ ABSL_GUARDED_BY(mu_) = 0;
   int created_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<RunRecord> runs_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_run_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<uint64_t, int> live_samples_ ABSL_GUARDED_BY(mu_);  // per unfinished run
   std::vector<std::vector<SampleId>> step_sets_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -4,58 +4,38 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/engine/scheduler_test_support.h"
+
 namespace tlcm::engine {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using ::tlcm::engine::testing::Ids;
+using ::tlcm::engine::testing::Stepping;
 
 const absl::Time kT0 = absl::FromUnixSeconds(1'000);
 absl::Time At(int ms) { return kT0 + absl::Milliseconds(ms); }
 
 SampleShape Shape(int steps, int width = 64, int height = 64) {
-  return SampleShape{"m", width, height, steps};
+  return SampleShape{BatchKey{"m", steps, width, height, "lcm"}};
 }
 
-StepScheduler::ModelLimits Limits(int max_batch_size = 4, int max_queue_size = 64) {
-  return StepScheduler::ModelLimits{max_batch_size, max_queue_size};
+// Step-level batching (the tests of request-level batching: step_scheduler_request_test.cc).
+BatchingOptions Limits(int max_batch_size = 4, int max_queue_size = 64) {
+  BatchingOptions batching;
+  batching.mode = BatchingMode::kStep;
+  batching.max_batch_size = max_batch_size;
+  batching.max_queue_size = max_queue_size;
+  return batching;
 }
 
-// "request:image@step/steps" for every sample an iteration steps.
-std::vector<std::string> Stepping(const Iteration& it) {
-  std::vector<std::string> out;
-  for (const ScheduledSample& s : it.stepping) {
-    out.push_back(std::to_string(s.id.request_id) + ":" + std::to_string(s.id.image) + "@" +
-                  std::to_string(s.step) + "/" + std::to_string(s.steps));
-  }
-  return out;
-}
-
-std::vector<std::string> Ids(const std::vector<SampleId>& ids) {
-  std::vector<std::string> out;
-  for (const SampleId& id : ids) {
-    out.push_back(std::to_string(id.request_id) + ":" + std::to_string(id.image));
-  }
-  return out;
-}
-
-class StepSchedulerTest : public ::testing::Test {
+class StepSchedulerTest : public testing::SchedulerTest {
  protected:
-  void SetUpModel(StepScheduler::ModelLimits limits, int workers = 1) {
+  void SetUpModel(const BatchingOptions& limits, int workers = 1) {
     scheduler_.AddModel("m", limits);
     for (int w = 0; w < workers; ++w) scheduler_.AddWorker({"m"});
   }
-  void Enqueue(uint64_t id, const SampleShape& shape, int images, absl::Time now) {
-    ASSERT_TRUE(scheduler_.Enqueue(id, shape, images, now).ok());
-  }
-  // Schedules worker `worker` at `now` (expecting work) and returns the iteration.
-  Iteration Next(absl::Time now, int worker = 0) {
-    Iteration it;
-    EXPECT_TRUE(scheduler_.Schedule(worker, now, &it));
-    return it;
-  }
-
-  StepScheduler scheduler_;
 };
 
 TEST_F(StepSchedulerTest, AShortRequestJoinsARunningSetAndLeavesFirst) {
@@ -83,7 +63,7 @@ TEST_F(StepSchedulerTest, AShortRequestJoinsARunningSetAndLeavesFirst) {
     EXPECT_EQ(outcome.finished.size(), step == 7 ? 1u : 0u);
   }
   EXPECT_EQ(scheduler_.running_samples(0), 0);
-  EXPECT_FALSE(scheduler_.HasWork(0));
+  EXPECT_FALSE(scheduler_.HasWork(0, At(100)));
   EXPECT_FALSE(scheduler_.Schedule(0, At(100), &it));
 }
 
@@ -103,6 +83,29 @@ TEST_F(StepSchedulerTest, AnImageInputJoinsAtItsStartStepAndRunsOnlyItsPart) {
   EXPECT_THAT(Ids(scheduler_.Update(it, At(20)).finished), ElementsAre("2:0"));
   it = Next(At(20));
   EXPECT_THAT(Stepping(it), ElementsAre("1:0@2/4"));
+}
+
+// Under step-level batching only the model and the size bind: step counts, samplers and image
+// inputs share a set (and its denoiser calls).
+TEST_F(StepSchedulerTest, OnlyModelAndSizeSeparateSets) {
+  SetUpModel(Limits(/*max_batch_size=*/8));
+  Enqueue(1, Shape(4), 1, At(0));
+  SampleShape sampler = Shape(4);
+  sampler.key.sampler = "tlcm";
+  Enqueue(2, sampler, 1, At(0));
+  SampleShape masked = Shape(4);
+  masked.key.strength = 0.5;
+  masked.key.masked = true;
+  masked.start_step = 2;
+  Enqueue(3, masked, 1, At(0));
+  Enqueue(4, Shape(4, 128, 64), 1, At(0));  // width: a set of its own
+  Iteration it = Next(At(0));
+  EXPECT_FALSE(it.request_level);
+  EXPECT_THAT(Stepping(it), ElementsAre("1:0@0/4", "2:0@0/4", "3:0@2/4"));
+  scheduler_.Update(it, At(10));
+  it = Next(At(10));  // the other width has waited since 0 ms, the set since 10
+  EXPECT_EQ(it.width, 128);
+  EXPECT_THAT(Stepping(it), ElementsAre("4:0@0/4"));
 }
 
 TEST_F(StepSchedulerTest, ASetHoldsAtMostMaxBatchSizeAndRefillsAsSamplesLeave) {
@@ -210,7 +213,7 @@ TEST_F(StepSchedulerTest, ASecondDeviceOpensASetOnlyWhenNoSetHasRoom) {
   Enqueue(1, Shape(2), 1, At(0));
   Enqueue(2, Shape(2), 1, At(0));
   Iteration first = Next(At(0), 0);
-  EXPECT_TRUE(scheduler_.HasWork(1));
+  EXPECT_TRUE(scheduler_.HasWork(1, At(0)));
   Iteration second = Next(At(0), 1);  // worker 0's set is full
   EXPECT_THAT(Stepping(first), ElementsAre("1:0@0/2"));
   EXPECT_THAT(Stepping(second), ElementsAre("2:0@0/2"));

@@ -119,8 +119,8 @@ TEST(FluxPipelineTest, TimesT5EncodingAsPartOfTextEncoding) {
   ASSERT_TRUE(p);
   auto run = p->Run({{"a red fox in snow", "", 1, 7.0f}}, {1, 32, 32, ""});
   ASSERT_TRUE(run.ok()) << run.status();
-  EXPECT_GT(run->text_encode_t5_ms, 0);
-  EXPECT_LE(run->text_encode_t5_ms, run->text_encode_ms);
+  EXPECT_GT(run->timings.text_encode_t5_ms, 0);
+  EXPECT_LE(run->timings.text_encode_t5_ms, run->timings.text_encode_ms);
 }
 
 TEST(FluxPipelineTest, RejectsSettingsAndFoldersItCannotServe) {

@@ -183,7 +183,7 @@ void ExpectMixedRunMatches(Pipeline& pipeline, const std::string& case_name,
     for (const auto& [name, at] : joins) {
       if (at != boundary) continue;
       const GoldenRun& run = by_name.at(name);
-      EncodeStats stats;
+      engine::StageTimings stats;
       auto started = pipeline.StartSamples(
           RequestsOf(run), {run.steps, run.width, run.height, run.scheduler}, &stats);
       ASSERT_TRUE(started.ok()) << started.status();

@@ -36,13 +36,13 @@ RgbImage Solid(int width, int height, uint8_t value) {
 TEST(CheckImageInputsTest, NamesTheField) {
   ImageRequest plain{"a", "", 1, 0};
   ImageRequest with_image = plain;
-  with_image.image = Solid(8, 8, 10);
+  with_image.image = std::make_shared<RgbImage>(Solid(8, 8, 10));
   ImageRequest with_mask = with_image;
-  with_mask.mask = Solid(8, 8, 255);
+  with_mask.mask = std::make_shared<RgbImage>(Solid(8, 8, 255));
   ImageRequest mask_only = plain;
-  mask_only.mask = Solid(8, 8, 255);
+  mask_only.mask = std::make_shared<RgbImage>(Solid(8, 8, 255));
   ImageRequest wrong_mask = with_image;
-  wrong_mask.mask = Solid(8, 4, 255);
+  wrong_mask.mask = std::make_shared<RgbImage>(Solid(8, 4, 255));
 
   EXPECT_TRUE(CheckImageInputs({plain}, 1.0, 4, 0).ok());
   EXPECT_TRUE(CheckImageInputs({with_image, with_image}, 0.5, 4, 2).ok());
@@ -92,8 +92,9 @@ std::vector<ImageGoldenRun> LoadImageRuns(const std::string& case_name) {
     const auto masks = j.at("masks").get<std::vector<std::string>>();
     for (size_t i = 0; i < seeds.size(); ++i) {
       ImageRequest request{prompts[i], "", seeds[i], j.at("guidance_scale").get<float>()};
-      request.image = testing::ReadPng(DataPath(folder + inputs[i]));
-      if (!masks.empty()) request.mask = testing::ReadPng(DataPath(folder + masks[i]));
+      request.image = std::make_shared<RgbImage>(testing::ReadPng(DataPath(folder + inputs[i])));
+      if (!masks.empty())
+        request.mask = std::make_shared<RgbImage>(testing::ReadPng(DataPath(folder + masks[i])));
       r.requests.push_back(std::move(request));
     }
     r.settings.steps = j.at("steps");
@@ -161,7 +162,7 @@ TEST(SdxlImageInputsTest, NineChannelInpaintingMatchesDiffusers) {
 
   ImageRequest request{"a", "", 1, 0};
   for (bool with_image : {false, true}) {
-    if (with_image) request.image = Solid(64, 64, 90);
+    if (with_image) request.image = std::make_shared<RgbImage>(Solid(64, 64, 90));
     auto result = (*p)->Run({request}, RunSettings{4, 64, 64, "", 0.5});
     EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_TRUE(absl::StartsWith(result.status().message(), "mask: ")) << result.status();
@@ -175,7 +176,7 @@ TEST(SdxlImageInputsTest, RefusesRunsWithoutAStep) {
   auto p = StableDiffusionXLPipeline::Load(DataPath("sdxl-tiny/model"), PipelineOptions{});
   ASSERT_TRUE(p.ok()) << p.status();
   ImageRequest request{"a", "", 1, 0};
-  request.image = Solid(64, 64, 90);
+  request.image = std::make_shared<RgbImage>(Solid(64, 64, 90));
   RunSettings settings{4, 64, 64, "", 0.2};
   auto result = (*p)->Run({request}, settings);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_replace.h"
 #include "cli/generate_flags.h"
+#include "engine/whole_batch.h"
 #include "pipelines/pipeline_factory.h"
 #include "tests/pipelines/golden_runs.h"
 
@@ -62,14 +63,13 @@ TEST_P(ReferenceCaseTest, ReproducesDiffusersImages) {
     jobs.push_back({flags->prompt, "", flags->seed.value() + i,
                     flags->guidance_scale.value_or(info.default_guidance_scale)});
   }
-  std::map<size_t, RgbImage> images;
-  engine::BatchCallbacks callbacks;
-  callbacks.on_image = [&](size_t i, RgbImage image) { images[i] = std::move(image); };
-  auto timings =
-      (*pipeline)->Run({spec.name, flags->steps, flags->width, flags->height,
-                        flags->scheduler.empty() ? info.samplers.front() : flags->scheduler},
-                       jobs, callbacks);
-  ASSERT_TRUE(timings.ok()) << timings.status();
+  auto batch =
+      engine::RunWholeBatch(**pipeline,
+                            {spec.name, flags->steps, flags->width, flags->height,
+                             flags->scheduler.empty() ? info.samplers.front() : flags->scheduler},
+                            jobs);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  const std::vector<RgbImage>& images = batch->images;
   ASSERT_EQ(images.size(), static_cast<size_t>(flags->batch_size));
   for (int i = 0; i < flags->batch_size; ++i) {
     const RgbImage expected = testing::ReadPng(dir + "/expected-" + std::to_string(i) + ".png");

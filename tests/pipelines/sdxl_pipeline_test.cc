@@ -171,10 +171,10 @@ TEST(SdxlPipelineTest, PromptCacheCountsHitsAndKeepsResults) {
   const RunSettings settings{2, 64, 64, "lcm"};
   auto first = p->Run({{"a castle", "", 1, 0}, {"a castle", "", 2, 0}}, settings);
   ASSERT_TRUE(first.ok());
-  EXPECT_EQ(first->prompt_cache_misses, 2);  // both images needed the fresh encoding
+  EXPECT_EQ(first->timings.prompt_cache_misses, 2);  // both images needed the fresh encoding
   auto second = p->Run({{"a castle", "", 1, 0}}, settings);
   ASSERT_TRUE(second.ok());
-  EXPECT_EQ(second->prompt_cache_hits, 1);
+  EXPECT_EQ(second->timings.prompt_cache_hits, 1);
   // Batch of two vs one image: batched float sums may move a channel by one level.
   EXPECT_TRUE(testing::ImagesClose(*second->images[0], *first->images[0], 0.05, 1));
 }

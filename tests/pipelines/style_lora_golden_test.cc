@@ -41,7 +41,7 @@ ImageRequest RequestOf(Pipeline& pipeline, const testing::GoldenRun& style) {
   for (const auto& [name, weight] : style.loras) {
     auto adapter = pipeline.adapters().Get(name);
     EXPECT_TRUE(adapter.ok()) << adapter.status();
-    if (adapter.ok()) request.loras.push_back({*adapter, weight});
+    if (adapter.ok()) request.adapters.push_back({*adapter, weight});
   }
   return request;
 }

@@ -174,7 +174,7 @@ TEST(GenerateTest, JpegAndWebpAreEncodedAsAsked) {
   EXPECT_EQ(webp.images[0].data().substr(8, 4), "WEBP");
 }
 
-TEST(GenerateTest, PreviewsFollowEachStepWhenAsked) {
+TEST(GenerateTest, PreviewsFollowEachStepButTheLastWhenAsked) {
   TestServer server;
   ASSERT_TRUE(server.ok());
   GenerateRequest request = SimpleRequest();
@@ -182,7 +182,7 @@ TEST(GenerateTest, PreviewsFollowEachStepWhenAsked) {
   auto result = server.NewClient()->GenerateBlocking(request);
   ASSERT_TRUE(result.status.ok()) << result.status.error_message();
   EXPECT_EQ(EventKinds(result.events),
-            "queued started step preview step preview step preview step preview image metrics");
+            "queued started step preview step preview step preview step image metrics");
   for (const auto& event : result.events) {
     if (!event.has_preview()) continue;
     auto decoded = DecodePng(event.preview().data());

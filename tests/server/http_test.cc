@@ -332,7 +332,7 @@ TEST(HttpTest, StreamsProgressPreviewsImagesAndMetrics) {
       EXPECT_EQ(event.data["tlcm_seed"], 7 + event.data["tlcm_image_index"].get<int>());
     }
   }
-  EXPECT_EQ(partial, 8);  // 4 steps x 2 images
+  EXPECT_EQ(partial, 6);  // after each step but the last (4 steps) x 2 images
   EXPECT_EQ(completed, 2);
   EXPECT_EQ(kinds.front(), "tlcm.queued");
   EXPECT_EQ(kinds[1], "tlcm.started");
